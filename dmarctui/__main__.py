@@ -1,0 +1,5 @@
+"""`python -m dmarctui`."""
+
+from dmarctui.cli import main
+
+raise SystemExit(main())

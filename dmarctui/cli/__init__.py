@@ -1,0 +1,1 @@
+"""Command line: `dmarctui PATH` opens the TUI; subcommands run headless."""
