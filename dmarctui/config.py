@@ -1,0 +1,565 @@
+"""The user's configuration: own domains, internal networks, known senders, contacts, notices.
+
+Loaded from TOML with :mod:`tomllib`. A bad value never stops the program: it is reported as a
+:class:`ConfigProblem` naming the file, the key and what is wrong, and the default is used in its
+place. Only an unreadable file or invalid TOML is fatal (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+Lang = Literal["ja", "en"]
+SenderRole = Literal["third_party", "mailing_list", "forwarder"]
+SendMethod = Literal["sendmail", "smtp"]
+Network = IPv4Network | IPv6Network
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used at all: missing named file, unreadable, invalid TOML."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One bad value; the rest of the configuration still loads."""
+
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+def _parse_network(text: str) -> Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _is_cidr(match: str) -> bool:
+    return _parse_network(match) is not None
+
+
+def matches_source(match: str, ip: str, ptr: str | None) -> bool:
+    """True when ``ip`` is inside the CIDR ``match``, or ``ptr`` fits the host-name glob ``match``.
+
+    Globs compare case-insensitively and ignore a trailing dot on the PTR name.
+    """
+    network = _parse_network(match)
+    if network is not None:
+        address = _parse_ip(ip)
+        return address is not None and address.version == network.version and address in network
+    if not ptr:
+        return False
+    return fnmatch.fnmatchcase(ptr.rstrip(".").lower(), match.strip().lower())
+
+
+def _match_specificity(match: str) -> int:
+    """Longer prefixes and longer globs win when several entries match one source."""
+    network = _parse_network(match)
+    if network is not None:
+        return network.prefixlen
+    return len(match.replace("*", ""))
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A known legitimate sender: a SaaS, a mailing-list server or an outside forwarder."""
+
+    match: str
+    """A CIDR (``198.51.100.0/24``, IPv4 or IPv6) or a PTR glob (``*.mailgun.net``)."""
+    label: str
+    role: SenderRole = "third_party"
+
+    def matches(self, ip: str, ptr: str | None) -> bool:
+        return matches_source(self.match, ip, ptr)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Who to write to about a source."""
+
+    match: str
+    """A CIDR or a PTR glob (``*.lab1.example.ac.jp``)."""
+    name: str
+    email: str
+    lang: Lang = "ja"
+
+    def matches(self, ip: str, ptr: str | None) -> bool:
+        return matches_source(self.match, ip, ptr)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 25
+    starttls: bool = False
+    user: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    from_addr: str | None = None
+    """TOML key ``from``."""
+    signature: str = ""
+    drafts: str | None = None
+    """Maildir or MH folder, or a directory for ``.eml`` files; ``~`` is expanded."""
+    send: SendMethod = "sendmail"
+    sendmail: str = "/usr/sbin/sendmail"
+    """TOML key ``sendmail_command``."""
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    follow_up_days: int = 14
+
+
+def _domain_is_under(domain: str, parent: str) -> bool:
+    return domain == parent or domain.endswith("." + parent)
+
+
+def _clean_domain(domain: str) -> str:
+    return domain.strip().rstrip(".").lower()
+
+
+@dataclass(frozen=True)
+class Config:
+    own_domains: tuple[str, ...] = ()
+    """``[domains] own``: header From domains that are ours (lower case)."""
+    include_subdomains: bool = True
+    internal: tuple[Network, ...] = ()
+    """``[networks] internal``."""
+    senders: tuple[Sender, ...] = ()
+    contacts: tuple[Contact, ...] = ()
+    notice: NoticeSettings = field(default_factory=NoticeSettings)
+    path: Path | None = None
+    """Where it was loaded from; None when no file was read."""
+    templates_dir: Path | None = None
+    """``<config dir>/templates`` when it exists."""
+
+    def is_own_domain(self, domain: str) -> bool:
+        name = _clean_domain(domain)
+        if not name:
+            return False
+        for own in self.own_domains:
+            if name == own or (self.include_subdomains and _domain_is_under(name, own)):
+                return True
+        return False
+
+    def own_domain_for(self, domain: str) -> str | None:
+        """The configured own domain that ``domain`` belongs to (the most specific one)."""
+        name = _clean_domain(domain)
+        hits = [
+            own
+            for own in self.own_domains
+            if name == own or (self.include_subdomains and _domain_is_under(name, own))
+        ]
+        return max(hits, key=len) if hits else None
+
+    def is_internal(self, ip: str) -> bool:
+        address = _parse_ip(ip)
+        if address is None:
+            return False
+        return any(address.version == n.version and address in n for n in self.internal)
+
+    def internal_network(self, ip: str) -> Network | None:
+        """The most specific internal network holding ``ip``."""
+        address = _parse_ip(ip)
+        if address is None:
+            return None
+        hits = [n for n in self.internal if address.version == n.version and address in n]
+        return max(hits, key=lambda n: n.prefixlen) if hits else None
+
+    def sender_for(self, ip: str, ptr: str | None) -> Sender | None:
+        hits = [s for s in self.senders if s.matches(ip, ptr)]
+        return max(hits, key=lambda s: _match_specificity(s.match)) if hits else None
+
+    def contact_for(self, ip: str, ptr: str | None) -> Contact | None:
+        hits = [c for c in self.contacts if c.matches(ip, ptr)]
+        return max(hits, key=lambda c: _match_specificity(c.match)) if hits else None
+
+    def with_default_domains(self, domains: Iterable[str]) -> Config:
+        """Own domains default to the policy domains seen in the reports when none are set."""
+        if self.own_domains:
+            return self
+        seen = sorted({_clean_domain(d) for d in domains if _clean_domain(d)})
+        return replace(self, own_domains=tuple(seen))
+
+
+def default_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/dmarctui/config.toml``, else ``~/.config/dmarctui/config.toml``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return root / "dmarctui" / "config.toml"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Reader:
+    """Reads typed values out of the parsed TOML, recording a problem for each bad one."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.file, key, message))
+
+    def table(self, data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+        value = data.get(key, {})
+        if isinstance(value, dict):
+            return value
+        self.problem(where, f"must be a table, not {_describe(value)}")
+        return {}
+
+    def string(
+        self, data: Mapping[str, Any], key: str, where: str, default: str | None
+    ) -> str | None:
+        if key not in data:
+            return default
+        value = data[key]
+        if isinstance(value, str):
+            return value
+        self.problem(where, f"must be a string, not {_describe(value)}")
+        return default
+
+    def boolean(self, data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if isinstance(value, bool):
+            return value
+        self.problem(where, f"must be true or false, not {_describe(value)}")
+        return default
+
+    def integer(
+        self, data: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int
+    ) -> int:
+        value = data.get(key, default)
+        if isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi:
+            return value
+        self.problem(where, f"must be a whole number from {lo} to {hi}, not {_describe(value)}")
+        return default
+
+    def choice(
+        self, data: Mapping[str, Any], key: str, where: str, options: tuple[str, ...], default: str
+    ) -> str:
+        value = data.get(key, default)
+        if isinstance(value, str) and value in options:
+            return value
+        self.problem(where, f"{_describe(value)} is not one of {', '.join(options)}")
+        return default
+
+    def string_list(self, data: Mapping[str, Any], key: str, where: str) -> list[tuple[str, str]]:
+        """(key path, string) pairs; non-strings are reported and skipped."""
+        value = data.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.problem(where, f"must be a list of strings, not {_describe(value)}")
+            return []
+        items: list[tuple[str, str]] = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                items.append((f"{where}[{i}]", item))
+            else:
+                self.problem(f"{where}[{i}]", f"must be a string, not {_describe(item)}")
+        return items
+
+    def unknown(self, data: Mapping[str, Any], known: Iterable[str], where: str) -> None:
+        for key in data:
+            if key not in known:
+                self.problem(f"{where}.{key}" if where else key, "unknown setting (ignored)")
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _valid_domain(domain: str) -> bool:
+    labels = domain.split(".")
+    return (
+        0 < len(domain) <= 253
+        and all(0 < len(lbl) <= 63 for lbl in labels)
+        and all(ch.isalnum() or ch in "-_" for lbl in labels for ch in lbl)
+    )
+
+
+def _read_domains(r: _Reader, data: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
+    table = r.table(data, "domains", "domains")
+    r.unknown(table, ("own", "include_subdomains"), "domains")
+    own: list[str] = []
+    for where, text in r.string_list(table, "own", "domains.own"):
+        name = _clean_domain(text)
+        if _valid_domain(name):
+            if name not in own:
+                own.append(name)
+        else:
+            r.problem(where, f'"{text}" is not a domain name')
+    include = r.boolean(table, "include_subdomains", "domains.include_subdomains", True)
+    return tuple(own), include
+
+
+def _read_networks(r: _Reader, data: Mapping[str, Any]) -> tuple[Network, ...]:
+    table = r.table(data, "networks", "networks")
+    r.unknown(table, ("internal",), "networks")
+    nets: list[Network] = []
+    for where, text in r.string_list(table, "internal", "networks.internal"):
+        net = _parse_network(text)
+        if net is None:
+            r.problem(where, f'"{text}" is not an IPv4 or IPv6 network')
+        elif net not in nets:
+            nets.append(net)
+    return tuple(nets)
+
+
+def _valid_match(r: _Reader, where: str, text: str) -> bool:
+    if _is_cidr(text):
+        return True
+    if "/" in text or not text.strip() or _looks_like_address(text):
+        r.problem(where, f'"{text}" is neither an IPv4/IPv6 network nor a host-name pattern')
+        return False
+    return True
+
+
+def _looks_like_address(text: str) -> bool:
+    """A string of digits and dots (or hex and colons) meant as an address but not valid."""
+    stripped = text.strip()
+    return all(ch.isdigit() or ch == "." for ch in stripped) or (
+        ":" in stripped and all(ch in "0123456789abcdefABCDEF:." for ch in stripped)
+    )
+
+
+def _array_of_tables(r: _Reader, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        r.problem(key, f"must be an array of tables ([[{key}]]), not {_describe(value)}")
+        return []
+    tables: list[Mapping[str, Any]] = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            tables.append(item)
+        else:
+            r.problem(f"{key}[{i}]", f"must be a table, not {_describe(item)}")
+            tables.append({})
+    return tables
+
+
+def _read_senders(r: _Reader, data: Mapping[str, Any]) -> tuple[Sender, ...]:
+    senders: list[Sender] = []
+    roles: tuple[str, ...] = get_args(SenderRole)
+    for i, item in enumerate(_array_of_tables(r, data, "senders")):
+        where = f"senders[{i}]"
+        if not item:
+            continue
+        r.unknown(item, ("match", "label", "role"), where)
+        match = r.string(item, "match", f"{where}.match", None)
+        if match is None:
+            r.problem(f"{where}.match", "missing: a CIDR or a PTR glob is required")
+            continue
+        if not _valid_match(r, f"{where}.match", match):
+            continue
+        label = r.string(item, "label", f"{where}.label", None) or match
+        role = r.choice(item, "role", f"{where}.role", roles, "third_party")
+        senders.append(Sender(match.strip(), label, role))  # type: ignore[arg-type]
+    return tuple(senders)
+
+
+def _valid_email(text: str) -> bool:
+    local, at, domain = text.strip().rpartition("@")
+    return bool(at and local and " " not in text.strip() and _valid_domain(domain.lower()))
+
+
+def _read_contacts(r: _Reader, data: Mapping[str, Any]) -> tuple[Contact, ...]:
+    contacts: list[Contact] = []
+    langs: tuple[str, ...] = get_args(Lang)
+    for i, item in enumerate(_array_of_tables(r, data, "contacts")):
+        where = f"contacts[{i}]"
+        if not item:
+            continue
+        r.unknown(item, ("match", "name", "email", "lang"), where)
+        match = r.string(item, "match", f"{where}.match", None)
+        email = r.string(item, "email", f"{where}.email", None)
+        if match is None:
+            r.problem(f"{where}.match", "missing: a CIDR or a PTR glob is required")
+            continue
+        if not _valid_match(r, f"{where}.match", match):
+            continue
+        if email is None:
+            r.problem(f"{where}.email", "missing: the address to write to is required")
+            continue
+        if not _valid_email(email):
+            r.problem(f"{where}.email", f'"{email}" is not an e-mail address')
+            continue
+        name = r.string(item, "name", f"{where}.name", None) or email
+        lang = r.choice(item, "lang", f"{where}.lang", langs, "ja")
+        contacts.append(Contact(match.strip(), name, email.strip(), lang))  # type: ignore[arg-type]
+    return tuple(contacts)
+
+
+def _read_notice(r: _Reader, data: Mapping[str, Any]) -> NoticeSettings:
+    table = r.table(data, "notice", "notice")
+    r.unknown(
+        table,
+        ("from", "signature", "drafts", "send", "sendmail_command", "smtp", "follow_up_days"),
+        "notice",
+    )
+    defaults = NoticeSettings()
+    from_addr = r.string(table, "from", "notice.from", None)
+    if from_addr is not None and not _valid_email(from_addr):
+        r.problem("notice.from", f'"{from_addr}" is not an e-mail address')
+        from_addr = None
+    drafts = r.string(table, "drafts", "notice.drafts", None)
+    if drafts is not None:
+        drafts = str(Path(drafts).expanduser()) if drafts.strip() else None
+    smtp_table = r.table(table, "smtp", "notice.smtp")
+    r.unknown(smtp_table, ("host", "port", "starttls", "user", "password"), "notice.smtp")
+    smtp = SmtpSettings(
+        host=r.string(smtp_table, "host", "notice.smtp.host", "localhost") or "localhost",
+        port=r.integer(smtp_table, "port", "notice.smtp.port", 25, 1, 65535),
+        starttls=r.boolean(smtp_table, "starttls", "notice.smtp.starttls", False),
+        user=r.string(smtp_table, "user", "notice.smtp.user", None),
+        password=r.string(smtp_table, "password", "notice.smtp.password", None),
+    )
+    return NoticeSettings(
+        from_addr=from_addr,
+        signature=r.string(table, "signature", "notice.signature", "") or "",
+        drafts=drafts,
+        send=r.choice(table, "send", "notice.send", get_args(SendMethod), "sendmail"),  # type: ignore[arg-type]
+        sendmail=r.string(table, "sendmail_command", "notice.sendmail_command", defaults.sendmail)
+        or defaults.sendmail,
+        smtp=smtp,
+        follow_up_days=r.integer(table, "follow_up_days", "notice.follow_up_days", 14, 1, 3650),
+    )
+
+
+def parse_config(
+    data: Mapping[str, Any], file: str = "config.toml", path: Path | None = None
+) -> tuple[Config, list[ConfigProblem]]:
+    """Build a Config from parsed TOML; every bad value becomes a problem and its default."""
+    r = _Reader(file)
+    r.unknown(data, ("domains", "networks", "senders", "contacts", "notice"), "")
+    own, include = _read_domains(r, data)
+    templates = path.parent / "templates" if path is not None else None
+    config = Config(
+        own_domains=own,
+        include_subdomains=include,
+        internal=_read_networks(r, data),
+        senders=_read_senders(r, data),
+        contacts=_read_contacts(r, data),
+        notice=_read_notice(r, data),
+        path=path,
+        templates_dir=templates if templates is not None and templates.is_dir() else None,
+    )
+    return config, r.problems
+
+
+def load_config(path: Path | None = None) -> tuple[Config, list[ConfigProblem]]:
+    """Load the configuration.
+
+    Args:
+        path: a file named by the user (``--config``); None means the default location.
+
+    Returns:
+        The configuration and the problems found in it. A missing default file gives
+        ``(Config(), [])``.
+
+    Raises:
+        ConfigError: the named file is missing, the file is unreadable, or it is not valid TOML.
+    """
+    target = path if path is not None else default_config_path()
+    if not target.exists():
+        if path is None:
+            return Config(), []
+        raise ConfigError(f"{target}: config file not found")
+    try:
+        text = target.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{target}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{target}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{target}: invalid TOML: {exc}") from exc
+    return parse_config(data, target.name, target)
+
+
+EXAMPLE_CONFIG = """\
+# dmarctui configuration (TOML). Every setting is optional.
+# Check it with:  dmarctui config --check
+
+[domains]
+# Header From domains that are ours. Without this, the policy domains seen in
+# the reports are treated as ours.
+own = ["example.ac.jp"]
+# Count subdomains (lab1.example.ac.jp) as ours too.
+include_subdomains = true
+
+[networks]
+# Our own networks (CIDR, IPv4 and IPv6). Mail from here that fails DKIM is an
+# internal server sending with our From.
+internal = ["192.0.2.0/24", "2001:db8::/32"]
+
+# Known legitimate senders outside our networks: a CIDR or a reverse-DNS (PTR)
+# pattern such as "*.mailgun.net". role: third_party | mailing_list | forwarder
+[[senders]]
+match = "198.51.100.0/24"
+label = "Newsletter service"
+role = "third_party"
+
+# [[senders]]
+# match = "*.lists.example.org"
+# label = "Society mailing list"
+# role = "mailing_list"
+
+# Who to write to about a source: a CIDR or a PTR pattern. lang: ja | en
+[[contacts]]
+match = "192.0.2.0/26"
+name = "Lab 1 server admin"
+email = "admin@lab1.example.ac.jp"
+lang = "ja"
+
+[notice]
+from = "postmaster@example.ac.jp"
+signature = \"\"\"
+--
+Department mail administrator
+\"\"\"
+# Drafts go here: a Maildir or MH folder, or a directory for .eml files.
+drafts = "~/Maildir/.Drafts"
+# How to send once you confirm: sendmail | smtp
+send = "sendmail"
+sendmail_command = "/usr/sbin/sendmail"
+# Suggest a follow-up to servers that have not improved after this many days.
+follow_up_days = 14
+
+[notice.smtp]
+host = "localhost"
+port = 25
+starttls = false
+# user = "postmaster"
+# password = "..."
+"""
