@@ -1,1 +1,46 @@
-"""Command line: `dmarctui PATH` opens the TUI; subcommands run headless."""
+"""Command line: ``dmarctui PATH`` opens the TUI; subcommands run the same core headless."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from dmarctui import __version__
+
+COMMANDS: tuple[str, ...] = ("scan", "extract")
+"""Modules of ``dmarctui.cli`` that each register one or more subcommands."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dmarctui",
+        description="Triage DMARC reports straight from a Maildir, mbox or MH folder.",
+        epilog="Run `dmarctui PATH` to open the folder in the terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"dmarctui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"dmarctui.cli.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    subcommands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    first = next((a for a in args_list if not a.startswith("-")), None)
+    if first is None or first not in subcommands:
+        if any(a in ("-h", "--help", "--version") for a in args_list) and first is None:
+            parser.parse_args(args_list)
+        from dmarctui.cli.open import run_tui
+
+        return run_tui(args_list)
+    args = parser.parse_args(args_list)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("dmarctui: interrupted", file=sys.stderr)
+        return 130

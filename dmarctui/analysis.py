@@ -1,0 +1,107 @@
+"""What one message holds: its reports, or the reason it holds none.
+
+This is the per-message half of a scan. It depends only on the message bytes, so it can run in a
+worker process; everything that needs the rest of the folder (duplicates, collisions) is the
+ledger's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dmarctui.aggregate import AggregateError, NotAggregate, content_key, parse_aggregate
+from dmarctui.failure import parse_failure
+from dmarctui.model import (
+    FailureReport,
+    FoundReport,
+    MessageRef,
+    MessageSummary,
+    Problem,
+    TlsReport,
+)
+from dmarctui.payloads import Limits, Payload, find_payloads, parse_message, summarise
+from dmarctui.tlsrpt import TlsError, looks_like_tls, parse_tls
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOutcome:
+    ref: MessageRef
+    summary: MessageSummary
+    reports: tuple[FoundReport, ...] = ()
+    failures: tuple[FailureReport, ...] = ()
+    tls: tuple[TlsReport, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    not_report_reason: str | None = None
+    xml: dict[str, bytes] = field(default_factory=dict)
+    """Decompressed XML per part, only when asked for (extract, raw view)."""
+
+
+def analyse_message(
+    raw: bytes, ref: MessageRef, limits: Limits, *, keep_xml: bool = False
+) -> MessageOutcome:
+    """Parse one message completely; never raises for bad input."""
+    msg = parse_message(raw)
+    summary = summarise(msg)
+    failure = parse_failure(msg)
+    if failure is not None:
+        return MessageOutcome(ref, summary, failures=(failure,))
+    payloads, payload_problems = find_payloads(msg, limits)
+    problems = [Problem(ref.key, p.reason, p.part, p.filename) for p in payload_problems]
+    reports: list[FoundReport] = []
+    tls: list[TlsReport] = []
+    xml: dict[str, bytes] = {}
+    ignored: list[str] = []
+    for payload in payloads:
+        if payload.kind == "json":
+            _read_tls(ref, payload, tls, problems, ignored)
+            continue
+        try:
+            report = parse_aggregate(payload.data)
+        except NotAggregate as exc:
+            ignored.append(f"{_name(payload)} is XML but not a DMARC report ({exc})")
+            continue
+        except AggregateError as exc:
+            problems.append(Problem(ref.key, str(exc), payload.part, payload.filename))
+            continue
+        reports.append(
+            FoundReport(ref.key, payload.part, payload.filename, report, content_key(report))
+        )
+        if keep_xml:
+            xml[payload.part] = payload.data
+    reason = None
+    if not reports and not tls and not problems:
+        reason = "; ".join(ignored) if ignored else "no report attachment"
+    return MessageOutcome(
+        ref,
+        summary,
+        reports=tuple(reports),
+        tls=tuple(tls),
+        problems=tuple(problems),
+        not_report_reason=reason,
+        xml=xml,
+    )
+
+
+def vanished(ref: MessageRef, why: str) -> MessageOutcome:
+    """The outcome for a message that could not be read at all."""
+    return MessageOutcome(ref, MessageSummary(), problems=(Problem(ref.key, why),))
+
+
+def _read_tls(
+    ref: MessageRef,
+    payload: Payload,
+    found: list[TlsReport],
+    problems: list[Problem],
+    ignored: list[str],
+) -> None:
+    if not looks_like_tls(payload.data):
+        ignored.append(f"{_name(payload)} is JSON but not an SMTP TLS report")
+        return
+    try:
+        found.append(parse_tls(payload.data))
+    except TlsError as exc:
+        problems.append(Problem(ref.key, str(exc), payload.part, payload.filename))
+
+
+def _name(payload: Payload) -> str:
+    return payload.filename or f"part {payload.part}"

@@ -1,0 +1,84 @@
+"""``dmarctui scan``: account for every message of a folder, as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import humanize
+
+from dmarctui.cli.common import ProgressLine, add_folder_arguments, fail
+from dmarctui.export import scan_to_dict
+from dmarctui.mailstore import MailStoreError, open_store
+from dmarctui.scan import ScanResult, scan_iter
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "scan",
+        help="scan a folder and print what it holds",
+        description="Scan a folder read-only and account for every message.",
+    )
+    add_folder_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--workers", type=int, default=None, help="parser processes")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        store = open_store(args.path, args.format)
+    except MailStoreError as exc:
+        return fail(str(exc))
+    line = ProgressLine()
+    gen = scan_iter(store, workers=args.workers)
+    try:
+        while True:
+            line.update(next(gen))
+    except StopIteration as stop:
+        result: ScanResult = stop.value
+    finally:
+        line.close()
+    if args.json:
+        print(json.dumps(scan_to_dict(result), indent=2, ensure_ascii=False))
+    else:
+        print_summary(result)
+    return 0
+
+
+def _day(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+def print_summary(result: ScanResult) -> None:
+    print(f"{result.folder} ({result.format}): {humanize.intcomma(result.messages)} messages"
+          f" scanned in {humanize.precisedelta(result.elapsed, minimum_unit='milliseconds')}")
+    for name, count in result.buckets.items():
+        print(f"  {name:<11} {humanize.intcomma(count):>8}")
+    reports = result.reports
+    if reports:
+        begin = min(f.report.report_metadata.date_range.begin for f in reports)
+        end = max(f.report.report_metadata.date_range.end for f in reports)
+        total = sum(f.report.messages_total for f in reports if result.is_counted(f))
+        recovered = sum(1 for f in reports if f.report.status == "recovered")
+        print(f"\n{humanize.intcomma(len(reports))} distinct aggregate reports, {_day(begin)} to"
+              f" {_day(end)}, covering {humanize.intcomma(total)} messages"
+              + (f"; {recovered} recovered" if recovered else ""))
+        domains = sorted({f.report.policy_published.domain for f in reports})
+        print("  policy domains: " + ", ".join(domains[:10])
+              + (f" and {len(domains) - 10} more" if len(domains) > 10 else ""))
+    if result.duplicates:
+        print(f"\n{len(result.duplicates)} duplicates (same report delivered again)")
+    for c in result.collisions:
+        print(f"collision on report_id {c.report_id}: {c.detail}")
+    if result.errors:
+        print(f"\n{len(result.errors)} messages with errors:")
+        for e in result.errors:
+            ref = result.refs.get(e.message)
+            print(f"  {ref.location if ref else e.message}: {e.reason}")
+    for w in result.warnings:
+        ref = result.refs.get(w.message)
+        print(f"warning: {ref.location if ref else w.message}: {w.reason}")
+    if result.cancelled:
+        print("\nscan cancelled: the figures above are partial")

@@ -1,0 +1,105 @@
+"""Write each distinct report's XML to a directory under its conventional name.
+
+This replaces saving attachments by hand in a mail reader. Names never come from the mail
+unchecked: the result is always a plain file name inside the chosen directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from dmarctui.analysis import MessageOutcome
+from dmarctui.ledger import Ledger
+from dmarctui.mailstore import MailStore
+from dmarctui.model import Bucket, FoundReport
+from dmarctui.payloads import Limits
+from dmarctui.scan import ScanResult, drain, scan_iter
+
+CONVENTIONAL = re.compile(
+    r"^(?P<stem>[^!/\\]+![^!/\\]+!\d+!\d+(?:![^/\\]*?)?)\.xml(?:\.gz|\.zip)?$", re.IGNORECASE
+)
+UNSAFE = re.compile(r"[^A-Za-z0-9._!@+=-]")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractAction:
+    action: Literal["wrote", "skipped"]
+    path: Path
+    why: str
+    message: str
+
+
+def conventional_name(found: FoundReport) -> str:
+    """``receiver!policy-domain!begin!end.xml``, from the attachment name when it follows it."""
+    if found.filename:
+        match = CONVENTIONAL.match(found.filename.rsplit("/", 1)[-1])
+        if match:
+            return _safe(match["stem"]) + ".xml"
+    meta = found.report.report_metadata
+    receiver = meta.email.rpartition("@")[2] or meta.org_name or "unknown-reporter"
+    domain = found.report.policy_published.domain or "unknown-domain"
+    stem = f"{receiver}!{domain}!{meta.date_range.begin}!{meta.date_range.end}"
+    return _safe(stem) + ".xml"
+
+
+def _safe(stem: str) -> str:
+    cleaned = UNSAFE.sub("_", stem).lstrip(".")
+    return cleaned[:200] or "report"
+
+
+def write_report(out_dir: Path, found: FoundReport, xml: bytes) -> ExtractAction:
+    """Write one report; an identical file is skipped, a different one is never overwritten."""
+    name = conventional_name(found)
+    stem = name[: -len(".xml")]
+    for attempt in range(1000):
+        candidate = out_dir / (name if attempt == 0 else f"{stem}~{attempt}.xml")
+        if candidate.parent != out_dir:  # cannot happen with _safe names; checked all the same
+            raise ValueError(f"refusing to write outside {out_dir}: {candidate}")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if candidate.is_file() and candidate.read_bytes() == xml:
+                return ExtractAction("skipped", candidate, "identical file exists", found.message)
+            continue
+        with os.fdopen(fd, "wb") as out:
+            out.write(xml)
+        why = "written" if attempt == 0 else f"{name} exists with other content; suffix added"
+        return ExtractAction("wrote", candidate, why, found.message)
+    raise RuntimeError(f"too many files named like {name} in {out_dir}")
+
+
+def extract_folder(
+    store: MailStore,
+    out_dir: Path,
+    *,
+    limits: Limits | None = None,
+    cancel: threading.Event | None = None,
+    on_action: Callable[[ExtractAction], None] | None = None,
+    select: Callable[[FoundReport], bool] | None = None,
+) -> tuple[ScanResult, list[ExtractAction]]:
+    """Scan ``store`` and write every distinct report (optionally only selected ones)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = out_dir.resolve()
+    actions: list[ExtractAction] = []
+
+    def hook(outcome: MessageOutcome, bucket: Bucket, ledger: Ledger) -> None:
+        for found in outcome.reports:
+            if not ledger.is_first(found):
+                continue
+            if select is not None and not select(found):
+                continue
+            action = write_report(out_dir, found, outcome.xml[found.part])
+            actions.append(action)
+            if on_action is not None:
+                on_action(action)
+
+    result = drain(
+        scan_iter(store, limits=limits, cancel=cancel, keep_xml=True, on_outcome=hook)
+    )
+    return result, actions
