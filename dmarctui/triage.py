@@ -1,0 +1,311 @@
+"""Triage: classify every record of our domains and aggregate them into ranked findings.
+
+Pure functions, no I/O. The rules follow DESIGN.md §4 and the seed's campus story:
+
+* A record whose DKIM passes aligned is clean, unless SPF failed at an outside source, which is a
+  ``forwarded`` (informational) finding.
+* A DKIM result for one of our domains with ``fail`` is ``dkim_broken`` (a list adding a tag or a
+  footer), wherever the source is; a configured ``mailing_list`` sender is ``dkim_broken`` too.
+* An internal source (configured networks, or authorised by our own SPF) with no DKIM for our
+  domain is ``internal_no_dkim``: a lab server sending with the department address. SPF passing
+  only because the campus is in the SPF record does not make it safe: it breaks when forwarded.
+* Outside sources passing DKIM or SPF only for another domain (or configured ``third_party``
+  senders) are ``unaligned_third_party``; outside sources failing both are ``outside_spoofing``.
+* ``enforced`` (quarantine/reject) is reported *in addition to* the cause finding of the same
+  source, with only the enforced messages, so the cause keeps its advice and the loss is urgent.
+  Enforcement of outside spoofing is the policy working, so it stays ``outside_spoofing``.
+
+Per-day counts attribute a report of up to 36 hours to the UTC day of its midpoint (reporters
+whose day starts at local midnight still land on the right day) and spread a longer report evenly
+over the days it covers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dmarctui.config import Config
+from dmarctui.model import (
+    AggregateReport,
+    Evidence,
+    Finding,
+    FindingKind,
+    Record,
+    Severity,
+)
+
+SEVERITY: dict[FindingKind, Severity] = {
+    "enforced": "urgent",
+    "internal_no_dkim": "high",
+    "dkim_broken": "high",
+    "unaligned_third_party": "medium",
+    "outside_spoofing": "low",
+    "forwarded": "info",
+}
+SEVERITY_ORDER: dict[Severity, int] = {"urgent": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+PROBLEM_KINDS: frozenset[FindingKind] = frozenset(
+    {"enforced", "internal_no_dkim", "dkim_broken", "unaligned_third_party", "outside_spoofing"}
+)
+ENFORCING = frozenset({"quarantine", "reject"})
+FORWARDING_REASONS = frozenset({"forwarded", "trusted_forwarder"})
+
+ADVICE: dict[FindingKind, str] = {
+    "internal_no_dkim": (
+        "This server sends with our address in From but without our DKIM signature. Submit mail "
+        "through the department mail server, or use the server's own domain in From."
+    ),
+    "dkim_broken": (
+        "Our DKIM signature arrives broken, typically a mailing list adding a subject tag or "
+        "footer. Stop modifying messages (a plain alias list), or rewrite From to the list "
+        "address and sign as the list."
+    ),
+    "unaligned_third_party": (
+        "This service sends as our domain but authenticates only its own domain. Set up DKIM "
+        "for our domain at the service (or have it use its own From)."
+    ),
+    "forwarded": (
+        "Forwarded mail: SPF fails but our DKIM signature survives, so DMARC still passes. "
+        "No action needed."
+    ),
+    "outside_spoofing": (
+        "An outside source uses our domain and fails both DKIM and SPF. Nobody to notify: "
+        "this is evidence for moving the policy to quarantine or reject."
+    ),
+    "enforced": (
+        "Receivers quarantined or rejected mail from this source: messages are being lost. "
+        "Fix the cause listed for this source first."
+    ),
+}
+
+
+def is_problem(kind: FindingKind) -> bool:
+    """Forwarded mail is informational and never counts as a problem."""
+    return kind in PROBLEM_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one record means: its cause kind (None when clean) and whether it was enforced."""
+
+    cause: FindingKind | None
+    enforced: bool
+    passed: bool
+    """DMARC passed (aligned DKIM or aligned SPF), as the receiver evaluated it."""
+    label: str | None = None
+    """The configured sender's label, when one matched."""
+
+
+def classify(record: Record, cfg: Config, ptr: str | None = None) -> Verdict:
+    """Classify one record whose header_from is one of our domains (per ``cfg``)."""
+    pe = record.policy_evaluated
+    ip = record.source_ip
+    aligned_dkim = pe.dkim == "pass"
+    aligned_spf = pe.spf == "pass"
+    passed = aligned_dkim or aligned_spf
+    sender = cfg.sender_for(ip, ptr)
+    label = sender.label if sender else None
+    internal = cfg.is_internal(ip)
+    dkim_ours_fail = any(d.result == "fail" and cfg.is_own_domain(d.domain) for d in record.dkim)
+    spf_ours_pass = aligned_spf or any(
+        s.result == "pass" and cfg.is_own_domain(s.domain) for s in record.spf
+    )
+    other_pass = any(d.result == "pass" and not cfg.is_own_domain(d.domain) for d in record.dkim)
+    other_pass = other_pass or any(
+        s.result == "pass" and not cfg.is_own_domain(s.domain) for s in record.spf
+    )
+    reasons = {r.type.lower() for r in pe.reason}
+
+    cause: FindingKind | None
+    if aligned_dkim:
+        outside = not internal and (sender is None or sender.role != "third_party")
+        cause = "forwarded" if not aligned_spf and outside else None
+    elif dkim_ours_fail or (sender is not None and sender.role == "mailing_list"):
+        cause = "dkim_broken"
+    elif sender is not None and sender.role == "forwarder":
+        cause = "forwarded"
+    elif sender is not None:
+        cause = "unaligned_third_party"
+    elif internal or spf_ours_pass:
+        cause = "internal_no_dkim"
+    elif other_pass:
+        cause = "unaligned_third_party"
+    elif reasons & FORWARDING_REASONS:
+        cause = "forwarded"
+    else:
+        cause = "outside_spoofing"
+    enforced = pe.disposition.lower() in ENFORCING and not passed and cause != "outside_spoofing"
+    return Verdict(cause, enforced, passed, label)
+
+
+# --------------------------------------------------------------------------- days
+
+
+def utc_day(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat()
+
+
+def spread_over_days(begin: int, end: int, count: int) -> list[tuple[str, int]]:
+    """Attribute ``count`` messages of a report covering [begin, end] to UTC days."""
+    span = max(0, end - begin)
+    if span <= 36 * 3600:
+        return [(utc_day(begin + span / 2), count)]
+    days = max(1, round(span / 86400))
+    first = datetime.fromtimestamp(begin + 3600, UTC).date().toordinal()
+    share, extra = divmod(count, days)
+    result = []
+    for i in range(days):
+        n = share + (1 if i < extra else 0)
+        if n:
+            day = datetime.fromordinal(first + i).date().isoformat()
+            result.append((day, n))
+    return result
+
+
+def in_period(report: AggregateReport, since: int | None, until: int | None) -> bool:
+    """A report belongs to the period when its date range overlaps [since, until)."""
+    dr = report.report_metadata.date_range
+    if since is not None and dr.end <= since:
+        return False
+    return not (until is not None and dr.begin >= until)
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def our_domains(config: Config, reports: Iterable[AggregateReport]) -> Config:
+    """The config with own domains defaulting to the policy domains of the reports."""
+    return config.with_default_domains(r.policy_published.domain for r in reports)
+
+
+def auth_line(record: Record) -> str:
+    parts = [f"dkim={d.domain}:{d.result}" for d in record.dkim]
+    parts += [f"spf={s.domain}:{s.result}" for s in record.spf]
+    return " ".join(parts) or "no auth_results"
+
+
+@dataclass
+class _Acc:
+    messages: int = 0
+    first: int | None = None
+    last: int | None = None
+    header_from: Counter[str] = field(default_factory=Counter)
+    reporters: dict[str, None] = field(default_factory=dict)
+    per_day: Counter[str] = field(default_factory=Counter)
+    evidence: list[Evidence] = field(default_factory=list)
+    labels: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, report: AggregateReport, record: Record, label: str | None) -> None:
+        meta = report.report_metadata
+        dr = meta.date_range
+        self.messages += record.count
+        self.first = dr.begin if self.first is None else min(self.first, dr.begin)
+        self.last = dr.end if self.last is None else max(self.last, dr.end)
+        self.header_from[record.identifiers.header_from.lower()] += record.count
+        reporter = meta.org_name or meta.email
+        self.reporters.setdefault(reporter, None)
+        for day, n in spread_over_days(dr.begin, dr.end, record.count):
+            self.per_day[day] += n
+        if label:
+            self.labels[label] += record.count
+        for reason in record.policy_evaluated.reason:
+            self.reasons[reason.type] += record.count
+        pe = record.policy_evaluated
+        self.evidence.append(
+            Evidence(
+                reporter=reporter,
+                report_id=meta.report_id,
+                begin=dr.begin,
+                end=dr.end,
+                count=record.count,
+                header_from=record.identifiers.header_from,
+                disposition=pe.disposition,
+                dkim=pe.dkim,
+                spf=pe.spf,
+                auth=auth_line(record),
+            )
+        )
+
+
+def advice_for(kind: FindingKind, label: str | None, reasons: Iterable[str] = ()) -> str:
+    """The one- or two-sentence advice, naming the configured sender and override hints."""
+    text = ADVICE[kind]
+    if kind == "dkim_broken" and "mailing_list" in set(reasons):
+        text += " Receivers marked this traffic as a mailing list."
+    if label:
+        text += f" Known sender: {label}."
+    return text
+
+
+def find_findings(
+    reports: Iterable[AggregateReport],
+    config: Config,
+    ptrs: Mapping[str, str | None] | None = None,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+) -> list[Finding]:
+    """Every finding, per (source, kind), ranked (see :func:`rank`).
+
+    Args:
+        reports: distinct aggregate reports (``ScanResult.counted_reports()``).
+        config: own domains, networks, senders and contacts. Own domains default to the policy
+            domains of the reports.
+        ptrs: known reverse-DNS names by IP, used for PTR-glob senders/contacts and shown.
+        since, until: epoch bounds of the period; reports overlapping it count.
+    """
+    chosen = [r for r in reports if in_period(r, since, until)]
+    cfg = our_domains(config, chosen)
+    names = ptrs or {}
+    accs: dict[tuple[str, FindingKind], _Acc] = defaultdict(_Acc)
+    for report in chosen:
+        for record in report.records:
+            if not cfg.is_own_domain(record.identifiers.header_from):
+                continue
+            ptr = names.get(record.source_ip)
+            verdict = classify(record, cfg, ptr)
+            if verdict.cause is not None:
+                accs[(record.source_ip, verdict.cause)].add(report, record, verdict.label)
+            if verdict.enforced:
+                accs[(record.source_ip, "enforced")].add(report, record, verdict.label)
+    findings = [_finding(ip, kind, acc, cfg, names.get(ip)) for (ip, kind), acc in accs.items()]
+    return rank(findings)
+
+
+def _finding(ip: str, kind: FindingKind, acc: _Acc, cfg: Config, ptr: str | None) -> Finding:
+    contact = cfg.contact_for(ip, ptr)
+    network = cfg.internal_network(ip)
+    label = acc.labels.most_common(1)[0][0] if acc.labels else None
+    evidence = sorted(acc.evidence, key=lambda e: (e.begin, e.reporter, e.report_id))
+    return Finding(
+        source_ip=ip,
+        kind=kind,
+        severity=SEVERITY[kind],
+        messages=acc.messages,
+        header_from=acc.header_from.most_common(1)[0][0],
+        first_seen=acc.first or 0,
+        last_seen=acc.last or 0,
+        advice=advice_for(kind, label, acc.reasons),
+        ptr=ptr,
+        contact=contact.name if contact else None,
+        contact_email=contact.email if contact else None,
+        network=str(network) if network else None,
+        reporters=tuple(sorted(acc.reporters)),
+        per_day=tuple(sorted(acc.per_day.items())),
+        evidence=tuple(evidence),
+    )
+
+
+def rank(findings: Iterable[Finding]) -> list[Finding]:
+    """Most severe first; within a severity, the most messages first; then by source."""
+    return sorted(
+        findings,
+        key=lambda f: (SEVERITY_ORDER[f.severity], -f.messages, f.source_ip, f.kind),
+    )
+
+
+def problems(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if is_problem(f.kind)]
