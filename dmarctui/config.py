@@ -11,7 +11,7 @@ import fnmatch
 import ipaddress
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
@@ -264,20 +264,25 @@ class _Reader:
         self.problem(where, f"{_describe(value)} is not one of {', '.join(options)}")
         return default
 
-    def string_list(self, data: Mapping[str, Any], key: str, where: str) -> list[tuple[str, str]]:
-        """(key path, string) pairs; non-strings are reported and skipped."""
+    def string_list(
+        self, data: Mapping[str, Any], key: str, where: str, check: Callable[[str], str | None]
+    ) -> list[str]:
+        """The strings ``check`` accepts (it returns a complaint or None), problems in order."""
         value = data.get(key, [])
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
             self.problem(where, f"must be a list of strings, not {_describe(value)}")
             return []
-        items: list[tuple[str, str]] = []
+        items: list[str] = []
         for i, item in enumerate(value):
-            if isinstance(item, str):
-                items.append((f"{where}[{i}]", item))
+            complaint = (
+                check(item) if isinstance(item, str) else f"must be a string, not {_describe(item)}"
+            )
+            if complaint is None:
+                items.append(item)
             else:
-                self.problem(f"{where}[{i}]", f"must be a string, not {_describe(item)}")
+                self.problem(f"{where}[{i}]", complaint)
         return items
 
     def unknown(self, data: Mapping[str, Any], known: Iterable[str], where: str) -> None:
@@ -310,14 +315,13 @@ def _valid_domain(domain: str) -> bool:
 def _read_domains(r: _Reader, data: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
     table = r.table(data, "domains", "domains")
     r.unknown(table, ("own", "include_subdomains"), "domains")
-    own: list[str] = []
-    for where, text in r.string_list(table, "own", "domains.own"):
-        name = _clean_domain(text)
-        if _valid_domain(name):
-            if name not in own:
-                own.append(name)
-        else:
-            r.problem(where, f'"{text}" is not a domain name')
+
+    def check(text: str) -> str | None:
+        return None if _valid_domain(_clean_domain(text)) else f'"{text}" is not a domain name'
+
+    own = list(
+        dict.fromkeys(_clean_domain(t) for t in r.string_list(table, "own", "domains.own", check))
+    )
     include = r.boolean(table, "include_subdomains", "domains.include_subdomains", True)
     return tuple(own), include
 
@@ -325,14 +329,14 @@ def _read_domains(r: _Reader, data: Mapping[str, Any]) -> tuple[tuple[str, ...],
 def _read_networks(r: _Reader, data: Mapping[str, Any]) -> tuple[Network, ...]:
     table = r.table(data, "networks", "networks")
     r.unknown(table, ("internal",), "networks")
-    nets: list[Network] = []
-    for where, text in r.string_list(table, "internal", "networks.internal"):
-        net = _parse_network(text)
-        if net is None:
-            r.problem(where, f'"{text}" is not an IPv4 or IPv6 network')
-        elif net not in nets:
-            nets.append(net)
-    return tuple(nets)
+
+    def check(text: str) -> str | None:
+        if _parse_network(text) is None:
+            return f'"{text}" is not an IPv4 or IPv6 network'
+        return None
+
+    texts = r.string_list(table, "internal", "networks.internal", check)
+    return tuple(dict.fromkeys(n for t in texts if (n := _parse_network(t)) is not None))
 
 
 def _valid_match(r: _Reader, where: str, text: str) -> bool:

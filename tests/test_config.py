@@ -1,0 +1,199 @@
+"""The configuration: promised error messages, defaults, and source matching."""
+
+from __future__ import annotations
+
+import tomllib
+from ipaddress import ip_network
+from pathlib import Path
+
+import pytest
+
+from dmarctui.config import (
+    EXAMPLE_CONFIG,
+    Config,
+    ConfigError,
+    ConfigProblem,
+    default_config_path,
+    load_config,
+    parse_config,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_missing_default_file_gives_defaults() -> None:
+    assert not default_config_path().exists()
+    assert load_config() == (Config(), [])
+
+
+def test_default_path_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert default_config_path() == tmp_path / "xdg" / "dmarctui" / "config.toml"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    assert default_config_path() == Path.home() / ".config" / "dmarctui" / "config.toml"
+
+
+def test_named_file_missing_is_fatal(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[domains]\nown = example.ac.jp\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: invalid TOML:")
+    assert "line" in str(info.value)
+
+
+def test_example_config_loads_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    config, problems = load_config(write(tmp_path, EXAMPLE_CONFIG))
+    assert problems == []
+    assert config.own_domains == ("example.ac.jp",)
+    assert config.internal == (ip_network("192.0.2.0/24"), ip_network("2001:db8::/32"))
+    assert config.senders[0].label == "Newsletter service"
+    assert config.contacts[0].email == "admin@lab1.example.ac.jp"
+    assert config.notice.from_addr == "postmaster@example.ac.jp"
+    assert config.notice.drafts == str(Path.home() / "Maildir" / ".Drafts")
+    assert config.notice.smtp.port == 25
+    assert config.path == tmp_path / "config.toml"
+    assert config.templates_dir == tmp_path / "templates"
+
+
+def test_bad_network_named_with_file_key_and_value_and_rest_loads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[domains]\nown = ["example.ac.jp"]\n'
+        '[networks]\ninternal = ["10.0.0.0/8", "10.0.0.300/8", "2001:db8::/32"]\n',
+    )
+    config, problems = load_config(path)
+    assert [str(p) for p in problems] == [
+        'config.toml: networks.internal[1]: "10.0.0.300/8" is not an IPv4 or IPv6 network'
+    ]
+    assert config.own_domains == ("example.ac.jp",)
+    assert config.internal == (ip_network("10.0.0.0/8"), ip_network("2001:db8::/32"))
+
+
+def test_every_bad_value_is_reported_and_defaulted() -> None:
+    data = tomllib.loads(
+        """
+        colour = "blue"
+        [domains]
+        own = ["example.ac.jp", "not a domain", 7]
+        include_subdomains = "yes"
+        [[senders]]
+        label = "no match"
+        [[senders]]
+        match = "198.51.100.0/24"
+        role = "friend"
+        [[contacts]]
+        match = "192.0.2.0/26"
+        email = "nobody"
+        [[contacts]]
+        match = "*.lab1.example.ac.jp"
+        email = "admin@lab1.example.ac.jp"
+        lang = "fr"
+        [notice]
+        send = "pigeon"
+        [notice.smtp]
+        port = 70000
+        """
+    )
+    config, problems = parse_config(data)
+    assert [(p.key, p.message) for p in problems] == [
+        ("colour", "unknown setting (ignored)"),
+        ("domains.own[1]", '"not a domain" is not a domain name'),
+        ("domains.own[2]", "must be a string, not 7"),
+        ("domains.include_subdomains", 'must be true or false, not "yes"'),
+        ("senders[0].match", "missing: a CIDR or a PTR glob is required"),
+        ("senders[1].role", '"friend" is not one of third_party, mailing_list, forwarder'),
+        ("contacts[0].email", '"nobody" is not an e-mail address'),
+        ("contacts[1].lang", '"fr" is not one of ja, en'),
+        ("notice.smtp.port", "must be a whole number from 1 to 65535, not 70000"),
+        ("notice.send", '"pigeon" is not one of sendmail, smtp'),
+    ]
+    assert config.own_domains == ("example.ac.jp",)
+    assert config.include_subdomains is True
+    assert [(s.match, s.role) for s in config.senders] == [("198.51.100.0/24", "third_party")]
+    assert [(c.match, c.lang) for c in config.contacts] == [("*.lab1.example.ac.jp", "ja")]
+    assert config.notice.send == "sendmail"
+    assert config.notice.smtp.port == 25
+
+
+def test_problem_reads_as_one_line() -> None:
+    problem = ConfigProblem("c.toml", "senders[0].match", "bad")
+    assert str(problem) == "c.toml: senders[0].match: bad"
+
+
+def test_bad_sender_match_is_reported() -> None:
+    _, problems = parse_config({"senders": [{"match": "192.0.2.300/24", "label": "x"}]})
+    assert [str(p) for p in problems] == [
+        'config.toml: senders[0].match: "192.0.2.300/24" is neither an IPv4/IPv6 network '
+        "nor a host-name pattern"
+    ]
+
+
+def test_own_domains_and_subdomains() -> None:
+    config = Config(own_domains=("example.ac.jp",))
+    assert config.is_own_domain("Example.AC.jp.")
+    assert config.is_own_domain("lab1.example.ac.jp")
+    assert not config.is_own_domain("badexample.ac.jp")
+    assert not config.is_own_domain("ac.jp")
+    strict = Config(own_domains=("example.ac.jp",), include_subdomains=False)
+    assert not strict.is_own_domain("lab1.example.ac.jp")
+
+
+def test_own_domains_default_to_policy_domains_only_when_unset() -> None:
+    assert Config().with_default_domains(["B.example", "a.example", "b.example"]).own_domains == (
+        "a.example",
+        "b.example",
+    )
+    config = Config(own_domains=("example.ac.jp",))
+    assert config.with_default_domains(["other.example"]) is config
+
+
+def test_internal_networks_ipv4_and_ipv6() -> None:
+    config = Config(internal=(ip_network("192.0.2.0/24"), ip_network("2001:db8::/32")))
+    assert config.is_internal("192.0.2.9")
+    assert config.is_internal("2001:db8:2::25")
+    assert not config.is_internal("198.51.100.1")
+    assert not config.is_internal("not an ip")
+    assert config.internal_network("2001:db8::1") == ip_network("2001:db8::/32")
+
+
+def test_sender_and_contact_by_cidr_or_ptr_most_specific_wins() -> None:
+    config, problems = parse_config(
+        tomllib.loads(
+            """
+            [[senders]]
+            match = "*.mailgun.net"
+            label = "Mailgun"
+            [[contacts]]
+            match = "192.0.2.0/24"
+            name = "Campus NOC"
+            email = "noc@example.ac.jp"
+            [[contacts]]
+            match = "192.0.2.64/26"
+            name = "Lab 1"
+            email = "admin@lab1.example.ac.jp"
+            [[contacts]]
+            match = "*.lab2.example.ac.jp"
+            name = "Lab 2"
+            email = "root@lab2.example.ac.jp"
+            lang = "en"
+            """
+        )
+    )
+    assert problems == []
+    sender = config.sender_for("203.0.113.5", "SO-12.MAILGUN.NET.")
+    assert sender is not None and sender.label == "Mailgun"
+    assert config.sender_for("203.0.113.5", None) is None
+    assert config.contact_for("192.0.2.70", None).name == "Lab 1"  # type: ignore[union-attr]
+    assert config.contact_for("192.0.2.7", None).name == "Campus NOC"  # type: ignore[union-attr]
+    lab2 = config.contact_for("203.0.113.9", "mx.lab2.example.ac.jp")
+    assert lab2 is not None and lab2.lang == "en"
