@@ -1,0 +1,520 @@
+"""Parse DMARC aggregate (rua) XML into ``model.AggregateReport``.
+
+Accepts RFC 7489 (no namespace), RFC 9990 (``urn:ietf:params:xml:ns:dmarc-2.0``) and the draft
+schemas by local element names; the namespace and ``<version>`` are kept only as hints. Values are
+normalised (case, ``hardfail`` → ``fail`` ...) and every change is recorded, so the report's own
+spelling stays visible. Documents a strict parser rejects are repaired when the fault is one the
+``xmlrepair`` module knows, and marked as recovered; otherwise the error names line, column and
+the offending bytes. DTDs and entities are refused before anything is expanded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as DefusedET
+from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
+
+from dmarctui import xmlrepair
+from dmarctui.model import (
+    AggregateReport,
+    DateRange,
+    DkimAuthResult,
+    Identifiers,
+    Normalisation,
+    PolicyEvaluated,
+    PolicyOverrideReason,
+    PolicyPublished,
+    Record,
+    Repair,
+    ReportMetadata,
+    SpfAuthResult,
+)
+
+
+class AggregateError(ValueError):
+    """The data is meant to be an aggregate report but cannot be read; str() is one line."""
+
+
+class NotAggregate(ValueError):
+    """Well-formed XML that is not a DMARC ``<feedback>`` document (a sitemap, an RSS feed ...)."""
+
+
+RESULT_SYNONYMS = {"hardfail": "fail", "unknown": "temperror", "error": "permerror"}
+"""Non-standard auth results and their RFC 7489 names (the RFC itself notes the last two)."""
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def parse_aggregate(data: bytes) -> AggregateReport:
+    """Parse one aggregate report document.
+
+    Args:
+        data: the XML bytes, already decompressed.
+
+    Returns:
+        The report; ``report.repairs`` lists what had to be repaired to read it.
+
+    Raises:
+        AggregateError: not XML, refused (DTD / entities), not repairable, or a required value
+            is missing or malformed.
+        NotAggregate: well-formed XML whose root is not ``<feedback>``.
+    """
+    _refuse_obvious_non_xml(data)
+    repairs: list[Repair] = []
+    try:
+        root = _parse_xml(data)
+    except ParseError as strict_error:
+        repaired = xmlrepair.repair(data)
+        if repaired is None:
+            raise AggregateError(_describe(strict_error, data)) from None
+        text, repairs = repaired
+        try:
+            root = _parse_xml(text)
+        except ParseError as second_error:
+            kinds = ", ".join(sorted({r.kind for r in repairs}))
+            raise AggregateError(
+                f"{_describe(second_error, text)} (still invalid after repairs: {kinds})"
+            ) from None
+    feedback, namespace = _feedback_root(root)
+    return _Reader(repairs).report(feedback, namespace)
+
+
+def _parse_xml(data: bytes | str) -> Element:
+    try:
+        return DefusedET.fromstring(
+            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except DTDForbidden as exc:
+        raise AggregateError(
+            f"refused: the document declares a DOCTYPE ({exc.name!r}); DTDs and entities are "
+            "never processed (XXE and entity-expansion protection)"
+        ) from None
+    except EntitiesForbidden as exc:
+        raise AggregateError(
+            f"refused: the document declares the entity {exc.name!r}; entities are never expanded"
+        ) from None
+    except DefusedXmlException as exc:
+        raise AggregateError(f"refused: {exc}") from None
+
+
+def _refuse_obvious_non_xml(data: bytes) -> None:
+    head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head:
+        raise AggregateError("empty document" if not data.strip() else "only whitespace")
+    if head.rstrip() == b"unused":
+        raise AggregateError(
+            "the attachment holds the literal text 'unused' instead of a report "
+            "(a known Yahoo/AOL glitch): nothing to read"
+        )
+    if head.startswith(b"\x1f\x8b"):
+        raise AggregateError("gzip-compressed data, not XML (it must be unpacked first)")
+    if head.startswith(b"PK\x03\x04"):
+        raise AggregateError("zip archive, not XML (it must be unpacked first)")
+    if head[:1] in (b"{", b"["):
+        raise AggregateError("JSON, not XML (an SMTP TLS report?)")
+    if not head.startswith(b"<") and b"\x00" not in head[:4]:
+        raise AggregateError(f"not XML: the data starts with {_preview(head)}")
+
+
+def _preview(head: bytes) -> str:
+    first_line = head.split(b"\n", 1)[0][:40]
+    return repr(first_line.decode("utf-8", errors="backslashreplace"))
+
+
+def _describe(error: ParseError, source: bytes | str) -> str:
+    """One line: expat's reason, line, 1-based column and the offending text in context."""
+    line, column0 = error.position
+    reason = str(error).split(": line ", 1)[0]
+    text = source if isinstance(source, str) else xmlrepair.decode_for_repair(source)
+    if text is None:
+        text = source.decode("latin-1") if isinstance(source, bytes) else source
+    lines = text.split("\n")
+    context = ""
+    if 1 <= line <= len(lines):
+        context = ": " + xmlrepair.show_context(lines[line - 1].rstrip("\r"), column0 + 1)
+    return f"{reason} at line {line}, column {column0 + 1}{context}"
+
+
+def _feedback_root(root: Element) -> tuple[Element, str | None]:
+    """The ``<feedback>`` element with its namespace stripped from every tag, and that namespace.
+
+    Elements of other namespaces (RFC 9990 extensions) keep their ``{uri}`` and are ignored.
+    """
+    namespace, local = _split(root.tag)
+    if local != "feedback":
+        # A report wrapped in a stray <xs:schema> ... </xs:schema> still counts.
+        inner = next((child for child in root if _split(child.tag)[1] == "feedback"), None)
+        if inner is None:
+            raise NotAggregate(
+                f"XML whose root element is <{local}>, not <feedback>: not a DMARC aggregate report"
+            )
+        root = inner
+        namespace, local = _split(root.tag)
+    if namespace:
+        prefix = "{" + namespace + "}"
+        cut = len(prefix)
+        for element in root.iter():
+            tag = element.tag
+            if isinstance(tag, str) and tag.startswith(prefix):
+                element.tag = tag[cut:]
+    return root, namespace
+
+
+def _split(tag: str) -> tuple[str | None, str]:
+    if tag.startswith("{"):
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return None, tag
+
+
+# --------------------------------------------------------------------------- element reading
+
+
+def _text(parent: Element, name: str) -> str | None:
+    """Stripped text of the first child called ``name``; None when the child is absent."""
+    child = parent.find(name)
+    if child is None:
+        return None
+    return (child.text or "").strip()
+
+
+class _Reader:
+    """Turns a namespace-free ``<feedback>`` tree into the model, logging every normalisation."""
+
+    def __init__(self, repairs: list[Repair]) -> None:
+        self.repairs = repairs
+        self.normalised: list[Normalisation] = []
+
+    def note(self, where: str, original: str, value: str) -> None:
+        self.normalised.append(Normalisation(where, original, value))
+
+    def lower(self, where: str, raw: str | None, synonyms: dict[str, str] | None = None) -> str:
+        """Lower-case a keyword (and map a synonym); empty or absent gives ``""``."""
+        if not raw:
+            return ""
+        value = raw.lower()
+        if synonyms:
+            value = synonyms.get(value, value)
+        if value != raw:
+            self.note(where, raw, value)
+        return value
+
+    def optional(self, where: str, raw: str | None) -> str | None:
+        return self.lower(where, raw) or None
+
+    # ----------------------------------------------------------------- sections
+
+    def report(self, root: Element, namespace: str | None) -> AggregateReport:
+        metadata = root.find("report_metadata")
+        if metadata is None:
+            raise AggregateError("no <report_metadata> in the <feedback> document")
+        policy = root.find("policy_published")
+        if policy is None:
+            raise AggregateError("no <policy_published> in the <feedback> document")
+        records = tuple(
+            self.record(index, element) for index, element in enumerate(root.iterfind("record"))
+        )
+        return AggregateReport(
+            report_metadata=self.metadata(metadata),
+            policy_published=self.policy(policy),
+            records=records,
+            version=_text(root, "version") or None,
+            namespace=namespace,
+            normalised=tuple(self.normalised),
+            repairs=tuple(self.repairs),
+        )
+
+    def metadata(self, element: Element) -> ReportMetadata:
+        report_id = _text(element, "report_id")
+        if not report_id:
+            raise AggregateError("report_metadata has no <report_id>")
+        email = _text(element, "email")
+        if email is None:
+            self.note("report_metadata/email", "(missing)", "")
+            email = ""
+        elif email.startswith("<") and email.endswith(">"):
+            self.note("report_metadata/email", email, email[1:-1].strip())
+            email = email[1:-1].strip()
+        date_range = element.find("date_range")
+        if date_range is None:
+            raise AggregateError(f"report {report_id!r}: report_metadata has no <date_range>")
+        errors = tuple(
+            (e.text or "").strip() for e in element.iterfind("error") if (e.text or "").strip()
+        )
+        return ReportMetadata(
+            org_name=_text(element, "org_name") or "",
+            email=email,
+            report_id=report_id,
+            date_range=DateRange(
+                self.epoch(report_id, date_range, "begin"), self.epoch(report_id, date_range, "end")
+            ),
+            extra_contact_info=_text(element, "extra_contact_info") or None,
+            error=errors,
+            generator=_text(element, "generator") or None,
+        )
+
+    def epoch(self, report_id: str, date_range: Element, name: str) -> int:
+        raw = _text(date_range, name)
+        where = f"report_metadata/date_range/{name}"
+        if not raw:
+            raise AggregateError(f"report {report_id!r}: <date_range> has no <{name}>")
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+        try:
+            value = int(float(raw))
+        except ValueError:
+            raise AggregateError(
+                f"report {report_id!r}: {where} is {raw!r}, not seconds since the epoch"
+            ) from None
+        self.note(where, raw, str(value))
+        return value
+
+    def policy(self, element: Element) -> PolicyPublished:
+        domain = _text(element, "domain")
+        if not domain:
+            raise AggregateError("policy_published has no <domain>")
+        p = _text(element, "p")
+        if p is None:
+            self.note("policy_published/p", "(missing)", "")
+        pct_raw = _text(element, "pct")
+        pct: int | None = None
+        if pct_raw:
+            try:
+                pct = int(pct_raw)
+            except ValueError:
+                self.note("policy_published/pct", pct_raw, "(ignored: not a whole number)")
+        return PolicyPublished(
+            domain=self.lower("policy_published/domain", domain),
+            p=self.lower("policy_published/p", p),
+            adkim=self.optional("policy_published/adkim", _text(element, "adkim")),
+            aspf=self.optional("policy_published/aspf", _text(element, "aspf")),
+            sp=self.optional("policy_published/sp", _text(element, "sp")),
+            np=self.optional("policy_published/np", _text(element, "np")),
+            pct=pct,
+            fo=_text(element, "fo") or None,
+            testing=self.optional("policy_published/testing", _text(element, "testing")),
+            discovery_method=self.optional(
+                "policy_published/discovery_method", _text(element, "discovery_method")
+            ),
+        )
+
+    def record(self, index: int, element: Element) -> Record:
+        where = f"record[{index}]"
+        row = element.find("row")
+        if row is None:
+            raise AggregateError(f"{where} has no <row>")
+        source_ip = _text(row, "source_ip")
+        if not source_ip:
+            raise AggregateError(f"{where} has no <source_ip>")
+        count_raw = _text(row, "count")
+        try:
+            count = int(count_raw or "")
+        except ValueError:
+            raise AggregateError(
+                f"{where} (source_ip {source_ip}): count {count_raw!r} is not a whole number"
+            ) from None
+        if count < 0:
+            raise AggregateError(f"{where} (source_ip {source_ip}): negative count {count}")
+        identifiers = element.find("identifiers")
+        auth = element.find("auth_results")
+        return Record(
+            source_ip=source_ip,
+            count=count,
+            policy_evaluated=self.evaluated(where, row.find("policy_evaluated")),
+            identifiers=self.identifiers(where, identifiers),
+            dkim=() if auth is None else self.dkim(where, auth),
+            spf=() if auth is None else self.spf(where, auth),
+        )
+
+    def evaluated(self, where: str, element: Element | None) -> PolicyEvaluated:
+        where = f"{where}/row/policy_evaluated"
+        if element is None:
+            self.note(where, "(missing)", "")
+            return PolicyEvaluated(disposition="", dkim="", spf="")
+        reasons = []
+        for number, reason in enumerate(element.iterfind("reason")):
+            reason_type = self.lower(f"{where}/reason[{number}]/type", _text(reason, "type"))
+            if not reason_type:
+                self.note(f"{where}/reason[{number}]/type", "", "other")
+                reason_type = "other"
+            comment = _text(reason, "comment") or None
+            reasons.append(PolicyOverrideReason(reason_type, comment))
+        return PolicyEvaluated(
+            disposition=self.lower(f"{where}/disposition", _text(element, "disposition")),
+            dkim=self.lower(f"{where}/dkim", _text(element, "dkim"), RESULT_SYNONYMS),
+            spf=self.lower(f"{where}/spf", _text(element, "spf"), RESULT_SYNONYMS),
+            reason=tuple(reasons),
+        )
+
+    def identifiers(self, where: str, element: Element | None) -> Identifiers:
+        where = f"{where}/identifiers"
+        if element is None:
+            self.note(where, "(missing)", "")
+            return Identifiers(header_from="")
+        return Identifiers(
+            header_from=self.lower(f"{where}/header_from", _text(element, "header_from")),
+            envelope_from=self.optional(f"{where}/envelope_from", _text(element, "envelope_from")),
+            envelope_to=self.optional(f"{where}/envelope_to", _text(element, "envelope_to")),
+        )
+
+    def dkim(self, where: str, auth: Element) -> tuple[DkimAuthResult, ...]:
+        results = []
+        for number, element in enumerate(auth.iterfind("dkim")):
+            at = f"{where}/auth_results/dkim[{number}]"
+            results.append(
+                DkimAuthResult(
+                    domain=self.lower(f"{at}/domain", _text(element, "domain")),
+                    result=self.lower(f"{at}/result", _text(element, "result"), RESULT_SYNONYMS),
+                    selector=_text(element, "selector") or None,
+                    human_result=_text(element, "human_result") or None,
+                )
+            )
+        return tuple(results)
+
+    def spf(self, where: str, auth: Element) -> tuple[SpfAuthResult, ...]:
+        results = []
+        for number, element in enumerate(auth.iterfind("spf")):
+            at = f"{where}/auth_results/spf[{number}]"
+            results.append(
+                SpfAuthResult(
+                    domain=self.lower(f"{at}/domain", _text(element, "domain")),
+                    result=self.lower(f"{at}/result", _text(element, "result"), RESULT_SYNONYMS),
+                    scope=self.optional(f"{at}/scope", _text(element, "scope")),
+                    human_result=_text(element, "human_result") or None,
+                )
+            )
+        return tuple(results)
+
+
+# --------------------------------------------------------------------------- derived views
+
+
+def reporter_name(report: AggregateReport) -> str:
+    """The reporter's ``org_name``, or the domain of its ``<email>`` when org_name is empty.
+
+    The model keeps the XML's own (possibly empty) org_name; lists and notices use this.
+    """
+    metadata = report.report_metadata
+    if metadata.org_name:
+        return metadata.org_name
+    return metadata.email.rpartition("@")[2]
+
+
+def report_to_dict(report: AggregateReport) -> dict[str, Any]:
+    """A JSON-ready dict using the RFC element names (for ``--json`` output and the TUI)."""
+    return {
+        "version": report.version,
+        "namespace": report.namespace,
+        "status": report.status,
+        **_content(report),
+        "normalised": [
+            {"where": n.where, "original": n.original, "value": n.value} for n in report.normalised
+        ],
+        "repairs": [
+            {"kind": r.kind, "line": r.line, "column": r.column, "detail": r.detail}
+            for r in report.repairs
+        ],
+    }
+
+
+def _content(report: AggregateReport) -> dict[str, Any]:
+    metadata = report.report_metadata
+    policy = report.policy_published
+    return {
+        "report_metadata": {
+            "org_name": metadata.org_name,
+            "email": metadata.email,
+            "extra_contact_info": metadata.extra_contact_info,
+            "report_id": metadata.report_id,
+            "date_range": {"begin": metadata.date_range.begin, "end": metadata.date_range.end},
+            "error": list(metadata.error),
+            "generator": metadata.generator,
+        },
+        "policy_published": {
+            "domain": policy.domain,
+            "adkim": policy.adkim,
+            "aspf": policy.aspf,
+            "p": policy.p,
+            "sp": policy.sp,
+            "np": policy.np,
+            "pct": policy.pct,
+            "fo": policy.fo,
+            "testing": policy.testing,
+            "discovery_method": policy.discovery_method,
+        },
+        "records": [_record_dict(record) for record in report.records],
+    }
+
+
+def _record_dict(record: Record) -> dict[str, Any]:
+    evaluated = record.policy_evaluated
+    identifiers = record.identifiers
+    return {
+        "row": {
+            "source_ip": record.source_ip,
+            "count": record.count,
+            "policy_evaluated": {
+                "disposition": evaluated.disposition,
+                "dkim": evaluated.dkim,
+                "spf": evaluated.spf,
+                "reason": [{"type": r.type, "comment": r.comment} for r in evaluated.reason],
+            },
+        },
+        "identifiers": {
+            "header_from": identifiers.header_from,
+            "envelope_from": identifiers.envelope_from,
+            "envelope_to": identifiers.envelope_to,
+        },
+        "auth_results": {
+            "dkim": [
+                {
+                    "domain": d.domain,
+                    "selector": d.selector,
+                    "result": d.result,
+                    "human_result": d.human_result,
+                }
+                for d in record.dkim
+            ],
+            "spf": [
+                {
+                    "domain": s.domain,
+                    "scope": s.scope,
+                    "result": s.result,
+                    "human_result": s.human_result,
+                }
+                for s in record.spf
+            ],
+        },
+    }
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _records_digest(report: AggregateReport) -> list[str]:
+    """Records serialised one by one and sorted, so a reordered resend keeps its key."""
+    return sorted(_canonical(_record_dict(record)) for record in report.records)
+
+
+def content_key(report: AggregateReport) -> str:
+    """sha256 of metadata + policy + records (normalised values, no repairs or version hints).
+
+    The same report sent twice, relayed by a second MX or re-compressed has the same key.
+    """
+    content = _content(report)
+    content["records"] = _records_digest(report)
+    return hashlib.sha256(_canonical(content).encode("utf-8")).hexdigest()
+
+
+def records_key(report: AggregateReport) -> str:
+    """sha256 of the records alone: equal keys with different content keys mean only the
+    metadata (e.g. the date range) differs."""
+    return hashlib.sha256(_canonical(_records_digest(report)).encode("utf-8")).hexdigest()

@@ -1,0 +1,221 @@
+"""Repairs that let a strictly invalid aggregate report parse, each recorded with its position.
+
+Real reporters send XML that a strict parser rejects: ISO-8859-1 / windows-1252 bytes inside a
+document that declares (or defaults to) UTF-8, stray C0 control characters (BEL in Yahoo ARC
+comments), ``<`` / ``>`` / ``&`` left unescaped in ``<email>`` or URLs, and an unclosed
+``<xs:schema>`` start tag or stray text before the root (IKEA, sitnet.dk). These functions work on
+the decoded text, change only what matches their pattern, and say what they changed and where.
+
+Lines are 1-based; columns are 1-based and counted in characters, as a text editor shows them.
+Nothing here expands entities or touches DOCTYPEs: the repaired text goes back through defusedxml.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Callable
+
+from dmarctui.model import Repair
+
+MAX_LISTED = 50
+"""Repairs listed one by one; beyond this one summary repair says how many more there were."""
+
+_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_UTF8_NAMES = {"utf-8", "utf8", "utf_8"}
+_FOREIGN_BYTES = re.compile("[\udc80-\udcff]+")
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_FREE_TEXT = re.compile(
+    r"(<(email|extra_contact_info|org_name|report_id|comment|human_result|error|generator"
+    r"|header_from|envelope_from|envelope_to|domain|selector)(?:\s[^<>]*)?>)"
+    r"(.*?)(</\2\s*>)",
+    re.DOTALL,
+)
+_BARE_AMPERSAND = re.compile(r"&(?!#?\w+;)")
+_SCHEMA_START = re.compile(r"<(\w+):schema\b[^<>]*?(?<!/)>")
+_PROLOG_JUNK = re.compile(r"^(\ufeff?\s*<\?xml[^>]*\?>)([^<]*?)(?=<)", re.DOTALL)
+
+
+def declared_encoding(data: bytes) -> str | None:
+    """The encoding named in the XML declaration, lower-cased, or None when there is none."""
+    match = _DECLARATION.match(data)
+    return match.group(1).decode("ascii").lower() if match else None
+
+
+def position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and character column of ``text[index]``."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - text.rfind("\n", 0, index)
+
+
+def _windows_1252(raw: bytes) -> str:
+    """Read bytes as windows-1252; latin-1 for the five bytes windows-1252 leaves undefined."""
+    return "".join(codecs.decode(bytes([b]), "cp1252", errors="ignore") or chr(b) for b in raw)
+
+
+class _Log:
+    """Collects repairs, listing the first MAX_LISTED and counting the rest."""
+
+    def __init__(self) -> None:
+        self.repairs: list[Repair] = []
+        self.unlisted: dict[str, int] = {}
+
+    def add(self, kind: str, text: str, index: int, detail: Callable[[], str]) -> None:
+        if len(self.repairs) < MAX_LISTED:
+            line, column = position(text, index)
+            self.repairs.append(Repair(kind, line, column, detail()))
+        else:
+            self.unlisted[kind] = self.unlisted.get(kind, 0) + 1
+
+    def finish(self) -> list[Repair]:
+        for kind, count in self.unlisted.items():
+            self.repairs.append(Repair(kind, 0, 0, f"{count} more {kind} repairs not listed"))
+        return self.repairs
+
+
+def decode_for_repair(data: bytes) -> str | None:
+    """Decode the document so that every byte survives: foreign bytes become lone surrogates.
+
+    Returns None when the declared encoding is unknown to Python (then nothing can be repaired).
+    """
+    encoding = declared_encoding(data)
+    if encoding is None or encoding in _UTF8_NAMES:
+        return data.decode("utf-8", errors="surrogateescape")
+    try:
+        return data.decode(encoding, errors="surrogateescape")
+    except LookupError:
+        return None
+
+
+def reencode_foreign_bytes(text: str, log: _Log) -> str:
+    """Bytes that are not valid in the declared encoding are read as windows-1252 instead."""
+
+    def fix(match: re.Match[str]) -> str:
+        raw = match.group().encode("utf-8", errors="surrogateescape")
+        value = _windows_1252(raw)
+        log.add(
+            "reencoded",
+            text,
+            match.start(),
+            lambda: (
+                f"bytes {_escaped(raw)} are not valid in the declared encoding; "
+                f"read as windows-1252 {value!r}"
+            ),
+        )
+        return value
+
+    return _FOREIGN_BYTES.sub(fix, text)
+
+
+def drop_control_chars(text: str, log: _Log) -> str:
+    """C0 control characters other than tab, LF and CR are not allowed in XML 1.0: drop them."""
+
+    def fix(match: re.Match[str]) -> str:
+        log.add(
+            "control_chars",
+            text,
+            match.start(),
+            lambda: f"dropped control character \\x{ord(match.group()):02x}",
+        )
+        return ""
+
+    return _CONTROL_CHARS.sub(fix, text)
+
+
+def escape_free_text(text: str, log: _Log) -> str:
+    """Escape ``<``, ``>`` and bare ``&`` inside text-only elements such as ``<email>``.
+
+    ``<email><dmarc@example.net></email>`` and ``?a=1&b=2`` URLs occur in real reports.
+    """
+
+    def fix(match: re.Match[str]) -> str:
+        start_tag, tag, inner, end_tag = match.groups()
+        if "</" in inner or "<!" in inner:
+            return match.group()  # structure, a comment or CDATA: not a stray character
+        escaped = _BARE_AMPERSAND.sub("&amp;", inner).replace("<", "&lt;").replace(">", "&gt;")
+        if escaped == inner:
+            return match.group()
+        log.add(
+            "escaped_markup",
+            text,
+            match.start(3),
+            lambda: f"escaped markup characters inside <{tag}>: {inner.strip()!r}",
+        )
+        return start_tag + escaped + end_tag
+
+    return _FREE_TEXT.sub(fix, text)
+
+
+def drop_stray_prolog(text: str, log: _Log) -> str:
+    """Drop text between the XML declaration and the root, and an unclosed ``<xs:schema>`` tag."""
+    junk = _PROLOG_JUNK.match(text)
+    if junk and junk.group(2).strip():
+        log.add(
+            "stray_text",
+            text,
+            junk.start(2),
+            lambda: f"dropped text before the root element: {junk.group(2).strip()!r}",
+        )
+        text = text[: junk.start(2)] + text[junk.end(2) :]
+    for match in list(_SCHEMA_START.finditer(text)):
+        if f"</{match.group(1)}:schema" in text:
+            continue
+        log.add(
+            "stray_tag",
+            text,
+            match.start(),
+            lambda m=match: f"dropped unclosed start tag {m.group()[:60]!r}",
+        )
+        text = text.replace(match.group(), "", 1)
+    return text
+
+
+REPAIRS: tuple[Callable[[str, _Log], str], ...] = (
+    reencode_foreign_bytes,
+    drop_control_chars,
+    escape_free_text,
+    drop_stray_prolog,
+)
+
+
+def repair(data: bytes) -> tuple[str, list[Repair]] | None:
+    """Apply every repair that finds something to fix.
+
+    Returns:
+        The repaired text (to be fed to the parser as ``str``) and the repairs, or None when no
+        repair applies and the document's error must stand as it is.
+    """
+    text = decode_for_repair(data)
+    if text is None:
+        return None
+    log = _Log()
+    for step in REPAIRS:
+        text = step(text, log)
+    repairs = log.finish()
+    return (text, repairs) if repairs else None
+
+
+def _escaped(raw: bytes) -> str:
+    return "".join(f"\\x{b:02x}" for b in raw)
+
+
+def show_context(line_text: str, column: int, width: int = 30) -> str:
+    """A short, one-line excerpt around a 1-based character column with odd bytes made visible.
+
+    Foreign bytes (decoded as lone surrogates) and control characters appear as ``\\xNN``.
+    """
+    index = max(column - 1, 0)
+    start = max(index - width, 0)
+    end = min(index + 20, len(line_text))
+    excerpt = line_text[start:end]
+    shown = "".join(_visible(ch) for ch in excerpt)
+    return ("…" if start > 0 else "") + shown + ("…" if end < len(line_text) else "")
+
+
+def _visible(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if (code < 0x20 and ch != "\t") or code == 0x7F:
+        return f"\\x{code:02x}"
+    return ch
