@@ -1,0 +1,306 @@
+"""Read-only access to a mail folder: Maildir, MH (including Mew's ``+folder``) or mbox.
+
+The stdlib ``mailbox`` module is not used on purpose: it creates missing folders, takes lock
+files and re-reads whole mboxes, while dmarctui must leave the folder exactly as it found it and
+work while the MTA delivers and another client moves messages from ``new/`` to ``cur/``. Listing
+is cheap (directory listing and ``stat`` only for Maildir and MH) so that a rescan can tell what
+changed before reading anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from stat import S_ISDIR
+from typing import BinaryIO
+
+from dmarctui.model import FolderFormat, MessageRef
+
+FORMATS: tuple[FolderFormat, ...] = ("maildir", "mh", "mbox")
+
+_MH_MARKERS = (".mh_sequences", ".mew-summary", ".mew-mtime", ".xmhcache")
+_MBOX_CHUNK = 1 << 20
+_MBOXRD_QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
+
+
+class MailStoreError(Exception):
+    """The folder cannot be opened or read; ``str()`` is one line naming the path and why."""
+
+
+class MessageGone(MailStoreError):
+    """A listed message is no longer in the folder (expunged, or renumbered by MH ``pack``)."""
+
+
+class MailStore(ABC):
+    """One mail folder, opened read-only."""
+
+    format: FolderFormat
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @abstractmethod
+    def refs(self) -> Iterator[MessageRef]:
+        """Every message, in folder order, with the facts that tell whether it changed."""
+
+    @abstractmethod
+    def read(self, ref: MessageRef) -> bytes:
+        """The raw message bytes; raises ``MessageGone`` when the message has vanished."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+
+class MaildirStore(MailStore):
+    """A Maildir: messages in ``new/`` and ``cur/``; ``tmp/`` is still being written, so skipped."""
+
+    format: FolderFormat = "maildir"
+
+    def refs(self) -> Iterator[MessageRef]:
+        found: dict[str, MessageRef] = {}
+        for sub in ("new", "cur"):  # cur second: a message caught mid-move is listed in cur/
+            for entry in _scandir(self.path / sub):
+                if entry.name.startswith(".") or not entry.is_file():
+                    continue
+                stat = entry.stat()
+                unique = maildir_unique_name(entry.name)
+                location = f"{sub}/{entry.name}"
+                found[unique] = MessageRef(unique, location, stat.st_size, stat.st_mtime)
+        return iter([found[name] for name in sorted(found)])
+
+    def read(self, ref: MessageRef) -> bytes:
+        try:
+            return _read_file(self.path / ref.location, ref.key)
+        except FileNotFoundError:
+            pass
+        for sub in ("cur", "new"):  # another client moved it or changed its flags
+            for entry in _scandir(self.path / sub):
+                if maildir_unique_name(entry.name) == ref.key:
+                    try:
+                        return _read_file(Path(entry.path), ref.key)
+                    except FileNotFoundError:
+                        continue
+        raise MessageGone(f"message {ref.key} is no longer in {self.path}")
+
+
+class MhStore(MailStore):
+    """An MH folder: numbered files; dot files (``.mh_sequences``, Mew's ``.mew-*``) are ignored."""
+
+    format: FolderFormat = "mh"
+
+    def refs(self) -> Iterator[MessageRef]:
+        numbered: list[tuple[int, MessageRef]] = []
+        for entry in _scandir(self.path):
+            if not entry.name.isdigit() or not entry.is_file():
+                continue
+            stat = entry.stat()
+            key = f"{int(entry.name)}:{stat.st_size}:{stat.st_mtime_ns}"
+            numbered.append(
+                (int(entry.name), MessageRef(key, entry.name, stat.st_size, stat.st_mtime))
+            )
+        numbered.sort(key=lambda pair: pair[0])
+        return iter([ref for _, ref in numbered])
+
+    def read(self, ref: MessageRef) -> bytes:
+        try:
+            data = _read_file(self.path / ref.location, ref.key)
+        except FileNotFoundError:
+            raise MessageGone(f"message {ref.location} is no longer in {self.path}") from None
+        if len(data) != ref.size:
+            raise MessageGone(
+                f"message {ref.location} in {self.path} was replaced since the folder was listed"
+            )
+        return data
+
+
+class MboxStore(MailStore):
+    """An mbox file (mboxrd quoting): messages start at lines beginning with ``From ``."""
+
+    format: FolderFormat = "mbox"
+
+    @property
+    def size(self) -> int:
+        """Current file size: a rescan may start here if the file only grew."""
+        return _stat(self.path).st_size
+
+    @property
+    def mtime(self) -> float:
+        return _stat(self.path).st_mtime
+
+    def refs(self, start_offset: int = 0) -> Iterator[MessageRef]:
+        """Messages from ``start_offset`` on, which must be where a ``From `` line starts.
+
+        Streams the file: memory use is one message plus one read buffer.
+        """
+        mtime = self.mtime
+        with self._open() as file:
+            file.seek(start_offset)
+            head = file.read(5)
+            if not head:
+                return
+            if head != b"From ":
+                raise MailStoreError(
+                    f"{self.path}: no message starts at byte {start_offset}"
+                    " (the mbox was rewritten, not appended to)"
+                )
+            file.seek(start_offset)
+            for offset, region in _mbox_regions(file, start_offset):
+                body = _mbox_body(region)
+                digest = hashlib.sha256(body).hexdigest()[:16]
+                yield MessageRef(f"{offset}:{digest}", f"{offset}:{len(region)}", len(body), mtime)
+
+    def read(self, ref: MessageRef) -> bytes:
+        offset, length = (int(part) for part in ref.location.split(":"))
+        with self._open() as file:
+            file.seek(offset)
+            region = file.read(length)
+        if len(region) != length or not region.startswith(b"From "):
+            raise MessageGone(f"message at byte {offset} is no longer in {self.path}")
+        body = _mbox_body(region)
+        if f"{offset}:{hashlib.sha256(body).hexdigest()[:16]}" != ref.key:
+            raise MessageGone(f"message at byte {offset} in {self.path} changed since listing")
+        return body
+
+    def _open(self) -> BinaryIO:
+        try:
+            return self.path.open("rb")
+        except OSError as exc:
+            raise MailStoreError(f"cannot read mbox {self.path}: {_why(exc)}") from None
+
+
+def open_store(path: str | os.PathLike[str], fmt: FolderFormat | None = None) -> MailStore:
+    """Open ``path`` read-only as ``fmt``, or as whatever format its layout shows."""
+    folder = Path(path).expanduser()
+    if fmt is not None and fmt not in FORMATS:
+        raise MailStoreError(f"{folder}: unknown folder format {fmt!r} (use maildir, mh or mbox)")
+    is_dir = S_ISDIR(_stat(folder).st_mode)
+    detected = fmt or _detect(folder, is_dir)
+    if detected == "mbox":
+        if is_dir:
+            raise MailStoreError(f"{folder}: is a directory, not an mbox file")
+        return MboxStore(folder)
+    if not is_dir:
+        raise MailStoreError(f"{folder}: is a file, not a {detected} directory")
+    if detected == "maildir":
+        missing = [sub for sub in ("cur", "new") if not (folder / sub).is_dir()]
+        if missing:
+            raise MailStoreError(f"{folder}: not a Maildir (no {' or '.join(missing)}/ inside)")
+        return MaildirStore(folder)
+    _scandir(folder)  # fail now, with the reason, if the directory cannot be listed
+    return MhStore(folder)
+
+
+def read_message(fmt: FolderFormat, folder: Path | str, ref: MessageRef) -> bytes:
+    """Read one message given only picklable facts, e.g. inside a worker process."""
+    return _store_for(fmt, str(folder)).read(ref)
+
+
+def maildir_unique_name(filename: str) -> str:
+    """The part of a Maildir file name that survives flag changes (before ``:2,``)."""
+    return filename.split(":", 1)[0]
+
+
+@lru_cache(maxsize=8)
+def _store_for(fmt: FolderFormat, folder: str) -> MailStore:
+    return open_store(folder, fmt)
+
+
+def _detect(folder: Path, is_dir: bool) -> FolderFormat:
+    if not is_dir:
+        try:
+            with folder.open("rb") as file:
+                first = file.read(5)
+        except OSError as exc:
+            raise MailStoreError(f"cannot read {folder}: {_why(exc)}") from None
+        if first in (b"", b"From "):
+            return "mbox"
+        raise MailStoreError(
+            f"{folder}: a file that does not start with a 'From ' line, so not an mbox"
+        )
+    if (folder / "cur").is_dir() and (folder / "new").is_dir():
+        return "maildir"
+    names = [entry.name for entry in _scandir(folder)]
+    if any(name.isdigit() for name in names) or any(name in _MH_MARKERS for name in names):
+        return "mh"
+    raise MailStoreError(
+        f"{folder}: not a mail folder (no cur/ and new/ for Maildir, no numbered MH messages)"
+    )
+
+
+def _mbox_regions(file: BinaryIO, start: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of each message from its ``From `` line to the next one, streaming."""
+    buffer = b""
+    buffer_offset = start
+    message_start = 0  # index in buffer of the current message's From line
+    search_from = 1
+    while True:
+        chunk = file.read(_MBOX_CHUNK)
+        buffer += chunk
+        while True:
+            found = buffer.find(b"\nFrom ", search_from)
+            if found < 0:
+                break
+            yield buffer_offset + message_start, buffer[message_start : found + 1]
+            message_start = found + 1
+            search_from = found + 2
+        if not chunk:
+            if buffer[message_start:]:
+                yield buffer_offset + message_start, buffer[message_start:]
+            return
+        buffer = buffer[message_start:]
+        buffer_offset += message_start
+        search_from = max(1, len(buffer) - 5)
+        message_start = 0
+
+
+def _mbox_body(region: bytes) -> bytes:
+    """The message inside an mbox region: no ``From `` line, no separating blank line, unquoted."""
+    newline = region.find(b"\n")
+    body = region[newline + 1 :] if newline >= 0 else b""
+    if body.endswith(b"\r\n\r\n"):
+        body = body[:-2]
+    elif body.endswith(b"\n\n"):
+        body = body[:-1]
+    if b">From " in body:
+        body = _MBOXRD_QUOTED.sub(rb"\1", body)
+    return body
+
+
+def _read_file(path: Path, key: str) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise MailStoreError(f"cannot read message {key} ({path}): {_why(exc)}") from None
+
+
+def _scandir(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except FileNotFoundError:
+        if directory.parent.is_dir() and directory.name in ("cur", "new"):
+            return []  # a Maildir subfolder removed under us: no messages there
+        raise MailStoreError(f"cannot list {directory}: no such directory") from None
+    except OSError as exc:
+        raise MailStoreError(f"cannot list {directory}: {_why(exc)}") from None
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise MailStoreError(f"{path}: no such file or directory") from None
+    except OSError as exc:
+        raise MailStoreError(f"{path}: {_why(exc)}") from None
+
+
+def _why(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
