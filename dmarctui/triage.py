@@ -79,6 +79,11 @@ ADVICE: dict[FindingKind, str] = {
         "Fix the cause listed for this source first."
     ),
 }
+SPF_AUTHORISED_ADVICE = (
+    "Our SPF record authorises this server, but it sends with our address in From without our "
+    "DKIM signature, so its mail fails DMARC once forwarded. Sign with DKIM for our domain there, "
+    "or submit through the mail server that signs."
+)
 
 
 def is_problem(kind: FindingKind) -> bool:
@@ -230,9 +235,15 @@ class _Acc:
         )
 
 
-def advice_for(kind: FindingKind, label: str | None, reasons: Iterable[str] = ()) -> str:
-    """The one- or two-sentence advice, naming the configured sender and override hints."""
-    text = ADVICE[kind]
+def advice_for(
+    kind: FindingKind, label: str | None, reasons: Iterable[str] = (), *, internal: bool = True
+) -> str:
+    """The one- or two-sentence advice, naming the configured sender and override hints.
+
+    ``internal`` False means an ``internal_no_dkim`` source is outside the configured networks and
+    counts as ours only because our SPF record authorises it.
+    """
+    text = ADVICE[kind] if internal or kind != "internal_no_dkim" else SPF_AUTHORISED_ADVICE
     if kind == "dkim_broken" and "mailing_list" in set(reasons):
         text += " Receivers marked this traffic as a mailing list."
     if label:
@@ -288,7 +299,7 @@ def _finding(ip: str, kind: FindingKind, acc: _Acc, cfg: Config, ptr: str | None
         header_from=acc.header_from.most_common(1)[0][0],
         first_seen=acc.first or 0,
         last_seen=acc.last or 0,
-        advice=advice_for(kind, label, acc.reasons),
+        advice=advice_for(kind, label, acc.reasons, internal=network is not None),
         ptr=ptr,
         contact=contact.name if contact else None,
         contact_email=contact.email if contact else None,
