@@ -1,0 +1,153 @@
+"""Policy readiness per own domain: is it safe to move from p=none to quarantine or reject?
+
+Counts per day the messages that pass DMARC, that fail from legitimate sources (ours, lists,
+forwarders, known services: mail a stricter policy would lose) and that fail from outsiders (mail
+a stricter policy is meant to stop); what ``p=quarantine`` / ``p=reject`` at pct=100 would have
+done over the period, split by finding kind; and whether receivers saw one published policy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from dmarctui.config import Config
+from dmarctui.model import AggregateReport, FindingKind
+from dmarctui.triage import classify, in_period, our_domains, spread_over_days
+
+
+@dataclass(frozen=True, slots=True)
+class DayCounts:
+    day: str
+    passed: int = 0
+    failed_legit: int = 0
+    failed_outside: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVariant:
+    """One published policy as receivers reported it, and who reported it."""
+
+    domain: str
+    p: str
+    sp: str | None
+    adkim: str
+    aspf: str
+    pct: int
+    reporters: tuple[str, ...]
+    reports: int
+
+    def text(self) -> str:
+        sp = f"; sp={self.sp}" if self.sp else ""
+        return f"p={self.p}{sp}; adkim={self.adkim}; aspf={self.aspf}; pct={self.pct}"
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    domain: str
+    days: tuple[DayCounts, ...]
+    affected: tuple[tuple[FindingKind, int], ...]
+    """Messages failing DMARC by finding kind: what quarantine/reject would have hit."""
+    enforced: int
+    """Messages receivers already quarantined or rejected."""
+    variants: tuple[PolicyVariant, ...] = field(default=())
+
+    @property
+    def passed(self) -> int:
+        return sum(d.passed for d in self.days)
+
+    @property
+    def failed_legit(self) -> int:
+        return sum(d.failed_legit for d in self.days)
+
+    @property
+    def failed_outside(self) -> int:
+        return sum(d.failed_outside for d in self.days)
+
+    @property
+    def would_quarantine(self) -> dict[FindingKind, int]:
+        """Messages p=quarantine (pct=100) would have sent to spam, by kind."""
+        return dict(self.affected)
+
+    @property
+    def would_reject(self) -> dict[FindingKind, int]:
+        """Messages p=reject (pct=100) would have bounced, by kind: the same messages."""
+        return dict(self.affected)
+
+    @property
+    def policy_consistent(self) -> bool:
+        return len(self.variants) <= 1
+
+    @property
+    def ready(self) -> bool:
+        """No legitimate mail would be lost by a stricter policy over the period."""
+        return self.failed_legit == 0
+
+
+def readiness(
+    reports: Iterable[AggregateReport],
+    config: Config,
+    ptrs: Mapping[str, str | None] | None = None,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+) -> list[Readiness]:
+    """Readiness of each own domain seen in the reports, sorted by domain."""
+    chosen = [r for r in reports if in_period(r, since, until)]
+    cfg = our_domains(config, chosen)
+    names = ptrs or {}
+    days: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    affected: dict[str, Counter[FindingKind]] = defaultdict(Counter)
+    enforced: Counter[str] = Counter()
+    variants: dict[str, dict[tuple, dict[str, None]]] = defaultdict(lambda: defaultdict(dict))
+    reports_per_variant: Counter[tuple] = Counter()
+    for report in chosen:
+        dr = report.report_metadata.date_range
+        pp = report.policy_published
+        policy_owner = cfg.own_domain_for(pp.domain)
+        if policy_owner is not None:
+            key = (pp.domain.lower(), pp.p, pp.sp, pp.adkim or "r", pp.aspf or "r", _pct(pp.pct))
+            reporter = report.report_metadata.org_name or report.report_metadata.email
+            variants[policy_owner][key].setdefault(reporter, None)
+            reports_per_variant[key] += 1
+        for record in report.records:
+            owner = cfg.own_domain_for(record.identifiers.header_from)
+            if owner is None:
+                continue
+            verdict = classify(record, cfg, names.get(record.source_ip))
+            if verdict.passed:
+                column = "passed"
+            elif verdict.cause == "outside_spoofing":
+                column = "failed_outside"
+            else:
+                column = "failed_legit"
+            if not verdict.passed:
+                affected[owner][verdict.cause or "outside_spoofing"] += record.count
+            if record.policy_evaluated.disposition.lower() in ("quarantine", "reject"):
+                enforced[owner] += record.count
+            for day, n in spread_over_days(dr.begin, dr.end, record.count):
+                days[owner][day][column] += n
+    result = []
+    for domain in sorted(set(days) | set(variants)):
+        result.append(
+            Readiness(
+                domain=domain,
+                days=tuple(
+                    DayCounts(day, **counts) for day, counts in sorted(days[domain].items())
+                ),
+                affected=tuple(affected[domain].most_common()),
+                enforced=enforced[domain],
+                variants=tuple(
+                    PolicyVariant(
+                        *key, reporters=tuple(sorted(who)), reports=reports_per_variant[key]
+                    )
+                    for key, who in sorted(variants[domain].items(), key=lambda kv: str(kv[0]))
+                ),
+            )
+        )
+    return result
+
+
+def _pct(pct: int | None) -> int:
+    return 100 if pct is None else pct
