@@ -367,6 +367,28 @@ def improved(
     return all(p.state == "improved" for p in source_progress(notice, reports, days, now=now))
 
 
+def latest_progress(
+    notices: Sequence[NoticeRecord],
+    reports: Sequence[AggregateReport],
+    days: int,
+    *,
+    now: float | None = None,
+) -> list[SourceProgress]:
+    """Progress of every notified source, each measured from the latest notice that named it."""
+    latest: dict[str, NoticeRecord] = {}
+    for notice in sorted(notices, key=lambda n: n.date):
+        for ip in notice.sources:
+            latest[ip] = notice
+    result = []
+    for notice in {n.message_id: n for n in latest.values()}.values():
+        result += [
+            p
+            for p in source_progress(notice, reports, days, now=now)
+            if latest[p.source_ip] is notice
+        ]
+    return sorted(result, key=lambda p: (p.notice.date, p.source_ip))
+
+
 def select_follow_ups(
     notices: Sequence[NoticeRecord],
     reports: Sequence[AggregateReport],
@@ -375,23 +397,8 @@ def select_follow_ups(
     now: float | None = None,
 ) -> list[FollowUp]:
     """The sources that did not improve, grouped by the latest notice that named them."""
-    latest: dict[str, NoticeRecord] = {}
-    for notice in sorted(notices, key=lambda n: n.date):
-        for ip in notice.sources:
-            latest[ip] = notice
-    by_notice: dict[str, list[str]] = defaultdict(list)
-    records: dict[str, NoticeRecord] = {}
-    for ip, notice in latest.items():
-        by_notice[notice.message_id].append(ip)
-        records[notice.message_id] = notice
-    follow_ups = []
-    for message_id, ips in by_notice.items():
-        notice = records[message_id]
-        failing = tuple(
-            p
-            for p in source_progress(notice, reports, days, now=now)
-            if p.source_ip in ips and p.state == "still_failing"
-        )
-        if failing:
-            follow_ups.append(FollowUp(notice=notice, sources=failing))
-    return sorted(follow_ups, key=lambda f: f.notice.date)
+    grouped: dict[str, list[SourceProgress]] = defaultdict(list)
+    for progress in latest_progress(notices, reports, days, now=now):
+        if progress.state == "still_failing":
+            grouped[progress.notice.message_id].append(progress)
+    return [FollowUp(notice=ps[0].notice, sources=tuple(ps)) for ps in grouped.values()]

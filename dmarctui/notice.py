@@ -319,11 +319,11 @@ def build_notice(
     msg["Subject"] = fill(template.subject, values, template.origin)
     msg["Date"] = format_datetime(when)
     msg["Message-ID"] = make_msgid(domain=from_domain)
-    msg["Content-Language"] = language
     if follow_up_of is not None:
         msg["In-Reply-To"] = follow_up_of.message_id
         msg["References"] = " ".join((*follow_up_of.references, follow_up_of.message_id))
     msg.set_content(fill(template.body, values, template.origin), charset="utf-8")
+    msg["Content-Language"] = language  # after set_content, which drops Content-* headers
     return msg
 
 
@@ -341,13 +341,10 @@ def body_text(msg: EmailMessage) -> str:
 def with_edits(msg: EmailMessage, *, body: str, subject: str | None = None) -> EmailMessage:
     """A copy of ``msg`` with the body (and subject) the user edited; other headers kept."""
     edited = EmailMessage(policy=default_policy)
+    edited.set_content(body, charset="utf-8")
     for name, value in msg.items():
         if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
-            edited[name] = value
-    if subject is not None:
-        del edited["Subject"]
-        edited["Subject"] = subject
-    edited.set_content(body, charset="utf-8")
+            edited[name] = subject if subject is not None and name.lower() == "subject" else value
     return edited
 
 

@@ -1,0 +1,253 @@
+"""``dmarctui notice``, ``notices`` and ``followup``: draft letters, list them, chase them up."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dmarctui.cli.common import add_folder_arguments, fail
+from dmarctui.config import Config, ConfigError, load_config
+from dmarctui.history import (
+    HistoryError,
+    NoticeHistory,
+    NoticeRecord,
+    SourceProgress,
+    latest_progress,
+)
+from dmarctui.mailstore import MailStoreError
+from dmarctui.model import AggregateReport, Finding
+from dmarctui.notice import NoticeError, build_notice, letter_findings, recipients
+from dmarctui.notice_templates import TemplateError
+from dmarctui.outbox import OutboxError, draft_notice, drafts_target
+from dmarctui.scan import run_scan
+from dmarctui.triage import find_findings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    notice = sub.add_parser(
+        "notice",
+        help="draft the notice to the admin of one or more sources",
+        description="Write the notice for the given sources as a draft (nothing is sent).",
+    )
+    add_folder_arguments(notice)
+    notice.add_argument(
+        "--source", action="append", required=True, metavar="IP", help="source IP (repeatable)"
+    )
+    notice.add_argument("--lang", choices=("ja", "en"), help="default: the contact's language")
+    notice.add_argument("--to", metavar="ADDR", help="recipient (default: from [[contacts]])")
+    notice.add_argument("--since", metavar="DATE", help="only reports from DATE (YYYY-MM-DD) on")
+    notice.add_argument(
+        "--out", type=Path, metavar="FILE.eml|DIR", help="default: [notice] drafts of the config"
+    )
+    _add_common(notice)
+    notice.set_defaults(func=run_notice)
+
+    notices = sub.add_parser("notices", help="list the notices drafted or sent")
+    notices.add_argument("--history", type=Path, metavar="FILE", help="notice history file")
+    notices.add_argument("--json", action="store_true", help="print JSON")
+    notices.set_defaults(func=run_notices)
+
+    followup = sub.add_parser(
+        "followup",
+        help="list (and draft) re-notices for sources still failing after their notice",
+        description="Sources still failing DAYS after their notice; --out drafts the letters.",
+    )
+    add_folder_arguments(followup)
+    followup.add_argument(
+        "--days", type=int, default=None, help="grace period (default: [notice] follow_up_days)"
+    )
+    followup.add_argument("--out", type=Path, metavar="DIR", help="draft the follow-ups here")
+    followup.add_argument("--json", action="store_true", help="print JSON")
+    _add_common(followup)
+    followup.set_defaults(func=run_followup)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE", help="config file")
+    parser.add_argument("--history", type=Path, metavar="FILE", help="notice history file")
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, list[AggregateReport]]:
+    """Config and distinct reports; raises the errors the callers turn into messages."""
+    config, problems = load_config(args.config)
+    for problem in problems:
+        print(f"dmarctui: warning: {problem}", file=sys.stderr)
+    result = run_scan(args.path, args.format)
+    return config, result.counted_reports()
+
+
+def _day_epoch(text: str) -> int:
+    try:
+        return int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+    except ValueError as exc:
+        raise ValueError(f"--since {text!r}: expected a date like 2024-11-01") from exc
+
+
+def _normalise_ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError as exc:
+        raise ValueError(f"--source {text!r} is not an IP address") from exc
+
+
+def _pick(findings: Sequence[Finding], sources: Sequence[str]) -> list[Finding]:
+    """The letter findings of the wanted sources; each source must have one."""
+    chosen = []
+    for ip in sources:
+        mine = [f for f in findings if f.source_ip == ip]
+        if not mine:
+            raise NoticeError(f"{ip}: no finding in the reports, so there is nothing to report")
+        usable = letter_findings(mine)
+        if not usable:
+            kinds = ", ".join(sorted({f.kind for f in mine}))
+            raise NoticeError(f"{ip}: only {kinds}, which is not something its admin can fix")
+        chosen += usable
+    return chosen
+
+
+def run_notice(args: argparse.Namespace) -> int:
+    try:
+        sources = list(dict.fromkeys(_normalise_ip(s) for s in args.source))
+        since = _day_epoch(args.since) if args.since else None
+        config, reports = _load(args)
+        chosen = _pick(find_findings(reports, config, since=since), sources)
+        msg = build_notice(chosen, config, lang=args.lang, to=args.to)
+        path = draft_notice(msg, chosen, args.out or drafts_target(config), history=args.history)
+    except (ConfigError, MailStoreError, HistoryError, OutboxError) as exc:
+        return fail(str(exc))
+    except ValueError as exc:  # NoticeError, TemplateError, bad arguments
+        return fail(str(exc))
+    print(f"draft written to {path}")
+    print(f"  To: {', '.join(recipients(msg))}")
+    print(f"  Subject: {msg['Subject']}")
+    return 0
+
+
+def _day(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat()
+
+
+def run_notices(args: argparse.Namespace) -> int:
+    try:
+        with NoticeHistory.open(args.history) as history:
+            records = history.all()
+    except HistoryError as exc:
+        return fail(str(exc))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=2, ensure_ascii=False))
+        return 0
+    if not records:
+        print("no notices yet")
+        return 0
+    for r in records:
+        print(f"{_day(r.date)}  {r.status:<7}  {', '.join(r.recipients)}")
+        print(f"    sources: {', '.join(r.sources)}  ({', '.join(r.kinds)})")
+        print(f"    subject: {r.subject}")
+        if r.draft_path:
+            print(f"    draft:   {r.draft_path}")
+    return 0
+
+
+def _progress_dict(p: SourceProgress) -> dict[str, object]:
+    return {
+        "source_ip": p.source_ip,
+        "state": p.state,
+        "notice": p.notice.message_id,
+        "notified": _day(p.notice.date),
+        "due": _day(p.due),
+        "before_per_day": round(p.before_per_day, 2),
+        "after_per_day": round(p.after_per_day, 2),
+        "since_notice": p.since_notice,
+        "after_due": p.after_due,
+    }
+
+
+def _draft_follow_up(
+    notice: NoticeRecord,
+    ips: Sequence[str],
+    reports: Sequence[AggregateReport],
+    config: Config,
+    out: Path,
+    history: Path | None,
+) -> Path:
+    findings = find_findings(reports, config, since=notice.date)
+    chosen = letter_findings([f for f in findings if f.source_ip in ips])
+    to = notice.recipients[0] if notice.recipients else None
+    msg = build_notice(chosen, config, to=to, follow_up_of=notice)
+    return draft_notice(msg, chosen, out, history=history)
+
+
+def run_followup(args: argparse.Namespace) -> int:
+    try:
+        config, reports = _load(args)
+        days = args.days if args.days is not None else config.notice.follow_up_days
+        with NoticeHistory.open(args.history) as history:
+            notices = history.all()
+        progress = latest_progress(notices, reports, days)
+        failing = [p for p in progress if p.state == "still_failing"]
+        drafts: dict[str, str] = {}
+        if args.out is not None:
+            for message_id in dict.fromkeys(p.notice.message_id for p in failing):
+                ps = [p for p in failing if p.notice.message_id == message_id]
+                path = _draft_follow_up(
+                    ps[0].notice,
+                    [p.source_ip for p in ps],
+                    reports,
+                    config,
+                    args.out,
+                    args.history,
+                )
+                drafts[message_id] = str(path)
+    except (ConfigError, MailStoreError, HistoryError, OutboxError) as exc:
+        return fail(str(exc))
+    except (NoticeError, TemplateError) as exc:
+        return fail(str(exc))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "days": days,
+                    "sources": [_progress_dict(p) for p in progress],
+                    "still_failing": [p.source_ip for p in failing],
+                    "drafts": drafts,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    _print_followup(progress, failing, drafts, days)
+    return 0
+
+
+def _print_followup(
+    progress: Sequence[SourceProgress],
+    failing: Sequence[SourceProgress],
+    drafts: dict[str, str],
+    days: int,
+) -> None:
+    if not progress:
+        print("no notices yet: nothing to follow up")
+        return
+    counts = {
+        s: sum(1 for p in progress if p.state == s)
+        for s in ("still_failing", "improved", "waiting", "no_data")
+    }
+    print(
+        f"{len(progress)} notified sources, {days} days after their notice:"
+        f" {counts['still_failing']} still failing, {counts['improved']} improved,"
+        f" {counts['waiting']} not due yet, {counts['no_data']} without newer reports"
+    )
+    for p in failing:
+        print(
+            f"  {p.source_ip}: notified {_day(p.notice.date)} ({', '.join(p.notice.recipients)});"
+            f" {p.after_due} failing messages after {_day(p.due)}"
+            f" ({p.before_per_day:.1f}/day before, {p.after_per_day:.1f}/day since)"
+        )
+        if p.notice.message_id in drafts:
+            print(f"    follow-up draft: {drafts[p.notice.message_id]}")
