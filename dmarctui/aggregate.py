@@ -68,7 +68,7 @@ def parse_aggregate(data: bytes) -> AggregateReport:
     repairs: list[Repair] = []
     try:
         root = _parse_xml(data)
-    except ParseError as strict_error:
+    except (ParseError, LookupError) as strict_error:
         repaired = xmlrepair.repair(data)
         if repaired is None:
             raise AggregateError(_describe(strict_error, data)) from None
@@ -78,7 +78,7 @@ def parse_aggregate(data: bytes) -> AggregateReport:
         except ParseError as second_error:
             kinds = ", ".join(sorted({r.kind for r in repairs}))
             raise AggregateError(
-                f"{_describe(second_error, text)} (still invalid after repairs: {kinds})"
+                f"{_describe(second_error, data)} (still invalid after repairs: {kinds})"
             ) from None
     feedback, namespace = _feedback_root(root)
     return _Reader(repairs).report(feedback, namespace)
@@ -126,13 +126,17 @@ def _preview(head: bytes) -> str:
     return repr(first_line.decode("utf-8", errors="backslashreplace"))
 
 
-def _describe(error: ParseError, source: bytes | str) -> str:
-    """One line: expat's reason, line, 1-based column and the offending text in context."""
+def _describe(error: ParseError | LookupError, source: bytes | str) -> str:
+    """One line: expat's reason, line, 1-based column and the offending text in context.
+
+    The context always comes from the original bytes (repairs keep line numbers), so foreign
+    bytes show as ``\\xNN`` exactly where the user will find them in the file.
+    """
+    if isinstance(error, LookupError):
+        return f"the XML declaration names an encoding Python does not know ({error})"
     line, column0 = error.position
     reason = str(error).split(": line ", 1)[0]
     text = source if isinstance(source, str) else xmlrepair.decode_for_repair(source)
-    if text is None:
-        text = source.decode("latin-1") if isinstance(source, bytes) else source
     lines = text.split("\n")
     context = ""
     if 1 <= line <= len(lines):

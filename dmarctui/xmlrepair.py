@@ -73,10 +73,12 @@ class _Log:
         return self.repairs
 
 
-def decode_for_repair(data: bytes) -> str | None:
+def decode_for_repair(data: bytes, log: _Log | None = None) -> str:
     """Decode the document so that every byte survives: foreign bytes become lone surrogates.
 
-    Returns None when the declared encoding is unknown to Python (then nothing can be repaired).
+    An encoding name Python does not know is treated as UTF-8 (logged as a repair when ``log``
+    is given); the repaired text is fed to the parser as ``str``, so the declaration no longer
+    decides how bytes are read.
     """
     encoding = declared_encoding(data)
     if encoding is None or encoding in _UTF8_NAMES:
@@ -84,7 +86,15 @@ def decode_for_repair(data: bytes) -> str | None:
     try:
         return data.decode(encoding, errors="surrogateescape")
     except LookupError:
-        return None
+        text = data.decode("utf-8", errors="surrogateescape")
+        if log is not None:
+            log.add(
+                "reencoded",
+                text,
+                text.find(encoding) if encoding in text.lower() else 0,
+                lambda: f"unknown encoding {encoding!r} declared; read as UTF-8",
+            )
+        return text
 
 
 def reencode_foreign_bytes(text: str, log: _Log) -> str:
@@ -147,7 +157,10 @@ def escape_free_text(text: str, log: _Log) -> str:
 
 
 def drop_stray_prolog(text: str, log: _Log) -> str:
-    """Drop text between the XML declaration and the root, and an unclosed ``<xs:schema>`` tag."""
+    """Drop text between the XML declaration and the root, and an unclosed ``<xs:schema>`` tag.
+
+    Line breaks inside what is dropped are kept: every repair leaves line numbers unchanged.
+    """
     junk = _PROLOG_JUNK.match(text)
     if junk and junk.group(2).strip():
         log.add(
@@ -156,7 +169,7 @@ def drop_stray_prolog(text: str, log: _Log) -> str:
             junk.start(2),
             lambda: f"dropped text before the root element: {junk.group(2).strip()!r}",
         )
-        text = text[: junk.start(2)] + text[junk.end(2) :]
+        text = text[: junk.start(2)] + _newlines(junk.group(2)) + text[junk.end(2) :]
     for match in list(_SCHEMA_START.finditer(text)):
         if f"</{match.group(1)}:schema" in text:
             continue
@@ -166,7 +179,7 @@ def drop_stray_prolog(text: str, log: _Log) -> str:
             match.start(),
             lambda m=match: f"dropped unclosed start tag {m.group()[:60]!r}",
         )
-        text = text.replace(match.group(), "", 1)
+        text = text.replace(match.group(), _newlines(match.group()), 1)
     return text
 
 
@@ -185,14 +198,17 @@ def repair(data: bytes) -> tuple[str, list[Repair]] | None:
         The repaired text (to be fed to the parser as ``str``) and the repairs, or None when no
         repair applies and the document's error must stand as it is.
     """
-    text = decode_for_repair(data)
-    if text is None:
-        return None
     log = _Log()
+    text = decode_for_repair(data, log)
     for step in REPAIRS:
         text = step(text, log)
     repairs = log.finish()
     return (text, repairs) if repairs else None
+
+
+def _newlines(dropped: str) -> str:
+    """What stays of dropped text: its line breaks, so line numbers keep matching the file."""
+    return "\n" * dropped.count("\n")
 
 
 def _escaped(raw: bytes) -> str:
