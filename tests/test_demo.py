@@ -9,6 +9,7 @@ import mailbox
 import re
 import tomllib
 import zipfile
+from collections import Counter
 from email.header import decode_header, make_header
 from email.message import Message
 from pathlib import Path
@@ -24,6 +25,8 @@ from dmarctui.demo import (
     default_demo_dir,
     ensure_demo,
 )
+from dmarctui.model import FolderFormat
+from dmarctui.synthetic import SyntheticError, append_synthetic, build_synthetic
 
 FILENAME = re.compile(r"^[a-z0-9.-]+!example\.ac\.jp!(\d+)!(\d+)\.(xml\.gz|zip|xml)$")
 ALL_KINDS = {"internal_no_dkim", "dkim_broken", "unaligned_third_party", "forwarded",
@@ -237,3 +240,83 @@ def test_ensure_demo_builds_once_into_the_cache(tmp_path: Path,
     rebuilt = ensure_demo()
     assert len(list((rebuilt.maildir / "cur").iterdir())) > 100
     assert (drafts / "kept.eml").read_text() == "Subject: mine\n\n"
+
+
+# --------------------------------------------------------------------------- synthetic folders
+
+SYNTH = 520   # passes one of each hostile kind (messages 499, 503 and 509)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_synthetic(tmp_path_factory.mktemp("synth"), SYNTH, seed=3)
+
+
+def test_synthetic_folder_is_reproducible_and_mixed(synthetic: Path, tmp_path: Path) -> None:
+    again = build_synthetic(tmp_path, SYNTH, seed=3)
+    ours = {p.name: p.read_bytes() for p in (synthetic / "cur").iterdir()}
+    assert ours == {p.name: p.read_bytes() for p in (again / "cur").iterdir()}
+    box = mailbox.Maildir(synthetic, create=False)
+    assert len(box) == SYNTH
+    types = Counter(_attachment(m).get_content_type() for m in box
+                    if "Report-ID" in str(m["Subject"]))
+    assert set(types) == {"application/zip", "application/gzip", "application/octet-stream",
+                          "text/xml"}
+    raw = [bytes(m) for m in box]
+    assert len(raw) - len(set(raw)) == 1
+    assert sum("Report-ID" not in str(m["Subject"]) for m in box) == 1
+    broken = 0
+    for msg in box:
+        if "Report-ID" in str(msg["Subject"]):
+            try:
+                root = ElementTree.fromstring(_xml(_attachment(msg)))
+            except EOFError:
+                broken += 1
+                continue
+            ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            assert 1 <= len(root.findall(f"{ns}record")) <= 50
+    assert broken == 1
+
+
+def test_synthetic_folder_is_reused_and_appends_undone(synthetic: Path) -> None:
+    target = synthetic.parent
+    inode = next((synthetic / "cur").iterdir()).stat().st_ino
+    assert build_synthetic(target, SYNTH, seed=3) == synthetic
+    assert next((synthetic / "cur").iterdir()).stat().st_ino == inode
+    append_synthetic(target, 100)
+    box = mailbox.Maildir(synthetic, create=False)
+    assert len(box) == SYNTH + 100
+    assert len(list((synthetic / "new").iterdir())) == 100
+    newest = max(p.stat().st_mtime for p in (synthetic / "cur").iterdir())
+    assert min(p.stat().st_mtime for p in (synthetic / "new").iterdir()) > newest
+    build_synthetic(target, SYNTH, seed=3)
+    assert len(mailbox.Maildir(synthetic, create=False)) == SYNTH
+    assert next((synthetic / "cur").iterdir()).stat().st_ino == inode
+
+
+@pytest.mark.parametrize("fmt", ["mh", "mbox"])
+def test_synthetic_other_formats_hold_the_same_messages(synthetic: Path, tmp_path: Path,
+                                                        fmt: FolderFormat) -> None:
+    folder = build_synthetic(tmp_path, SYNTH, seed=3, fmt=fmt)
+
+    def opened() -> mailbox.Mailbox:
+        if fmt == "mh":
+            return mailbox.MH(folder, create=False)
+        return mailbox.mbox(folder, create=False)
+
+    ids = sorted(str(m["Message-ID"]) for m in opened())
+    assert ids == sorted(str(m["Message-ID"]) for m in mailbox.Maildir(synthetic, create=False))
+    append_synthetic(tmp_path, 10)
+    assert len(opened()) == SYNTH + 10
+    build_synthetic(tmp_path, SYNTH, seed=3, fmt=fmt)
+    assert len(opened()) == SYNTH
+
+
+def test_synthetic_never_replaces_a_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "Maildir" / "cur").mkdir(parents=True)
+    (tmp_path / "Maildir" / "cur" / "precious").write_text("Subject: keep\n\n")
+    with pytest.raises(SyntheticError, match="did not build"):
+        build_synthetic(tmp_path, 10)
+    with pytest.raises(SyntheticError, match="build it first"):
+        append_synthetic(tmp_path, 10)
+    assert (tmp_path / "Maildir" / "cur" / "precious").read_text() == "Subject: keep\n\n"
