@@ -66,6 +66,12 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _TEXT_BYTES = bytes(range(0x20, 0x100)) + b"\t\n\r\f\x1b"
 """Bytes found in text in any ASCII-compatible charset; more than 10% of others means binary."""
 
+_HTML_ELEMENTS = frozenset(
+    {"html", "head", "body", "div", "p", "span", "table", "font", "center", "pre", "br", "hr"}
+    | {"a", "b", "i", "u", "meta", "style", "title", "h1", "h2", "h3", "h4", "h5", "h6"}
+)
+"""Roots of the HTML bodies mail clients send; a report's root is ``feedback``."""
+
 _FIRST_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]*)")
 
 
@@ -138,7 +144,7 @@ def _text_kind(head: bytes) -> str:
         return JSON if _looks_like_json(stripped) else "text/plain"
     if stripped.startswith("<"):
         root = _first_element(stripped)
-        if root is not None and root.lower() == "html":
+        if root is not None and root.lower() in _HTML_ELEMENTS:
             return "text/html"
         if stripped.startswith("<?xml") or root is not None:
             return XML
