@@ -28,6 +28,7 @@ TEXT_VARIANT_MARKER = "A message claiming to be from you has failed"
 _TEXT_FIELD = re.compile(r"^[ \t]*([A-Z][A-Za-z]*(?: [A-Za-z]+)*)[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
 _HOST_COMMENT = re.compile(r"\s*\(.*\)\s*$")
 _COPY_SEPARATORS = ("------ This is a copy of", "detected.")
+_HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:", re.M)
 
 
 def parse_failure(msg: Message) -> FailureReport | None:
@@ -218,11 +219,10 @@ def _from_text_variant(text: str, sample: Message | None) -> FailureReport:
     for separator in _COPY_SEPARATORS:
         if separator in text:
             summary, _, copy = text.partition(separator)
-            copy = copy.split("\n", 1)[1] if separator.startswith("---") and "\n" in copy else copy
             break
+    if sample is None and (headers := _HEADER_LINE.search(copy)):
+        sample = HeaderParser().parsestr(copy[headers.start() :], headersonly=True)
     fields = {name.lower(): value for name, value in _TEXT_FIELD.findall(summary)}
-    if sample is None and copy.strip():
-        sample = HeaderParser().parsestr(copy.lstrip(), headersonly=True)
     aligned = [
         mechanism
         for mechanism in ("dkim", "spf")
