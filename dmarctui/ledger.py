@@ -2,7 +2,10 @@
 
 Per-message analysis is independent and can run in any process; deciding that a report is a
 duplicate, or that two reports collide on their ``report_id``, needs everything seen before it.
-The ledger is that order-dependent part, fed with outcomes in folder order.
+That order-dependent part runs on light per-message *facts* (content keys, report ids, emails,
+records keys), so the index can replay it over stored facts without reading a message again.
+:class:`Accounts` is that light ledger; :class:`Ledger` adds the full report objects for an
+in-memory scan.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dmarctui.model import (
     BUCKETS,
     Bucket,
     Collision,
+    CollisionReason,
     Duplicate,
     FailureReport,
     FoundReport,
@@ -24,7 +28,7 @@ from dmarctui.model import (
 )
 
 
-def report_ref(found: FoundReport) -> str:
+def report_ref(found: FoundReport | ReportFacts) -> str:
     """``message#part``: how a report is named in collisions and the UI."""
     return f"{found.message}#{found.part}"
 
@@ -41,13 +45,91 @@ class FoundTls:
     report: TlsReport
 
 
-@dataclass
-class Ledger:
-    """Feeds on message outcomes in folder order and keeps the folder's accounts."""
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    """What the ledger needs to know about one aggregate report: no records, no XML."""
 
-    reports: list[FoundReport] = field(default_factory=list)
-    failures: list[FoundFailure] = field(default_factory=list)
-    tls: list[FoundTls] = field(default_factory=list)
+    message: str
+    part: str
+    filename: str | None
+    content_key: str
+    report_id: str
+    email: str
+    org_name: str
+    begin: int
+    end: int
+    records_key: str
+    policy_key: str
+    """A canonical spelling of ``policy_published``: equal keys, equal policies."""
+
+
+@dataclass(frozen=True, slots=True)
+class OtherFacts:
+    """A failure or TLS report, known by a digest of its parsed content."""
+
+    digest: str
+    report_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    key: str
+    reports: tuple[ReportFacts, ...] = ()
+    failures: tuple[OtherFacts, ...] = ()
+    tls: tuple[OtherFacts, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    not_report_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Where a message landed, and which of its reports are first copies (by position)."""
+
+    bucket: Bucket
+    reports: tuple[int, ...] = ()
+    failures: tuple[int, ...] = ()
+    tls: tuple[int, ...] = ()
+
+
+def report_facts(found: FoundReport) -> ReportFacts:
+    from dmarctui.aggregate import records_key
+
+    meta = found.report.report_metadata
+    return ReportFacts(
+        message=found.message,
+        part=found.part,
+        filename=found.filename,
+        content_key=found.content_key,
+        report_id=meta.report_id,
+        email=meta.email,
+        org_name=meta.org_name,
+        begin=meta.date_range.begin,
+        end=meta.date_range.end,
+        records_key=records_key(found.report),
+        policy_key=repr(found.report.policy_published),
+    )
+
+
+def other_digest(report: FailureReport | TlsReport) -> str:
+    """Equal digests: the same failure or TLS report delivered twice."""
+    return hashlib.sha256(repr(report).encode()).hexdigest()
+
+
+def facts_of(outcome: MessageOutcome) -> MessageFacts:
+    return MessageFacts(
+        key=outcome.ref.key,
+        reports=tuple(report_facts(f) for f in outcome.reports),
+        failures=tuple(OtherFacts(other_digest(f)) for f in outcome.failures),
+        tls=tuple(OtherFacts(other_digest(t), t.report_id) for t in outcome.tls),
+        problems=outcome.problems,
+        not_report_reason=outcome.not_report_reason,
+    )
+
+
+@dataclass
+class Accounts:
+    """Feeds on message facts in folder order and keeps the folder's accounts."""
+
     duplicates: list[Duplicate] = field(default_factory=list)
     collisions: list[Collision] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
@@ -58,7 +140,7 @@ class Ledger:
     """``message#part`` of reports merged into another (a date-range-only collision)."""
     bucket_of: dict[str, Bucket] = field(default_factory=dict)
     _by_content: dict[str, str] = field(default_factory=dict)
-    _by_report_id: dict[str, list[FoundReport]] = field(default_factory=dict)
+    _by_report_id: dict[str, list[ReportFacts]] = field(default_factory=dict)
     _other_seen: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -68,80 +150,87 @@ class Ledger:
     def bucket_counts(self) -> dict[str, int]:
         return {name: self.buckets.get(name, 0) for name in BUCKETS}
 
-    def is_first(self, found: FoundReport) -> bool:
-        """Whether ``found`` is the first copy of its report (not a duplicate)."""
-        return self._by_content.get(found.content_key) == found.message
+    def first_copy(self, content_key: str) -> str | None:
+        """The key of the message holding the first copy of a report content."""
+        return self._by_content.get(content_key)
 
-    def add(self, outcome: MessageOutcome) -> Bucket:
-        """Account for one message and return the bucket it landed in."""
-        key = outcome.ref.key
-        bucket = self._classify(outcome)
-        self.buckets[bucket] += 1
-        self.bucket_of[key] = bucket
-        return bucket
+    def account(self, facts: MessageFacts) -> Verdict:
+        """Account for one message; returns its bucket and which of its reports are new."""
+        verdict = self._classify(facts)
+        self.buckets[verdict.bucket] += 1
+        self.bucket_of[facts.key] = verdict.bucket
+        return verdict
 
-    def _classify(self, outcome: MessageOutcome) -> Bucket:
-        key = outcome.ref.key
-        if outcome.failures:
-            return self._add_others(key, "failure", outcome.failures, outcome)
-        new_reports = [f for f in outcome.reports if self._add_report(f)]
-        if outcome.reports:
-            self.warnings.extend(outcome.problems)
-            if new_reports:
-                return "aggregate"
-            return "duplicate"
-        if outcome.tls:
-            self.warnings.extend(outcome.problems)
-            return self._add_others(key, "tls", outcome.tls, outcome)
-        if outcome.problems:
-            self.errors.append(_merge_problems(key, outcome.problems))
-            return "error"
-        self.not_reports.append(Problem(key, outcome.not_report_reason or "no report found"))
-        return "not_report"
+    def _classify(self, facts: MessageFacts) -> Verdict:
+        key = facts.key
+        if facts.failures:
+            fresh = self._add_others(key, "failure", facts.failures)
+            return Verdict("failure" if fresh else "duplicate", failures=fresh)
+        if facts.reports:
+            new = tuple(i for i, f in enumerate(facts.reports) if self._add_report(f))
+            self.warnings.extend(facts.problems)
+            return Verdict("aggregate" if new else "duplicate", reports=new)
+        if facts.tls:
+            self.warnings.extend(facts.problems)
+            fresh = self._add_others(key, "tls", facts.tls)
+            return Verdict("tls" if fresh else "duplicate", tls=fresh)
+        if facts.problems:
+            self.errors.append(_merge_problems(key, facts.problems))
+            return Verdict("error")
+        self.not_reports.append(Problem(key, facts.not_report_reason or "no report found"))
+        return Verdict("not_report")
 
-    def _add_others(
-        self,
-        key: str,
-        bucket: Bucket,
-        found: tuple[FailureReport, ...] | tuple[TlsReport, ...],
-        outcome: MessageOutcome,
-    ) -> Bucket:
-        fresh = False
-        for report in found:
-            digest = hashlib.sha256(repr(report).encode()).hexdigest()
-            first = self._other_seen.setdefault(digest, key)
+    def _add_others(self, key: str, kind: str, found: tuple[OtherFacts, ...]) -> tuple[int, ...]:
+        fresh: list[int] = []
+        for index, other in enumerate(found):
+            first = self._other_seen.setdefault(other.digest, key)
             if first != key:
                 self.duplicates.append(
-                    Duplicate(key, first, f"same {bucket} report as in {first}",
-                              getattr(report, "report_id", "")),
+                    Duplicate(key, first, f"same {kind} report as in {first}", other.report_id)
                 )
                 continue
-            fresh = True
-            if isinstance(report, FailureReport):
-                self.failures.append(FoundFailure(key, report))
-            else:
-                self.tls.append(FoundTls(key, report))
-        return bucket if fresh else "duplicate"
+            fresh.append(index)
+        return tuple(fresh)
 
-    def _add_report(self, found: FoundReport) -> bool:
+    def _add_report(self, found: ReportFacts) -> bool:
         """Record a report; False when it is a duplicate of one seen before."""
         first = self._by_content.get(found.content_key)
-        meta = found.report.report_metadata
         if first is not None:
             why = "same report content"
             if found.filename:
                 why += f" ({found.filename})"
-            self.duplicates.append(Duplicate(found.message, first, why, meta.report_id))
+            self.duplicates.append(Duplicate(found.message, first, why, found.report_id))
             return False
         self._by_content[found.content_key] = found.message
-        for earlier in self._by_report_id.get(meta.report_id, []):
+        for earlier in self._by_report_id.get(found.report_id, []):
             collision = _collision(earlier, found)
             self.collisions.append(collision)
             if collision.counted_once:
                 self.uncounted.add(report_ref(found))
-        self._by_report_id.setdefault(meta.report_id, []).append(found)
-        self.reports.append(found)
+        self._by_report_id.setdefault(found.report_id, []).append(found)
         return True
+
+
+@dataclass
+class Ledger(Accounts):
+    """:class:`Accounts` plus the parsed reports themselves, for a scan held in memory."""
+
+    reports: list[FoundReport] = field(default_factory=list)
+    failures: list[FoundFailure] = field(default_factory=list)
+    tls: list[FoundTls] = field(default_factory=list)
+
+    def is_first(self, found: FoundReport) -> bool:
+        """Whether ``found`` is the first copy of its report (not a duplicate)."""
+        return self.first_copy(found.content_key) == found.message
+
+    def add(self, outcome: MessageOutcome) -> Bucket:
+        """Account for one message and return the bucket it landed in."""
+        verdict = self.account(facts_of(outcome))
+        key = outcome.ref.key
+        self.reports.extend(outcome.reports[i] for i in verdict.reports)
+        self.failures.extend(FoundFailure(key, outcome.failures[i]) for i in verdict.failures)
+        self.tls.extend(FoundTls(key, outcome.tls[i]) for i in verdict.tls)
+        return verdict.bucket
 
 
 def _merge_problems(key: str, problems: tuple[Problem, ...]) -> Problem:
@@ -153,25 +242,24 @@ def _merge_problems(key: str, problems: tuple[Problem, ...]) -> Problem:
     return Problem(key, reason, problems[0].part, problems[0].filename)
 
 
-def _collision(earlier: FoundReport, later: FoundReport) -> Collision:
-    from dmarctui.aggregate import records_key
-
-    a, b = earlier.report, later.report
-    ma, mb = a.report_metadata, b.report_metadata
-    if ma.email.lower() != mb.email.lower():
+def _collision(earlier: ReportFacts, later: ReportFacts) -> Collision:
+    reason: CollisionReason
+    if earlier.email.lower() != later.email.lower():
         reason = "different_email"
-        detail = f"reported by {ma.email or '(no email)'} and by {mb.email or '(no email)'}"
+        detail = (
+            f"reported by {earlier.email or '(no email)'} and by {later.email or '(no email)'}"
+        )
         counted_once = False
     elif (
-        ma.date_range != mb.date_range
-        and records_key(a) == records_key(b)
-        and a.policy_published == b.policy_published
-        and ma.org_name == mb.org_name
+        (earlier.begin, earlier.end) != (later.begin, later.end)
+        and earlier.records_key == later.records_key
+        and earlier.policy_key == later.policy_key
+        and earlier.org_name == later.org_name
     ):
         reason = "date_range_only"
         detail = (
-            f"only date_range differs ({ma.date_range.begin}–{ma.date_range.end} vs "
-            f"{mb.date_range.begin}–{mb.date_range.end}); records identical, counted once"
+            f"only date_range differs ({earlier.begin}–{earlier.end} vs "
+            f"{later.begin}–{later.end}); records identical, counted once"
         )
         counted_once = True
     else:
@@ -179,10 +267,10 @@ def _collision(earlier: FoundReport, later: FoundReport) -> Collision:
         detail = "same report_id and reporter, different content"
         counted_once = False
     return Collision(
-        report_id=ma.report_id,
+        report_id=earlier.report_id,
         first=report_ref(earlier),
         second=report_ref(later),
-        reason=reason,  # type: ignore[arg-type]
+        reason=reason,
         detail=detail,
         counted_once=counted_once,
     )
