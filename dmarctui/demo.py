@@ -222,13 +222,13 @@ class _Build:
         self.buckets[bucket] = self.buckets.get(bucket, 0) + 1
 
     def count(self, report: AggregateReport) -> None:
-        rng = report.report_metadata.date_range
+        span = report.report_metadata.date_range
         for rec in report.records:
-            tally = self.seen.setdefault(rec.source_ip, [0, rng.begin, rng.end, 0])
+            tally = self.seen.setdefault(rec.source_ip, [0, span.begin, span.end, 0])
             tally[0] += rec.count
             if rec.policy_evaluated.disposition in ("quarantine", "reject"):
                 tally[3] += rec.count
-            tally[1], tally[2] = min(tally[1], rng.begin), max(tally[2], rng.end)
+            tally[1], tally[2] = min(tally[1], span.begin), max(tally[2], span.end)
 
 
 def _scenario(now: int) -> _Build:

@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from dmarctui.config import load_config
 from dmarctui.demo import (
     DEMO_NOW,
     DemoError,
@@ -26,7 +27,9 @@ from dmarctui.demo import (
     ensure_demo,
 )
 from dmarctui.model import FolderFormat
+from dmarctui.scan import ScanResult, run_scan
 from dmarctui.synthetic import SyntheticError, append_synthetic, build_synthetic
+from dmarctui.triage import find_findings
 
 FILENAME = re.compile(r"^[a-z0-9.-]+!example\.ac\.jp!(\d+)!(\d+)\.(xml\.gz|zip|xml)$")
 ALL_KINDS = {"internal_no_dkim", "dkim_broken", "unaligned_third_party", "forwarded",
@@ -320,3 +323,34 @@ def test_synthetic_never_replaces_a_foreign_folder(tmp_path: Path) -> None:
     with pytest.raises(SyntheticError, match="build it first"):
         append_synthetic(tmp_path, 10)
     assert (tmp_path / "Maildir" / "cur" / "precious").read_text() == "Subject: keep\n\n"
+
+
+# --------------------------------------------------------------------------- through the core
+
+
+@pytest.fixture(scope="module")
+def scanned(demo: DemoFolder) -> ScanResult:
+    return run_scan(demo.maildir, workers=1)
+
+
+def test_scanning_the_demo_fills_every_bucket(demo: DemoFolder, scanned: ScanResult) -> None:
+    assert scanned.buckets == demo.facts.buckets
+    assert [f.report.status for f in scanned.reports].count("recovered") == demo.facts.recovered
+    assert [c.reason for c in scanned.collisions] == ["different_email"]
+    assert len(scanned.counted_reports()) == demo.facts.buckets["aggregate"]
+    (error,) = scanned.errors
+    assert "truncated" in error.reason
+
+
+def test_triage_finds_what_was_seeded(demo: DemoFolder, scanned: ScanResult) -> None:
+    config, problems = load_config(demo.config_path)
+    assert problems == []
+    findings = find_findings(scanned.counted_reports(), config)
+    assert {(f.source_ip, f.kind) for f in findings} == {
+        (s.ip, kind) for s in demo.facts.sources for kind in s.kinds}
+    by_key = {(f.source_ip, f.kind): f for f in findings}
+    for source in demo.facts.sources:
+        if source.kinds:
+            assert by_key[(source.ip, source.kinds[0])].messages == source.messages
+    assert by_key[("192.0.2.71", "internal_no_dkim")].contact == "山田 太郎"
+    assert by_key[("198.51.100.25", "dkim_broken")].contact_email == "listmaster@lists.example.org"
