@@ -320,3 +320,41 @@ def rank(findings: Iterable[Finding]) -> list[Finding]:
 
 def problems(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if is_problem(f.kind)]
+
+
+def finding_to_dict(finding: Finding, *, evidence: bool = True) -> dict[str, object]:
+    """A finding as plain JSON-ready data (``flagged --json``, exports)."""
+    data: dict[str, object] = {
+        "source_ip": finding.source_ip,
+        "kind": finding.kind,
+        "severity": finding.severity,
+        "problem": is_problem(finding.kind),
+        "messages": finding.messages,
+        "header_from": finding.header_from,
+        "first_seen": finding.first_seen,
+        "last_seen": finding.last_seen,
+        "ptr": finding.ptr,
+        "contact": finding.contact,
+        "contact_email": finding.contact_email,
+        "network": finding.network,
+        "reporters": list(finding.reporters),
+        "per_day": dict(finding.per_day),
+        "advice": finding.advice,
+    }
+    if evidence:
+        data["evidence"] = [
+            {
+                "reporter": e.reporter,
+                "report_id": e.report_id,
+                "begin": e.begin,
+                "end": e.end,
+                "count": e.count,
+                "header_from": e.header_from,
+                "disposition": e.disposition,
+                "dkim": e.dkim,
+                "spf": e.spf,
+                "auth": e.auth,
+            }
+            for e in finding.evidence
+        ]
+    return data

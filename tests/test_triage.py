@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
+import json
 import zipfile
 from collections import Counter
 from dataclasses import replace
@@ -26,7 +28,9 @@ from triage_scenarios import (
 )
 
 from dmarctui.aggregate import AggregateError, NotAggregate, parse_aggregate
+from dmarctui.cli import flagged
 from dmarctui.config import Config
+from dmarctui.demo import DemoFolder, build_demo
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.triage import (
     ADVICE,
@@ -271,3 +275,81 @@ def test_corpus_ranked_findings_are_stable(corpus: Path) -> None:
         "unaligned_third_party": 4,
         "enforced": 2,
     }
+
+
+# --------------------------------------------------------------------------- flagged command
+
+
+def run_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="dmarctui")
+    flagged.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoFolder:
+    return build_demo(tmp_path_factory.mktemp("demo"))
+
+
+def test_flagged_json_finds_every_seeded_demo_source(
+    demo: DemoFolder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["flagged", str(demo.maildir), "--config", str(demo.config_path), "--no-dns"]
+    assert run_command([*argv, "--json", "--all"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    kinds: dict[str, set[str]] = {}
+    for row in rows:
+        kinds.setdefault(row["source_ip"], set()).add(row["kind"])
+    for source in demo.facts.sources:
+        assert kinds.pop(source.ip, set()) == set(source.kinds), source.name
+        causes = [r for r in rows if r["source_ip"] == source.ip and r["kind"] != "enforced"]
+        expected = [(source.messages, source.header_from)] if source.kinds else []
+        assert [(r["messages"], r["header_from"]) for r in causes] == expected
+    assert kinds == {}
+    required = {
+        "source_ip",
+        "kind",
+        "severity",
+        "messages",
+        "header_from",
+        "first_seen",
+        "last_seen",
+        "ptr",
+        "contact",
+        "advice",
+    }
+    assert all(required <= set(row) for row in rows)
+    assert run_command([*argv, "--json"]) == 0
+    problems_only = json.loads(capsys.readouterr().out)
+    assert {r["kind"] for r in problems_only} == {r["kind"] for r in rows} - {"forwarded"}
+
+
+def test_flagged_text_and_csv(demo: DemoFolder, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["flagged", str(demo.maildir), "--config", str(demo.config_path), "--no-dns"]
+    assert run_command(argv) == 0
+    text = capsys.readouterr().out
+    assert "[urgent] enforced  203.0.113.20" in text
+    assert "contact: 山田 太郎 <yamada@lab1.example.ac.jp>  network 192.0.2.0/24" in text
+    assert ADVICE["internal_no_dkim"] in text
+    assert run_command([*argv, "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("source_ip,kind,severity,messages,header_from,first_seen")
+    assert len(lines) == 1 + len(
+        [s for s in demo.facts.sources for k in s.kinds if k != "forwarded"]
+    )
+
+
+def test_flagged_period_and_errors(
+    demo: DemoFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["flagged", str(demo.maildir), "--config", str(demo.config_path), "--no-dns", "--json"]
+    assert run_command([*argv, "--since", "2100-01-01"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    with pytest.raises(SystemExit):
+        run_command([*argv, "--since", "yesterday"])
+    assert "'yesterday' is not a date" in capsys.readouterr().err
+    assert run_command(["flagged", str(tmp_path / "missing"), "--no-dns"]) == 2
+    assert capsys.readouterr().err.startswith("dmarctui: ")
+    assert run_command(["flagged", str(demo.maildir), "--config", str(tmp_path / "no.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
