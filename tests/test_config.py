@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import tomllib
 from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
 
+from dmarctui.cli import config_cmd
 from dmarctui.config import (
     EXAMPLE_CONFIG,
     Config,
@@ -197,3 +199,44 @@ def test_sender_and_contact_by_cidr_or_ptr_most_specific_wins() -> None:
     assert config.contact_for("192.0.2.7", None).name == "Campus NOC"  # type: ignore[union-attr]
     lab2 = config.contact_for("203.0.113.9", "mx.lab2.example.ac.jp")
     assert lab2 is not None and lab2.lang == "en"
+
+
+# --------------------------------------------------------------------------- config command
+
+
+def run_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="dmarctui")
+    config_cmd.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+def test_init_writes_example_and_refuses_to_overwrite(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_command(["config", "--init"]) == 0
+    assert default_config_path().read_text(encoding="utf-8") == EXAMPLE_CONFIG
+    assert run_command(["config", "--init"]) == 1
+    assert "already exists; not overwriting it" in capsys.readouterr().err
+    assert run_command(["config", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert f"Configuration: {default_config_path()}" in out
+    assert "own domains: example.ac.jp (with subdomains)" in out
+    assert "  192.0.2.0/26  Lab 1 server admin <admin@lab1.example.ac.jp> [ja]" in out
+
+
+def test_check_reports_problems_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, '[networks]\ninternal = ["10.0.0.300/8"]\n')
+    assert run_command(["config", "--check", "--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert 'problem: config.toml: networks.internal[0]: "10.0.0.300/8" is not an IPv4' in out
+    assert "internal networks: (none)" in out
+    assert run_command(["config", "--check", "--config", str(tmp_path / "none.toml")]) == 1
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_check_without_any_file_uses_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_command(["config"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("No configuration file at ")
+    assert "own domains: (the policy domains seen in the reports)" in out

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
 from triage_scenarios import DAY, DAY0, DOMAIN, PTRS, campus_config, campus_reports, record, report
 
+from dmarctui.cli import readiness as readiness_cmd
+from dmarctui.demo import build_demo
 from dmarctui.readiness import DayCounts, readiness
 from dmarctui.trend import before_after, daily_by_source
 
@@ -67,3 +73,35 @@ def test_before_after_shows_a_notified_server_improving() -> None:
     ]
     assert before_after(fixed, "192.0.2.70", DAY0 + DAY, campus_config()) == (17.0, 0.0)
     assert before_after(reports, "192.0.2.70", DAY0 + 10 * DAY, campus_config()) == (12.0, 0.0)
+
+
+# --------------------------------------------------------------------------- readiness command
+
+
+def run_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="dmarctui")
+    readiness_cmd.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+def test_readiness_command_on_the_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    demo = build_demo(tmp_path)
+    argv = ["readiness", str(demo.maildir), "--config", str(demo.config_path), "--no-dns"]
+    assert run_command([*argv, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["domain"] == "example.ac.jp"
+    assert row["ready"] is False
+    assert sum(d["passed"] + d["failed_legit"] + d["failed_outside"] for d in row["days"]) == (
+        row["passed"] + row["failed_legit"] + row["failed_outside"]
+    )
+    assert row["would_quarantine"]["outside_spoofing"] == sum(
+        s.messages for s in demo.facts.sources if s.kinds == ("outside_spoofing",)
+    )
+    assert {p["p"] for p in row["policies"]} == {"none", "quarantine"}
+    assert row["policy_consistent"] is False
+    assert run_command(argv) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("example.ac.jp: not ready: ")
+    assert "p=quarantine would have sent to spam: " in text
+    assert "published policy differs between receivers (" in text

@@ -1,0 +1,122 @@
+"""``dmarctui readiness``: could each of our domains move to p=quarantine or p=reject?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import humanize
+
+from dmarctui.cli.common import fail
+from dmarctui.cli.triage_input import (
+    InputError,
+    add_triage_arguments,
+    config_from_args,
+    load_reports,
+    ptr_names,
+)
+from dmarctui.readiness import Readiness, readiness
+from dmarctui.triage import find_findings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "readiness",
+        help="show whether a stricter DMARC policy would lose legitimate mail",
+        description="Per own domain: what passes, what fails from whom, and what p=quarantine "
+        "or p=reject would have done over the period.",
+    )
+    add_triage_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one per domain")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+        reports = load_reports(args)
+    except InputError as exc:
+        return fail(str(exc))
+    period = {"since": args.since, "until": args.until}
+    # PTR names matter only where a PTR-pattern sender may turn a failure into a legitimate one.
+    ptrs = ptr_names(args, sorted({f.source_ip for f in find_findings(reports, config, **period)}))
+    result = readiness(reports, config, ptrs, **period)
+    if args.json:
+        print(json.dumps([readiness_to_dict(r) for r in result], indent=2, ensure_ascii=False))
+    elif not result:
+        print(f"No reports for our domains in {humanize.intcomma(len(reports))} reports.")
+    else:
+        for n, item in enumerate(result):
+            if n:
+                print()
+            print_text(item)
+    return 0
+
+
+def readiness_to_dict(item: Readiness) -> dict[str, object]:
+    return {
+        "domain": item.domain,
+        "ready": item.ready,
+        "passed": item.passed,
+        "failed_legit": item.failed_legit,
+        "failed_outside": item.failed_outside,
+        "enforced": item.enforced,
+        "days": [
+            {
+                "day": d.day,
+                "passed": d.passed,
+                "failed_legit": d.failed_legit,
+                "failed_outside": d.failed_outside,
+            }
+            for d in item.days
+        ],
+        "would_quarantine": item.would_quarantine,
+        "would_reject": item.would_reject,
+        "policy_consistent": item.policy_consistent,
+        "policies": [
+            {
+                "domain": v.domain,
+                "p": v.p,
+                "sp": v.sp,
+                "adkim": v.adkim,
+                "aspf": v.aspf,
+                "pct": v.pct,
+                "reporters": list(v.reporters),
+                "reports": v.reports,
+            }
+            for v in item.variants
+        ],
+    }
+
+
+def _n(value: int) -> str:
+    return humanize.intcomma(value)
+
+
+def print_text(item: Readiness) -> None:
+    if item.ready:
+        verdict = "ready: no mail from legitimate sources fails DMARC"
+    else:
+        verdict = f"not ready: {_n(item.failed_legit)} messages from legitimate sources fail DMARC"
+    print(f"{item.domain}: {verdict}")
+    print(f"  {'day':<10} {'pass':>9} {'fail legit':>11} {'fail outside':>13}")
+    for d in item.days:
+        print(
+            f"  {d.day:<10} {_n(d.passed):>9} {_n(d.failed_legit):>11} {_n(d.failed_outside):>13}"
+        )
+    print(
+        f"  {'total':<10} {_n(item.passed):>9} {_n(item.failed_legit):>11} "
+        f"{_n(item.failed_outside):>13}"
+    )
+    hit = ", ".join(f"{kind} {_n(n)}" for kind, n in item.would_quarantine.items()) or "nothing"
+    print(f"  p=quarantine would have sent to spam: {hit}")
+    print(f"  p=reject would have bounced:          {hit}")
+    if item.enforced:
+        print(f"  already quarantined or rejected by receivers: {_n(item.enforced)}")
+    if item.policy_consistent:
+        for v in item.variants:
+            print(f"  published policy: {v.text()} (all {len(v.reporters)} receivers agree)")
+    else:
+        print(f"  published policy differs between receivers ({len(item.variants)} variants):")
+        for v in item.variants:
+            print(f"    {v.text()}: {', '.join(v.reporters)} ({v.reports} reports)")
