@@ -134,10 +134,11 @@ def _messages(seed: int, start: int, count: int, first_day: int,
                                             subject="Re: 研究室サーバの設定", body="了解です。\n",
                                             delivered=delivered, rng=rng)
             continue
-        reporter = REPORTERS[rng.choices(_KEYS, _WEIGHTS)[0]]
+        truncated = i % _HOSTILE_EVERY["truncated"] == 0
+        reporter = REPORTERS["yahoo" if truncated else rng.choices(_KEYS, _WEIGHTS)[0]]
         report = _report(rng, reporter, begin, pool)
         payload = None
-        if i % _HOSTILE_EVERY["truncated"] == 0:
+        if truncated:   # the gzip stream stops half way, as when a relay cut the message
             whole = compress(aggregate_xml(report).encode(), "gzip", "", begin)
             payload = whole[: len(whole) // 2]
         previous = report_email(reporter, report, delivered=delivered, rng=rng, payload=payload)

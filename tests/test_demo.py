@@ -259,7 +259,7 @@ def test_synthetic_folder_is_reproducible_and_mixed(synthetic: Path, tmp_path: P
     again = build_synthetic(tmp_path, SYNTH, seed=3)
     ours = {p.name: p.read_bytes() for p in (synthetic / "cur").iterdir()}
     assert ours == {p.name: p.read_bytes() for p in (again / "cur").iterdir()}
-    box = mailbox.Maildir(synthetic, create=False)
+    box = list(mailbox.Maildir(synthetic, create=False))
     assert len(box) == SYNTH
     types = Counter(_attachment(m).get_content_type() for m in box
                     if "Report-ID" in str(m["Subject"]))
