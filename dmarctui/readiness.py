@@ -16,6 +16,9 @@ from dmarctui.config import Config
 from dmarctui.model import AggregateReport, FindingKind
 from dmarctui.triage import classify, in_period, our_domains, spread_over_days
 
+VariantKey = tuple[str, str, str | None, str, str, int]
+"""(domain, p, sp, adkim, aspf, pct) of one published policy."""
+
 
 @dataclass(frozen=True, slots=True)
 class DayCounts:
@@ -100,14 +103,21 @@ def readiness(
     days: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     affected: dict[str, Counter[FindingKind]] = defaultdict(Counter)
     enforced: Counter[str] = Counter()
-    variants: dict[str, dict[tuple, dict[str, None]]] = defaultdict(lambda: defaultdict(dict))
-    reports_per_variant: Counter[tuple] = Counter()
+    variants: dict[str, dict[VariantKey, dict[str, None]]] = defaultdict(lambda: defaultdict(dict))
+    reports_per_variant: Counter[VariantKey] = Counter()
     for report in chosen:
         dr = report.report_metadata.date_range
         pp = report.policy_published
         policy_owner = cfg.own_domain_for(pp.domain)
         if policy_owner is not None:
-            key = (pp.domain.lower(), pp.p, pp.sp, pp.adkim or "r", pp.aspf or "r", _pct(pp.pct))
+            key: VariantKey = (
+                pp.domain.lower(),
+                pp.p,
+                pp.sp,
+                pp.adkim or "r",
+                pp.aspf or "r",
+                _pct(pp.pct),
+            )
             reporter = report.report_metadata.org_name or report.report_metadata.email
             variants[policy_owner][key].setdefault(reporter, None)
             reports_per_variant[key] += 1
