@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +22,10 @@ from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
 
-from dmarctui.model import AggregateReport, Finding, Record
+from dmarctui.config import Config
+from dmarctui.model import AggregateReport, Finding
+from dmarctui.trend import before_after, covered_days, daily_by_source
+from dmarctui.triage import our_domains, utc_day
 
 NoticeStatus = Literal["drafted", "sent"]
 FollowUpState = Literal["still_failing", "improved", "waiting", "no_data"]
@@ -259,12 +262,6 @@ class NoticeHistory:
 # --------------------------------------------------------------------------- follow-up
 
 
-def is_failing(record: Record) -> bool:
-    """A record a notice asks to fix: no aligned DKIM pass, or mail already quarantined/rejected."""
-    evaluated = record.policy_evaluated
-    return evaluated.dkim != "pass" or evaluated.disposition in ("quarantine", "reject")
-
-
 @dataclass(frozen=True)
 class SourceProgress:
     """How one notified source did since its notice."""
@@ -274,13 +271,13 @@ class SourceProgress:
     due: int
     """Epoch seconds after which the source should be clean (notice date + grace days)."""
     before_per_day: float
-    """Failing messages per report day before the notice."""
+    """Failing messages per observed day before the notice (:func:`trend.before_after`)."""
     after_per_day: float
-    """Failing messages per report day since the notice."""
+    """Failing messages per observed day since the notice."""
     since_notice: int
-    """Failing messages in reports that begin after the notice."""
+    """Failing messages on the notice day and after."""
     after_due: int
-    """Failing messages in reports that begin after the due date."""
+    """Failing messages on the due day and after."""
     state: FollowUpState
 
 
@@ -292,26 +289,55 @@ class FollowUp:
     sources: tuple[SourceProgress, ...]
 
 
-def _per_day(reports: Iterable[AggregateReport], ip: str, start: int, stop: int) -> float:
-    days: set[str] = set()
-    failing = 0
-    for report in reports:
-        begin = report.report_metadata.date_range.begin
-        if not start <= begin < stop:
-            continue
-        days.add(datetime.fromtimestamp(begin, UTC).date().isoformat())
-        failing += sum(r.count for r in report.records if r.source_ip == ip and is_failing(r))
-    return failing / len(days) if days else 0.0
+class _Failing:
+    """Failing messages per source and day, counted once for all the notices of a round.
+
+    "Failing" is what triage calls a problem (or enforced), so the follow-up agrees with the
+    Sources pane.
+    """
+
+    def __init__(self, reports: Sequence[AggregateReport], config: Config | None) -> None:
+        self.reports = reports
+        self.config = our_domains(config or Config(), reports)
+        by_source = daily_by_source(reports, self.config, failing_only=True)
+        self.by_day = {ip: dict(days) for ip, days in by_source.items()}
+        self.last_day = max((d for r in reports for d in covered_days(*_range(r))), default="")
+
+    def since(self, ip: str, day: str) -> int:
+        return sum(n for d, n in self.by_day.get(ip, {}).items() if d >= day)
+
+    def progress(self, notice: NoticeRecord, days: int, now: float) -> list[SourceProgress]:
+        due = notice.date + days * DAY
+        due_day = utc_day(due)
+        result = []
+        for ip in notice.sources:
+            after_due = self.since(ip, due_day)
+            state: FollowUpState
+            if now < due:
+                state = "waiting"
+            elif self.last_day < due_day:
+                state = "no_data"
+            else:
+                state = "still_failing" if after_due else "improved"
+            before, after = before_after(self.reports, ip, notice.date, self.config)
+            result.append(
+                SourceProgress(
+                    source_ip=ip,
+                    notice=notice,
+                    due=due,
+                    before_per_day=before,
+                    after_per_day=after,
+                    since_notice=self.since(ip, utc_day(notice.date)),
+                    after_due=after_due,
+                    state=state,
+                )
+            )
+        return result
 
 
-def _failing_since(reports: Sequence[AggregateReport], ip: str, start: int) -> int:
-    return sum(
-        r.count
-        for report in reports
-        if report.report_metadata.date_range.begin >= start
-        for r in report.records
-        if r.source_ip == ip and is_failing(r)
-    )
+def _range(report: AggregateReport) -> tuple[int, int]:
+    dr = report.report_metadata.date_range
+    return dr.begin, dr.end
 
 
 def source_progress(
@@ -319,41 +345,18 @@ def source_progress(
     reports: Sequence[AggregateReport],
     days: int,
     *,
+    config: Config | None = None,
     now: float | None = None,
 ) -> list[SourceProgress]:
     """Before/after failing counts for each source of ``notice``.
 
-    A report belongs to the day it begins. A source is ``still_failing`` when any report that
-    begins after notice date + ``days`` shows failing messages from it, ``improved`` when such
-    reports exist and show none, ``no_data`` when no report begins after that date yet, and
+    Days are UTC days as triage counts them. A source is ``still_failing`` when it has failing
+    messages on or after the due day (notice date + ``days``), ``improved`` when the reports
+    reach the due day and show none, ``no_data`` when no report reaches the due day yet, and
     ``waiting`` while the grace period is not over.
     """
     current = time.time() if now is None else now
-    due = notice.date + days * DAY
-    reports_after_due = any(r.report_metadata.date_range.begin >= due for r in reports)
-    result = []
-    for ip in notice.sources:
-        after_due = _failing_since(reports, ip, due)
-        state: FollowUpState
-        if current < due:
-            state = "waiting"
-        elif not reports_after_due:
-            state = "no_data"
-        else:
-            state = "still_failing" if after_due else "improved"
-        result.append(
-            SourceProgress(
-                source_ip=ip,
-                notice=notice,
-                due=due,
-                before_per_day=_per_day(reports, ip, 0, notice.date),
-                after_per_day=_per_day(reports, ip, notice.date, 2**63 - 1),
-                since_notice=_failing_since(reports, ip, notice.date),
-                after_due=after_due,
-                state=state,
-            )
-        )
-    return result
+    return _Failing(reports, config).progress(notice, days, current)
 
 
 def improved(
@@ -361,10 +364,12 @@ def improved(
     reports: Sequence[AggregateReport],
     days: int,
     *,
+    config: Config | None = None,
     now: float | None = None,
 ) -> bool:
     """True when every source of the notice is clean in the reports after the grace period."""
-    return all(p.state == "improved" for p in source_progress(notice, reports, days, now=now))
+    progress = source_progress(notice, reports, days, config=config, now=now)
+    return all(p.state == "improved" for p in progress)
 
 
 def latest_progress(
@@ -372,19 +377,22 @@ def latest_progress(
     reports: Sequence[AggregateReport],
     days: int,
     *,
+    config: Config | None = None,
     now: float | None = None,
 ) -> list[SourceProgress]:
     """Progress of every notified source, each measured from the latest notice that named it."""
+    current = time.time() if now is None else now
     latest: dict[str, NoticeRecord] = {}
     for notice in sorted(notices, key=lambda n: n.date):
         for ip in notice.sources:
             latest[ip] = notice
+    failing = _Failing(reports, config)
     result = []
     for notice in {n.message_id: n for n in latest.values()}.values():
         result += [
             p
-            for p in source_progress(notice, reports, days, now=now)
-            if latest[p.source_ip] is notice
+            for p in failing.progress(notice, days, current)
+            if latest[p.source_ip].message_id == notice.message_id
         ]
     return sorted(result, key=lambda p: (p.notice.date, p.source_ip))
 
@@ -394,11 +402,12 @@ def select_follow_ups(
     reports: Sequence[AggregateReport],
     days: int,
     *,
+    config: Config | None = None,
     now: float | None = None,
 ) -> list[FollowUp]:
     """The sources that did not improve, grouped by the latest notice that named them."""
     grouped: dict[str, list[SourceProgress]] = defaultdict(list)
-    for progress in latest_progress(notices, reports, days, now=now):
+    for progress in latest_progress(notices, reports, days, config=config, now=now):
         if progress.state == "still_failing":
             grouped[progress.notice.message_id].append(progress)
     return [FollowUp(notice=ps[0].notice, sources=tuple(ps)) for ps in grouped.values()]

@@ -188,7 +188,7 @@ def run_followup(args: argparse.Namespace) -> int:
         days = args.days if args.days is not None else config.notice.follow_up_days
         with NoticeHistory.open(args.history) as history:
             notices = history.all()
-        progress = latest_progress(notices, reports, days)
+        progress = latest_progress(notices, reports, days, config=config)
         failing = [p for p in progress if p.state == "still_failing"]
         drafts: dict[str, str] = {}
         if args.out is not None:
