@@ -117,8 +117,13 @@ def _refuse_obvious_non_xml(data: bytes) -> None:
         raise AggregateError("zip archive, not XML (it must be unpacked first)")
     if head[:1] in (b"{", b"["):
         raise AggregateError("JSON, not XML (an SMTP TLS report?)")
-    if not head.startswith(b"<") and b"\x00" not in head[:4]:
-        raise AggregateError(f"not XML: the data starts with {_preview(head)}")
+    if head.startswith((b"<", b"\xff\xfe", b"\xfe\xff", b"\x00<")):
+        return
+    if head.startswith(b"\x00\x05\x16\x07"):
+        raise AggregateError("macOS AppleDouble metadata (a __MACOSX zip member), not XML")
+    if any(byte < 0x09 for byte in head[:16]):
+        raise AggregateError(f"binary data (starts with {head[:8].hex(' ')}), not XML")
+    raise AggregateError(f"not XML: the data starts with {_preview(head)}")
 
 
 def _preview(head: bytes) -> str:
