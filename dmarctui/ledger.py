@@ -236,9 +236,7 @@ class Ledger(Accounts):
 def _merge_problems(key: str, problems: tuple[Problem, ...]) -> Problem:
     if len(problems) == 1:
         return problems[0]
-    reason = "; ".join(
-        f"{p.filename or 'part ' + (p.part or '?')}: {p.reason}" for p in problems
-    )
+    reason = "; ".join(f"{p.filename or 'part ' + (p.part or '?')}: {p.reason}" for p in problems)
     return Problem(key, reason, problems[0].part, problems[0].filename)
 
 
@@ -246,9 +244,7 @@ def _collision(earlier: ReportFacts, later: ReportFacts) -> Collision:
     reason: CollisionReason
     if earlier.email.lower() != later.email.lower():
         reason = "different_email"
-        detail = (
-            f"reported by {earlier.email or '(no email)'} and by {later.email or '(no email)'}"
-        )
+        detail = f"reported by {earlier.email or '(no email)'} and by {later.email or '(no email)'}"
         counted_once = False
     elif (
         (earlier.begin, earlier.end) != (later.begin, later.end)

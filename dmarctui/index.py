@@ -1,0 +1,303 @@
+"""The index: a SQLite file per mail folder holding everything a scan learnt.
+
+Reopening an indexed folder shows its reports at once; :meth:`Index.update` then reads only new
+or changed messages. The mail folder itself is only ever read. One connection is shared by the
+update (which may run in a worker thread) and the queries, serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+from dmarctui import index_queries as q
+from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
+from dmarctui.index_schema import IndexStoreError, connect, default_db_path
+from dmarctui.index_update import UpdateStats, update
+from dmarctui.ledger import FoundFailure, FoundTls, Ledger
+from dmarctui.mailstore import MailStore, MailStoreError, open_store, read_message
+from dmarctui.model import (
+    AggregateReport,
+    Collision,
+    Duplicate,
+    FolderFormat,
+    FoundReport,
+    MessageRef,
+    MessageSummary,
+    Problem,
+    Record,
+)
+from dmarctui.payloads import Limits, find_payloads, parse_message
+from dmarctui.scan import Progress, ScanResult
+
+__all__ = [
+    "Index",
+    "IndexStoreError",
+    "ReportDetail",
+    "ReportFilter",
+    "ReportRow",
+    "UpdateStats",
+    "default_db_path",
+]
+
+
+class Index:
+    """The index of one mail folder. Open it with :meth:`open`; close it when done."""
+
+    def __init__(self, store: MailStore, conn: sqlite3.Connection, db_path: Path | None) -> None:
+        self.store = store
+        self.folder: Path = store.path
+        self.format: FolderFormat = store.format
+        self.db_path = db_path
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(
+        cls,
+        folder: Path | str,
+        fmt: FolderFormat | None = None,
+        *,
+        db: Path | None = None,
+        in_memory: bool = False,
+    ) -> Index:
+        """Open the folder read-only and its index (created on first use).
+
+        Raises:
+            MailStoreError: the folder cannot be opened.
+            IndexStoreError: the index file is unusable (foreign, corrupt, newer, other folder).
+        """
+        store = open_store(folder, fmt)
+        resolved = store.path.expanduser().resolve()
+        db_path = None if in_memory else (db or default_db_path(store.path)).expanduser()
+        if db_path is not None and _inside(db_path, resolved):
+            raise IndexStoreError(
+                f"{db_path}: the index must not live inside the mail folder (it is never written)"
+            )
+        conn = connect(db_path)
+        try:
+            _bind_folder(conn, db_path, resolved, store.format)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(store, conn, db_path)
+
+    # ----------------------------------------------------------------------- updating
+
+    def update(
+        self,
+        *,
+        limits: Limits | None = None,
+        cancel: threading.Event | None = None,
+        workers: int | None = None,
+    ) -> Generator[Progress, None, UpdateStats]:
+        """Index what changed in the folder; yields progress about every quarter second."""
+        return update(
+            self._conn, self._lock, self.store, limits=limits, cancel=cancel, workers=workers
+        )
+
+    def has_data(self) -> bool:
+        """Whether a scan was stored before, so a UI can show it before updating."""
+        with self._lock:
+            row = self._conn.execute("SELECT 1 FROM meta WHERE key = 'updated_at'").fetchone()
+        return row is not None
+
+    # ----------------------------------------------------------------------- totals
+
+    def buckets(self) -> dict[str, int]:
+        with self._lock:
+            return q.buckets(self._conn)
+
+    def message_count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+    # ----------------------------------------------------------------------- reports
+
+    def count_reports(self, flt: ReportFilter | None = None) -> int:
+        with self._lock:
+            return q.count_reports(self._conn, flt or ReportFilter())
+
+    def reports_page(
+        self,
+        flt: ReportFilter | None = None,
+        *,
+        sort: str = "begin",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[ReportRow]:
+        with self._lock:
+            return q.reports_page(
+                self._conn,
+                flt or ReportFilter(),
+                sort=sort,
+                descending=descending,
+                offset=offset,
+                limit=limit,
+            )
+
+    def report(self, report_pk: int) -> ReportDetail:
+        with self._lock:
+            return q.report_detail(self._conn, report_pk)
+
+    def records_for_source(self, ip: str) -> list[tuple[ReportRow, Record]]:
+        with self._lock:
+            return q.records_for_source(self._conn, ip)
+
+    def counted_reports(
+        self, since: int | None = None, until: int | None = None
+    ) -> Iterator[AggregateReport]:
+        """Distinct reports (a date-range-only collision counted once), in folder order."""
+        with self._lock:
+            pks = q.counted_pks(self._conn, since, until)
+        for pk in pks:
+            with self._lock:
+                report = q.aggregate_report(self._conn, pk)
+            yield report
+
+    def daily_totals(self, source_ip: str | None = None) -> list[tuple[str, int]]:
+        with self._lock:
+            return q.daily_totals(self._conn, source_ip)
+
+    # ----------------------------------------------------------------------- other buckets
+
+    def failures(self) -> list[FoundFailure]:
+        with self._lock:
+            return q.found_failures(self._conn)
+
+    def tls_reports(self) -> list[FoundTls]:
+        with self._lock:
+            return q.found_tls(self._conn)
+
+    def duplicates(self) -> list[Duplicate]:
+        with self._lock:
+            return q.duplicates(self._conn)
+
+    def collisions(self) -> list[Collision]:
+        with self._lock:
+            return q.collisions(self._conn)
+
+    def errors(self) -> list[Problem]:
+        with self._lock:
+            return q.issues(self._conn, "error")
+
+    def warnings(self) -> list[Problem]:
+        with self._lock:
+            return q.issues(self._conn, "warning")
+
+    def not_reports(self) -> list[Problem]:
+        with self._lock:
+            return q.issues(self._conn, "not_report")
+
+    # ----------------------------------------------------------------------- messages
+
+    def message(self, key: str) -> tuple[MessageRef, MessageSummary]:
+        with self._lock:
+            return q.message(self._conn, key)
+
+    def raw_message(self, key: str) -> bytes:
+        """The message bytes, read again from the folder (raises ``MessageGone`` if gone)."""
+        ref, _ = self.message(key)
+        return read_message(self.format, self.folder, ref)
+
+    def report_xml(self, report_pk: int, limits: Limits | None = None) -> bytes:
+        """The decompressed XML of one report, extracted again from its message."""
+        row = self.report(report_pk).row
+        msg = parse_message(self.raw_message(row.message))
+        payloads, _ = find_payloads(msg, limits or Limits())
+        for payload in payloads:
+            if payload.part == row.part:
+                return payload.data
+        raise MailStoreError(
+            f"message {row.message} no longer holds part {row.part}: rescan the folder"
+        )
+
+    # ----------------------------------------------------------------------- whole result
+
+    def scan_result(self) -> ScanResult:
+        """Everything in the same shape as an in-memory :func:`dmarctui.scan.run_scan`."""
+        ledger = Ledger()
+        result = ScanResult(self.folder, self.format, ledger)
+        with self._lock:
+            conn = self._conn
+            for key, location, size, mtime, bucket, *summary in conn.execute(
+                "SELECT key, location, size, mtime, bucket, subject, sender, date, message_id"
+                " FROM messages ORDER BY seq"
+            ):
+                result.refs[key] = MessageRef(key, location, size, mtime)
+                result.summaries[key] = MessageSummary(*summary)
+                if bucket is not None:
+                    ledger.buckets[bucket] += 1
+                    ledger.bucket_of[key] = bucket
+            for pk, key, part, filename, content_key, counted in conn.execute(
+                "SELECT r.pk, m.key, r.part, r.filename, r.content_key, r.counted"
+                " FROM reports r JOIN messages m ON m.id = r.message_id WHERE r.is_first"
+                " ORDER BY m.seq, r.pk"
+            ).fetchall():
+                report = q.aggregate_report(conn, pk)
+                ledger.reports.append(FoundReport(key, part, filename, report, content_key))
+                if not counted:
+                    ledger.uncounted.add(f"{key}#{part}")
+            ledger.failures.extend(q.found_failures(conn))
+            ledger.tls.extend(q.found_tls(conn))
+            ledger.duplicates.extend(q.duplicates(conn))
+            ledger.collisions.extend(q.collisions(conn))
+            ledger.errors.extend(q.issues(conn, "error"))
+            ledger.warnings.extend(q.issues(conn, "warning"))
+            ledger.not_reports.extend(q.issues(conn, "not_report"))
+            complete = conn.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone()
+        result.cancelled = complete is not None and complete[0] != "1"
+        return result
+
+    # ----------------------------------------------------------------------- PTR cache
+
+    def get(self, ip: str) -> tuple[str | None, float] | None:
+        """Cached PTR name of ``ip`` and when it was fetched (``rdns.PtrStore``)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT ptr, fetched_at FROM ptr_cache WHERE ip = ?", (ip,)
+            ).fetchone()
+        return None if row is None else (row[0], float(row[1]))
+
+    def put(self, ip: str, ptr: str | None, fetched_at: float) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO ptr_cache (ip, ptr, fetched_at) VALUES (?, ?, ?)",
+                (ip, ptr, fetched_at),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    resolved = path.resolve()
+    return resolved == folder or folder in resolved.parents
+
+
+def _bind_folder(
+    conn: sqlite3.Connection, db_path: Path | None, folder: Path, fmt: FolderFormat
+) -> None:
+    """Tie a new index to its folder; refuse an index that belongs to another folder."""
+    rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('folder', 'format')"))
+    if not rows:
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            (("folder", str(folder)), ("format", fmt)),
+        )
+        return
+    if rows.get("folder") != str(folder) or rows.get("format") != fmt:
+        raise IndexStoreError(
+            f"{db_path}: this index belongs to {rows.get('folder')} ({rows.get('format')}),"
+            f" not {folder} ({fmt}); choose another file with --db"
+        )

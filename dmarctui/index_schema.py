@@ -1,0 +1,284 @@
+"""The index database file: where it lives, its schema, and forward migrations.
+
+The schema version is ``PRAGMA user_version``; each entry of :data:`MIGRATIONS` takes a database
+from the previous version to the next. A file written by a newer dmarctui is refused before
+anything is written to it, and a file that is not a dmarctui index is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+APPLICATION_ID = 0x444D5443
+"""``PRAGMA application_id`` of a dmarctui index ("DMTC")."""
+
+
+class IndexStoreError(Exception):
+    """The index file cannot be used; ``str()`` is one line naming the file and why."""
+
+
+def default_db_path(folder: Path) -> Path:
+    """One database per folder under the user's cache directory, keyed by the resolved path."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    resolved = str(folder.expanduser().resolve())
+    digest = hashlib.sha256(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(resolved).name)[:40] or "folder"
+    return Path(cache) / "dmarctui" / f"{name}-{digest}.sqlite3"
+
+
+def ip_key(address: str | None) -> str | None:
+    """A fixed-width hex spelling of an IP address (IPv4 as IPv4-mapped IPv6).
+
+    Text order equals numeric order, so a CIDR is a ``BETWEEN`` range on an indexed column.
+    """
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv4Address):
+        ip = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + ip.packed)
+    return ip.packed.hex()
+
+
+def network_range(text: str) -> tuple[str, str]:
+    """(lowest, highest) :func:`ip_key` of an address or CIDR; ValueError when it is neither."""
+    network = ipaddress.ip_network(text.strip(), strict=False)
+    low = ip_key(str(network.network_address))
+    high = ip_key(str(network.broadcast_address))
+    assert low is not None and high is not None
+    return low, high
+
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    location TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    sha256 TEXT,
+    bucket TEXT,
+    subject TEXT NOT NULL DEFAULT '',
+    sender TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    not_report_reason TEXT,
+    scanned_at REAL NOT NULL
+);
+CREATE INDEX messages_seq ON messages(seq);
+CREATE INDEX messages_bucket ON messages(bucket);
+CREATE TABLE reports (
+    pk INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    part TEXT NOT NULL,
+    filename TEXT,
+    content_key TEXT NOT NULL,
+    records_key TEXT NOT NULL,
+    policy_key TEXT NOT NULL,
+    org_name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    begin INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    extra_contact_info TEXT,
+    errors TEXT NOT NULL DEFAULT '[]',
+    generator TEXT,
+    domain TEXT NOT NULL,
+    p TEXT NOT NULL,
+    adkim TEXT, aspf TEXT, sp TEXT, np TEXT, pct INTEGER, fo TEXT, testing TEXT,
+    discovery_method TEXT,
+    version TEXT,
+    namespace TEXT,
+    normalised TEXT NOT NULL DEFAULT '[]',
+    repairs TEXT NOT NULL DEFAULT '[]',
+    status TEXT NOT NULL,
+    record_count INTEGER NOT NULL,
+    messages_total INTEGER NOT NULL,
+    passed INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    d_none INTEGER NOT NULL,
+    d_quarantine INTEGER NOT NULL,
+    d_reject INTEGER NOT NULL,
+    is_first INTEGER NOT NULL DEFAULT 0,
+    counted INTEGER NOT NULL DEFAULT 0,
+    copies INTEGER NOT NULL DEFAULT 0,
+    collision INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX reports_message ON reports(message_id);
+CREATE INDEX reports_first_begin ON reports(is_first, begin);
+CREATE INDEX reports_content ON reports(content_key);
+CREATE INDEX reports_domain ON reports(domain COLLATE NOCASE);
+CREATE INDEX reports_org ON reports(org_name COLLATE NOCASE);
+CREATE INDEX reports_report_id ON reports(report_id);
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY,
+    report_pk INTEGER NOT NULL REFERENCES reports(pk) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    source_ip TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    disposition TEXT NOT NULL,
+    dkim TEXT NOT NULL,
+    spf TEXT NOT NULL,
+    reasons TEXT NOT NULL DEFAULT '[]',
+    header_from TEXT NOT NULL,
+    envelope_from TEXT,
+    envelope_to TEXT,
+    auth_dkim TEXT NOT NULL DEFAULT '[]',
+    auth_spf TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX records_report ON records(report_pk, idx);
+CREATE INDEX records_source ON records(source_ip);
+CREATE TABLE failures (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    is_first INTEGER NOT NULL DEFAULT 0,
+    source_ip TEXT,
+    arrival_epoch INTEGER,
+    data TEXT NOT NULL
+);
+CREATE INDEX failures_message ON failures(message_id);
+CREATE TABLE tls (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    is_first INTEGER NOT NULL DEFAULT 0,
+    organization_name TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    begin INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX tls_message ON tls(message_id);
+CREATE TABLE problems (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    part TEXT,
+    filename TEXT,
+    reason TEXT NOT NULL
+);
+CREATE INDEX problems_message ON problems(message_id);
+CREATE TABLE duplicates (
+    id INTEGER PRIMARY KEY,
+    message TEXT NOT NULL,
+    duplicate_of TEXT NOT NULL,
+    why TEXT NOT NULL,
+    report_id TEXT NOT NULL
+);
+CREATE TABLE collisions (
+    id INTEGER PRIMARY KEY,
+    report_id TEXT NOT NULL,
+    first TEXT NOT NULL,
+    second TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    counted_once INTEGER NOT NULL
+);
+CREATE TABLE issues (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('error', 'warning', 'not_report')),
+    message TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    part TEXT,
+    filename TEXT
+);
+"""
+"""Version 1: everything a scan learns, one row per message, report, record, problem."""
+
+_V2 = """
+CREATE TABLE ptr_cache (ip TEXT PRIMARY KEY, ptr TEXT, fetched_at REAL NOT NULL);
+ALTER TABLE records ADD COLUMN ip_key TEXT;
+UPDATE records SET ip_key = dmarctui_ip_key(source_ip);
+CREATE INDEX records_ip_key ON records(ip_key);
+"""
+"""Version 2: a persistent PTR cache for reverse DNS, and records searchable by network."""
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _script(sql: str) -> Migration:
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _script(_V2))
+"""``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``."""
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path | None, *, target: int = SCHEMA_VERSION) -> sqlite3.Connection:
+    """Open (creating if needed) the index at ``path``, or in memory when ``path`` is None.
+
+    Raises:
+        IndexStoreError: the file is not a SQLite database, belongs to another application, or
+            was written by a newer dmarctui. Nothing is written to it in those cases.
+    """
+    where = str(path) if path is not None else ":memory:"
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexStoreError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    try:
+        conn = sqlite3.connect(where, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise IndexStoreError(f"cannot open index {where}: {exc}") from None
+    try:
+        _check_and_migrate(conn, where, target)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_and_migrate(conn: sqlite3.Connection, where: str, target: int) -> None:
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise IndexStoreError(f"{where}: not a dmarctui index ({exc})") from None
+    if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+        raise IndexStoreError(
+            f"{where}: not a dmarctui index (a SQLite database of another program);"
+            " choose another file with --db"
+        )
+    if version > SCHEMA_VERSION:
+        raise IndexStoreError(
+            f"{where}: written by a newer dmarctui (index schema {version}, this version reads"
+            f" up to {SCHEMA_VERSION}); upgrade dmarctui or choose another file with --db"
+        )
+    conn.create_function("dmarctui_ip_key", 1, ip_key, deterministic=True)
+    conn.execute("PRAGMA foreign_keys = ON")
+    try:
+        if where != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        for step in range(version, target):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS[step](conn)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {step + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    except sqlite3.DatabaseError as exc:
+        raise IndexStoreError(f"{where}: cannot use the index ({exc})") from None

@@ -1,0 +1,414 @@
+"""Bring the index up to date with the folder, reading only new or changed messages.
+
+Listing the folder is cheap (Maildir and MH: directory listing and stat; mbox: size and mtime,
+then only the bytes appended after the last indexed message). Messages to read are parsed in a
+process pool; the parent is the only writer. Afterwards the order-dependent accounting
+(duplicates, collisions, buckets) is replayed from the stored per-message facts, so the index
+always equals a fresh full scan without reading any body again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dmarctui.analysis import analyse_message, vanished
+from dmarctui.index_replay import replay
+from dmarctui.index_rows import (
+    FAILURE_COLUMNS,
+    RECORD_COLUMNS,
+    REPORT_COLUMNS,
+    TLS_COLUMNS,
+    MessageRows,
+    message_rows,
+)
+from dmarctui.mailstore import MailStore, MailStoreError, MboxStore, MessageGone, read_message
+from dmarctui.model import FolderFormat, MessageRef
+from dmarctui.payloads import Limits
+from dmarctui.scan import PARALLEL_FROM, PROGRESS_EVERY, Progress
+
+BATCH = 32
+"""Messages per job sent to a worker process."""
+WINDOW_HEAD = 4096
+WINDOW_TAIL = 65536
+"""Bytes of an mbox hashed to tell "appended to" from "rewritten"."""
+
+
+@dataclass
+class UpdateStats:
+    """What an update found and did; ``bodies_read`` is 0 when nothing changed."""
+
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    """Unchanged messages found under another name (Maildir ``new/`` to ``cur/``)."""
+    bodies_read: int = 0
+    """Messages whose bytes were read and parsed."""
+    bytes_read: int = 0
+    """Bytes of the folder read, including an mbox's appended part and its check window."""
+    rewritten: bool = False
+    """The mbox was not only appended to: it was listed again from the start."""
+    cancelled: bool = False
+    elapsed: float = 0.0
+    gone_keys: list[str] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return self.new + self.changed + self.unchanged
+
+
+@dataclass
+class _Stored:
+    id: int
+    location: str
+    size: int
+    mtime: float
+    seq: int
+
+
+@dataclass
+class _Plan:
+    to_read: list[tuple[int, MessageRef]] = field(default_factory=list)
+    """(seq, ref) of messages to parse, in folder order."""
+    delete: list[int] = field(default_factory=list)
+    relocate: list[tuple[str, int, int]] = field(default_factory=list)
+    """(location, seq, id) of unchanged messages found elsewhere or at another position."""
+    mbox_state: tuple[int, float] | None = None
+    """(size, mtime) of an mbox as listed, stored with its window once fully indexed."""
+
+
+def update(
+    conn: sqlite3.Connection,
+    lock: AbstractContextManager[object],
+    store: MailStore,
+    *,
+    limits: Limits | None = None,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> Generator[Progress, None, UpdateStats]:
+    """Index new and changed messages of ``store`` and drop gone ones; yields progress."""
+    started = time.monotonic()
+    stats = UpdateStats()
+    limits = limits or Limits()
+    with lock:
+        plan = _plan(conn, store, stats)
+    total = stats.unchanged + len(plan.to_read)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(plan.to_read) >= PARALLEL_FROM else 1
+    with lock, _transaction(conn):
+        if plan.delete:
+            conn.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in plan.delete))
+        conn.executemany("UPDATE messages SET location = ?, seq = ? WHERE id = ?", plan.relocate)
+        if plan.to_read and plan.mbox_state is not None:
+            conn.execute("DELETE FROM meta WHERE key = 'mbox'")
+    dirty = bool(plan.delete or plan.to_read)
+    counts = _counts(conn, lock)
+    last = started
+    rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)
+    try:
+        pending: list[tuple[int, MessageRows]] = []
+        for seq, rows in rows_iter:
+            if cancel is not None and cancel.is_set():
+                stats.cancelled = True
+                break
+            pending.append((seq, rows))
+            stats.bodies_read += rows.sha256 is not None
+            if rows.sha256 is not None and store.format != "mbox":
+                stats.bytes_read += rows.size
+            counts[0] += len(rows.reports)
+            counts[1] += bool(rows.problems) and not rows.reports and not rows.tls
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY:
+                with lock, _transaction(conn):
+                    _write(conn, pending)
+                pending.clear()
+                last = now
+                done = stats.unchanged + stats.bodies_read
+                yield Progress(done, total, counts[0], counts[1], now - started)
+        with lock, _transaction(conn):
+            _write(conn, pending)
+    finally:
+        close = getattr(rows_iter, "close", None)
+        if close is not None:
+            close()
+    with lock, _transaction(conn):
+        if dirty:
+            replay(conn)
+        if store.format == "mbox" and plan.mbox_state is not None and not stats.cancelled:
+            _save_mbox_state(conn, store.path, plan.mbox_state)
+        _set_meta(conn, "updated_at", str(time.time()))
+        _set_meta(conn, "complete", "0" if stats.cancelled else "1")
+    stats.elapsed = time.monotonic() - started
+    counts = _counts(conn, lock)
+    yield Progress(stats.unchanged + stats.bodies_read, total, counts[0], counts[1], stats.elapsed)
+    return stats
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _plan(conn: sqlite3.Connection, store: MailStore, stats: UpdateStats) -> _Plan:
+    stored = {
+        key: _Stored(*rest)
+        for key, *rest in conn.execute("SELECT key, id, location, size, mtime, seq FROM messages")
+    }
+    if isinstance(store, MboxStore):
+        return _plan_mbox(conn, store, stored, stats)
+    return _diff(list(store.refs()), 0, stored, stats)
+
+
+def _diff(
+    listing: list[MessageRef],
+    first_seq: int,
+    stored: dict[str, _Stored],
+    stats: UpdateStats,
+    *,
+    slot: Callable[[str], str] = str,
+    keep_rest: bool = False,
+) -> _Plan:
+    """Compare a listing with what is stored: read what is new or changed, drop what is gone."""
+    plan = _Plan()
+    fresh: list[tuple[int, MessageRef]] = []
+    for seq, ref in enumerate(listing, start=first_seq):
+        old = stored.pop(ref.key, None)
+        if old is None:
+            fresh.append((seq, ref))
+        elif (old.size, old.mtime) != (ref.size, ref.mtime):
+            stats.changed += 1
+            plan.delete.append(old.id)
+            plan.to_read.append((seq, ref))
+        else:
+            stats.unchanged += 1
+            if old.location != ref.location:
+                stats.moved += 1
+            if old.location != ref.location or old.seq != seq:
+                plan.relocate.append((ref.location, seq, old.id))
+    if keep_rest:
+        stats.unchanged += len(stored)
+        stored = {}
+    # A message rewritten in place (MH number, mbox offset) is "changed", not gone and new.
+    gone_slots = {slot(old.location): key for key, old in stored.items()}
+    for seq, ref in fresh:
+        replaced = gone_slots.pop(slot(ref.location), None)
+        if replaced is not None:
+            stats.changed += 1
+            plan.delete.append(stored.pop(replaced).id)
+        else:
+            stats.new += 1
+        plan.to_read.append((seq, ref))
+    plan.to_read.sort(key=lambda pair: pair[0])
+    for key, old in stored.items():
+        stats.gone += 1
+        stats.gone_keys.append(key)
+        plan.delete.append(old.id)
+    return plan
+
+
+def _plan_mbox(
+    conn: sqlite3.Connection, store: MboxStore, stored: dict[str, _Stored], stats: UpdateStats
+) -> _Plan:
+    st = os.stat(store.path)
+    state = _mbox_state(conn)
+    listed = (st.st_size, st.st_mtime)
+    if state is not None and stored:
+        size, mtime, end, window = state
+        if (size, mtime) == listed:
+            stats.unchanged = len(stored)
+            return _Plan()
+        if st.st_size >= end and _window(store.path, end, stats) == window:
+            last_seq = max(old.seq for old in stored.values())
+            listing = _counted(store.refs(start_offset=end), stats)
+            plan = _diff(listing, last_seq + 1, stored, stats, keep_rest=True)
+            plan.mbox_state = listed
+            return plan
+    stats.rewritten = bool(stored)
+    listing = _counted(store.refs(), stats)
+    plan = _diff(listing, 0, stored, stats, slot=lambda loc: loc.split(":", 1)[0])
+    plan.mbox_state = listed
+    return plan
+
+
+def _counted(refs: Iterator[MessageRef], stats: UpdateStats) -> list[MessageRef]:
+    listing = []
+    for ref in refs:
+        stats.bytes_read += int(ref.location.split(":", 1)[1])
+        listing.append(ref)
+    return listing
+
+
+def _window(path: Path, end: int, stats: UpdateStats | None = None) -> str:
+    """Hash of the first bytes of the mbox and of the bytes just before ``end``."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        head = file.read(min(WINDOW_HEAD, end))
+        start = max(0, end - WINDOW_TAIL)
+        file.seek(start)
+        tail = file.read(end - start)
+    digest.update(head)
+    digest.update(tail)
+    if stats is not None:
+        stats.bytes_read += len(head) + len(tail)
+    return digest.hexdigest()
+
+
+def _mbox_state(conn: sqlite3.Connection) -> tuple[int, float, int, str] | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'mbox'").fetchone()
+    if row is None:
+        return None
+    size, mtime, end, window = row[0].split(" ")
+    return int(size), float(mtime), int(end), window
+
+
+def _save_mbox_state(conn: sqlite3.Connection, path: Path, listed: tuple[int, float]) -> None:
+    end = 0
+    for (location,) in conn.execute("SELECT location FROM messages"):
+        offset, length = (int(n) for n in location.split(":"))
+        end = max(end, offset + length)
+    state = f"{listed[0]} {listed[1]!r} {end} {_window(path, end)}"
+    _set_meta(conn, "mbox", state)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _parse(
+    fmt: FolderFormat,
+    folder: Path,
+    to_read: list[tuple[int, MessageRef]],
+    limits: Limits,
+    workers: int,
+) -> Iterator[tuple[int, MessageRows]]:
+    batches = [(fmt, folder, to_read[i : i + BATCH], limits) for i in range(0, len(to_read), BATCH)]
+    if workers <= 1:
+        return (item for batch in batches for item in parse_batch(batch))
+    return _pooled(batches, workers)
+
+
+def _pooled(
+    batches: list[tuple[FolderFormat, Path, list[tuple[int, MessageRef]], Limits]], workers: int
+) -> Generator[tuple[int, MessageRows], None, None]:
+    """Results in folder order, with at most a few batches per worker in flight (flat memory)."""
+    # spawn, not fork: the TUI updates from a thread, and forking a threaded process is unsafe.
+    context = multiprocessing.get_context("spawn")
+    in_flight: list[Future[list[tuple[int, MessageRows]]]] = []
+    todo = iter(batches)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        try:
+            for batch in _take(todo, workers * 3):
+                in_flight.append(pool.submit(parse_batch, batch))
+            while in_flight:
+                results = in_flight.pop(0).result()
+                for batch in _take(todo, 1):
+                    in_flight.append(pool.submit(parse_batch, batch))
+                yield from results
+        finally:
+            for future in in_flight:
+                future.cancel()
+
+
+def _take(items: Iterator[object], n: int) -> Iterable:  # type: ignore[type-arg]
+    for _ in range(n):
+        item = next(items, None)
+        if item is None:
+            return
+        yield item
+
+
+def parse_batch(
+    batch: tuple[FolderFormat, Path, list[tuple[int, MessageRef]], Limits],
+) -> list[tuple[int, MessageRows]]:
+    """Read and parse a batch of messages into index rows; runs in a worker process."""
+    fmt, folder, refs, limits = batch
+    out = []
+    for seq, ref in refs:
+        try:
+            raw = read_message(fmt, folder, ref)
+        except MessageGone:
+            why = "message disappeared during the scan (moved or deleted by another client)"
+            out.append((seq, message_rows(vanished(ref, why), None)))
+            continue
+        except (OSError, MailStoreError) as exc:
+            why = f"cannot read message: {exc}"
+            out.append((seq, message_rows(vanished(ref, why), None)))
+            continue
+        sha = hashlib.sha256(raw).hexdigest()
+        out.append((seq, message_rows(analyse_message(raw, ref, limits), sha)))
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (key, seq, location, size, mtime, sha256, subject, sender, date,"
+    " message_id, not_report_reason, scanned_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_REPORT = (
+    f"INSERT INTO reports (message_id, {', '.join(REPORT_COLUMNS)})"
+    f" VALUES (?{', ?' * len(REPORT_COLUMNS)})"
+)
+_INSERT_RECORD = (
+    f"INSERT INTO records (report_pk, {', '.join(RECORD_COLUMNS)})"
+    f" VALUES (?{', ?' * len(RECORD_COLUMNS)})"
+)
+_INSERT_FAILURE = (
+    f"INSERT INTO failures (message_id, {', '.join(FAILURE_COLUMNS)})"
+    f" VALUES (?{', ?' * len(FAILURE_COLUMNS)})"
+)
+_INSERT_TLS = (
+    f"INSERT INTO tls (message_id, {', '.join(TLS_COLUMNS)}) VALUES (?{', ?' * len(TLS_COLUMNS)})"
+)
+
+
+def _write(conn: sqlite3.Connection, pending: list[tuple[int, MessageRows]]) -> None:
+    now = time.time()
+    for seq, rows in pending:
+        message_id = conn.execute(
+            _INSERT_MESSAGE,
+            (rows.key, seq, rows.location, rows.size, rows.mtime, rows.sha256, *rows.summary,
+             rows.not_report_reason, now),
+        ).lastrowid  # fmt: skip
+        for report, records in rows.reports:
+            pk = conn.execute(_INSERT_REPORT, (message_id, *report)).lastrowid
+            conn.executemany(_INSERT_RECORD, [(pk, *record) for record in records])
+        if rows.failures:
+            conn.executemany(_INSERT_FAILURE, [(message_id, *f) for f in rows.failures])
+        if rows.tls:
+            conn.executemany(_INSERT_TLS, [(message_id, *t) for t in rows.tls])
+        if rows.problems:
+            conn.executemany(
+                "INSERT INTO problems (message_id, part, filename, reason) VALUES (?,?,?,?)",
+                [(message_id, *p) for p in rows.problems],
+            )
+
+
+class _transaction(AbstractContextManager[None]):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def _counts(conn: sqlite3.Connection, lock: AbstractContextManager[object]) -> list[int]:
+    with lock:
+        reports = conn.execute("SELECT count(*) FROM reports WHERE is_first").fetchone()[0]
+        errors = conn.execute("SELECT count(*) FROM issues WHERE kind = 'error'").fetchone()[0]
+    return [reports, errors]
