@@ -1,0 +1,1 @@
+"""The Textual shell: screens and widgets that render what the core and the index provide."""

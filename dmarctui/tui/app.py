@@ -1,0 +1,264 @@
+"""The dmarctui application: opens the index, keeps it up to date in a worker, hosts the panes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import humanize
+from rich.text import Text
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.worker import get_current_worker
+
+from dmarctui.config import Config
+from dmarctui.model import FolderFormat
+from dmarctui.tui.commands import DmarcCommands
+from dmarctui.tui.messages import ScanDone, ScanFailed, ScanProgress
+from dmarctui.tui.screens.help import HelpScreen
+from dmarctui.tui.screens.main import MainScreen
+from dmarctui.tui.widgets.scan_progress import ScanProgressBar
+
+if TYPE_CHECKING:
+    from dmarctui.index import Index
+
+Clock = Callable[[], float]
+DARK, LIGHT = "textual-dark", "textual-light"
+POLL_SECONDS = 30.0
+RELOAD_EVERY = 1.0
+"""Seconds between list refreshes while a scan is adding reports."""
+
+
+class DmarcApp(App[None]):
+    CSS_PATH = "dmarctui.tcss"
+    TITLE = "dmarctui"
+    COMMANDS = App.COMMANDS | {DmarcCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help", tooltip="Keys and what the columns mean",
+                id="app.help"),
+        Binding("q", "quit", "Quit", tooltip="Leave dmarctui (the folder is untouched)",
+                id="app.quit"),
+        Binding("r", "rescan", "Rescan", show=False, tooltip="Read new and changed messages",
+                id="app.rescan"),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False, tooltip="Light or dark theme",
+                id="app.theme"),
+    ]
+
+    def __init__(
+        self,
+        index: Index,
+        *,
+        config: Config | None = None,
+        clock: Clock | None = None,
+        theme: str | None = None,
+        scan_on_start: bool = True,
+        poll_seconds: float | None = POLL_SECONDS,
+        notes: Iterable[str] = (),
+    ) -> None:
+        super().__init__()
+        self.index = index
+        self.config = config or Config()
+        self.clock = clock or time.time
+        self.scan_on_start = scan_on_start
+        self.poll_seconds = poll_seconds
+        self.notes = list(notes)
+        """One-line warnings to show once the UI is up (e.g. config problems)."""
+        self.scanning = False
+        self.last_stats: object | None = None
+        self._cancel = threading.Event()
+        self._last_reload = 0.0
+        self._updated_at: float | None = None
+        if theme:
+            self.theme = theme
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
+
+    def on_mount(self) -> None:
+        self._show_subtitle()
+        for note in self.notes:
+            self.notify(note, severity="warning", timeout=10)
+        if self.scan_on_start:
+            self.start_scan()
+        if self.poll_seconds:
+            self.set_interval(self.poll_seconds, self._poll)
+
+    def on_unmount(self) -> None:
+        self._cancel.set()
+
+    @property
+    def main_screen(self) -> MainScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen
+
+    def _show_subtitle(self) -> None:
+        folder = self.index.folder
+        parts = [f"{folder.name} ({self.index.format})", f"{self.index.message_count():,} messages"]
+        if self._updated_at is not None:
+            ago = humanize.naturaltime(self.clock() - self._updated_at, when=None)
+            parts.append(f"updated {ago}")
+        self.sub_title = " · ".join(parts)
+
+    # ------------------------------------------------------------------ scanning
+
+    def start_scan(self, *, quiet: bool = False) -> None:
+        """Bring the index up to date in a thread; a scan already running is stopped first."""
+        self._cancel.set()
+        self._cancel = threading.Event()
+        self.scanning = True
+        self.refresh_bindings()
+        self._scan(self._cancel, quiet)
+
+    def cancel_scan(self) -> None:
+        self._cancel.set()
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False,
+          description="update the index from the folder")
+    def _scan(self, cancel: threading.Event, quiet: bool) -> None:
+        worker = get_current_worker()
+        updates = self.index.update(cancel=cancel)
+        try:
+            while True:
+                progress = next(updates)
+                if worker.is_cancelled:
+                    cancel.set()
+                self.post_message(ScanProgress(progress, quiet=quiet))
+        except StopIteration as stop:
+            self.post_message(ScanDone(stop.value, cancelled=cancel.is_set(), quiet=quiet))
+        except Exception as exc:  # relayed to the user as a message, never swallowed
+            self.post_message(ScanFailed(f"{type(exc).__name__}: {exc}"))
+
+    def on_scan_progress(self, message: ScanProgress) -> None:
+        progress = message.progress
+        if not message.quiet or progress.done < progress.total:
+            self._progress_bar().show(progress)
+        now = time.monotonic()
+        if now - self._last_reload >= RELOAD_EVERY and progress.done:
+            self._last_reload = now
+            self.main_screen.reload_panes()
+
+    def on_scan_done(self, message: ScanDone) -> None:
+        self.scanning = False
+        self.last_stats = message.stats
+        self._updated_at = self.clock()
+        self._progress_bar().hide()
+        self.refresh_bindings()
+        self.main_screen.reload_panes()
+        self._show_subtitle()
+        changes = _changes(message.stats)
+        if message.cancelled:
+            self.notify("Scan cancelled: what was read is kept; r scans again.",
+                        severity="warning")
+        elif changes and (message.quiet or self.index.has_data()):
+            self.notify(changes, title="Folder updated")
+
+    def on_scan_failed(self, message: ScanFailed) -> None:
+        self.scanning = False
+        self._progress_bar().hide()
+        self.refresh_bindings()
+        self.notify(message.error, title="Scan failed", severity="error", timeout=30)
+
+    def _progress_bar(self) -> ScanProgressBar:
+        return self.main_screen.query_one(ScanProgressBar)
+
+    def _poll(self) -> None:
+        self._show_subtitle()
+        if not self.scanning:
+            self.start_scan(quiet=True)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_rescan(self) -> None:
+        self.start_scan()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        context = ""
+        focused = self.focused
+        while focused is not None:
+            if type(focused).HELP:
+                context = type(focused).HELP
+                break
+            focused = focused.parent  # type: ignore[assignment]
+        self.push_screen(HelpScreen(context))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.current_theme.dark else DARK
+
+    # ------------------------------------------------------------------ helpers for screens
+
+    def known_ptrs(self, ips: Iterable[str]) -> dict[str, str]:
+        """PTR names already cached in the index; opening a report never waits for DNS."""
+        names: dict[str, str] = {}
+        for ip in ips:
+            cached = self.index.get(ip)
+            if cached is not None and cached[0]:
+                names[ip] = cached[0]
+        return names
+
+    def message_headers(self, key: str) -> Text:
+        """The original message's header block, read again from the folder."""
+        from dmarctui.payloads import parse_message
+
+        message = parse_message(self.index.raw_message(key))
+        text = Text()
+        for name, value in message.items():
+            text.append(f"{name}: ", "bold")
+            text.append(f"{value}\n")
+        return text
+
+
+def _changes(stats: object) -> str:
+    """``3 new, 1 gone`` from ``UpdateStats``; empty when nothing changed."""
+    parts = []
+    for name in ("new", "changed", "gone"):
+        count = getattr(stats, name, 0) or 0
+        if count:
+            parts.append(f"{count:,} {name} message{'s' if count != 1 else ''}")
+    return ", ".join(parts)
+
+
+def make_app(
+    path: str | Path | None,
+    *,
+    fmt: FolderFormat | None = None,
+    db: Path | None = None,
+    config: Config | None = None,
+    demo: bool = False,
+    clock: Clock | None = None,
+    in_memory: bool = False,
+    theme: str | None = None,
+    scan_on_start: bool = True,
+    poll_seconds: float | None = POLL_SECONDS,
+    notes: Iterable[str] = (),
+) -> DmarcApp:
+    """The one factory behind ``dmarctui PATH``, the tests and the screenshot script.
+
+    Raises:
+        MailStoreError, IndexError-like errors from ``Index.open``: before any UI starts.
+    """
+    from dmarctui.index import Index
+
+    notes = list(notes)
+    if demo:
+        from dmarctui.config import load_config
+        from dmarctui.demo import ensure_demo
+
+        folder = ensure_demo()
+        path = folder.maildir
+        if config is None:
+            config, problems = load_config(folder.config_path)
+            notes.extend(str(p) for p in problems)
+    if path is None:
+        raise ValueError("a folder path is required unless demo=True")
+    index = Index.open(Path(path), fmt, db=db, in_memory=in_memory)
+    return DmarcApp(index, config=config, clock=clock, theme=theme, scan_on_start=scan_on_start,
+                    poll_seconds=poll_seconds, notes=notes)

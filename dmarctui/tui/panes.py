@@ -1,0 +1,19 @@
+"""The panes of the main screen, in tab order; number keys follow this order.
+
+To add a pane: write its module (a ``Pane`` subclass) and add one line here.
+"""
+
+from __future__ import annotations
+
+from dmarctui.tui.pane import Pane
+from dmarctui.tui.screens.failures import FailuresPane
+from dmarctui.tui.screens.problems import ProblemsPane
+from dmarctui.tui.screens.reports import ReportsPane
+from dmarctui.tui.screens.tls import TlsPane
+
+PANES: tuple[type[Pane], ...] = (
+    ReportsPane,
+    FailuresPane,
+    TlsPane,
+    ProblemsPane,
+)

@@ -1,0 +1,107 @@
+"""Rich renderables for one report: metadata and policy, repairs, auth results of a record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from dmarctui.index import ReportRow
+    from dmarctui.model import AggregateReport, Record
+
+
+def utc_time(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _facts(title: str) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    table.title = title
+    table.title_justify = "left"
+    table.title_style = "bold underline"
+    return table
+
+
+def metadata_table(row: ReportRow, report: AggregateReport) -> Table:
+    """Who reported what, for which period, under which published policy, from which message."""
+    meta = report.report_metadata
+    policy = report.policy_published
+    table = _facts("Report")
+    table.add_row("Reporter", meta.org_name)
+    table.add_row("Email", meta.email)
+    if meta.extra_contact_info:
+        table.add_row("Contact", meta.extra_contact_info)
+    table.add_row("Report ID", meta.report_id)
+    table.add_row("Period", f"{utc_time(meta.date_range.begin)} → {utc_time(meta.date_range.end)}")
+    table.add_row("Records", f"{len(report.records):,} ({report.messages_total:,} messages)")
+    table.add_row("DMARC", Text.assemble((f"{row.passed:,} passed", "green"), "  ",
+                                         (f"{row.failed:,} failed", "red" if row.failed else "")))
+    table.add_row("Disposition", f"none {row.none:,} · quarantine {row.quarantine:,}"
+                                 f" · reject {row.reject:,}")
+    status = Text("recovered from invalid XML", "bold yellow") if report.status == "recovered" \
+        else Text("ok", "green")
+    table.add_row("Status", status)
+    if row.duplicates:
+        table.add_row("Duplicates", f"{row.duplicates} more copies of this report (not counted)")
+    if row.collision:
+        table.add_row("Collision", "another report shares this report_id (see Problems)")
+    if not row.counted:
+        table.add_row("Counted", "no: merged into an earlier report with the same records")
+    for error in meta.error:
+        table.add_row("Reporter error", error)
+    if meta.generator:
+        table.add_row("Generator", meta.generator)
+    if report.version or report.namespace:
+        table.add_row("Format", " ".join(v for v in (report.version, report.namespace) if v))
+    table.add_row("Message", row.message)
+    table.add_row("Part", row.part)
+    if row.filename and row.filename not in row.part:
+        table.add_row("File", row.filename)
+
+    published = _facts("Policy published")
+    published.add_row("Domain", policy.domain)
+    published.add_row("p", policy.p)
+    for name in ("sp", "np", "adkim", "aspf", "pct", "fo", "testing", "discovery_method"):
+        value = getattr(policy, name)
+        if value is not None:
+            published.add_row(name, str(value))
+
+    both = Table.grid(padding=(1, 0))
+    both.add_column()
+    both.add_row(table)
+    both.add_row(published)
+    return both
+
+
+def repairs_table(report: AggregateReport) -> Table:
+    """What was changed to read the report: byte repairs and normalised spellings."""
+    table = _facts("Repaired / normalised")
+    for repair in report.repairs:
+        table.add_row(f"line {repair.line}, col {repair.column}", f"{repair.kind}: {repair.detail}")
+    for change in report.normalised:
+        table.add_row(change.where, f"{change.original!r} → {change.value!r}")
+    return table
+
+
+def auth_results(record: Record) -> Text:
+    """``dkim=example.ac.jp/s1:fail spf=mfrom:lab.example.ac.jp:pass`` with results coloured."""
+    text = Text(no_wrap=True)
+    for dkim in record.dkim:
+        selector = f"/{dkim.selector}" if dkim.selector else ""
+        _result(text, f"dkim={dkim.domain}{selector}:", dkim.result)
+    for spf in record.spf:
+        scope = f"{spf.scope}:" if spf.scope else ""
+        _result(text, f"spf={scope}{spf.domain}:", spf.result)
+    return text
+
+
+def _result(text: Text, label: str, result: str) -> None:
+    if text:
+        text.append(" ")
+    text.append(label)
+    text.append(result, "green" if result == "pass" else "red")

@@ -1,0 +1,1 @@
+"""Screens and panes of the app, one module each."""

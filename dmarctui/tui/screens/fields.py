@@ -1,0 +1,45 @@
+"""A modal that shows one item's fields in full: a failure report, a TLS report, a message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.console import RenderableType
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+
+def fields_table(fields: Iterable[tuple[str, object]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for name, value in fields:
+        if value in (None, "", ()):
+            continue
+        if isinstance(value, tuple | list):
+            value = ", ".join(str(v) for v in value)
+        table.add_row(name, value if isinstance(value, RenderableType) else str(value))
+    return table
+
+
+class FieldsScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,backspace,enter,q", "dismiss(None)", "Close", id="fields.close"),
+    ]
+
+    def __init__(self, title: str, body: RenderableType) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll():
+                yield Static(self.body, id="fields-body")
+            yield Label("Esc to close", classes="dialog-hint")

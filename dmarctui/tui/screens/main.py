@@ -1,0 +1,95 @@
+"""The main screen: one tab per pane, the scan progress line, the footer."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from dmarctui.tui.pane import Pane
+from dmarctui.tui.panes import PANES
+from dmarctui.tui.widgets.scan_progress import ScanProgressBar
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "next_pane(1)", "Next pane", show=False, id="main.next_pane"),
+        Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, id="main.prev_pane"),
+        Binding("escape", "cancel_scan", "Cancel scan",
+                tooltip="Stop the scan (what is read stays)", id="main.cancel_scan"),
+        *[
+            Binding(str(number), f"show_pane({number - 1})", f"Pane {number}", show=False,
+                    id=f"main.pane{number}")
+            for number in range(1, 10)
+        ],
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="panes"):
+            for number, pane in enumerate(PANES, start=1):
+                with TabPane(f"{number} {pane.TITLE}", id=f"tab-{pane.PANE_ID}"):
+                    yield pane()
+        yield ScanProgressBar(id="scan-progress")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(ScanProgressBar).hide()
+        self._focus_active_pane()
+
+    @property
+    def panes(self) -> list[Pane]:
+        return list(self.query(Pane))
+
+    def pane(self, pane_id: str) -> Pane:
+        return self.query_one(f"#{pane_id}", Pane)
+
+    @property
+    def active_pane(self) -> Pane | None:
+        active = self.query_one(TabbedContent).active
+        return next((p for p in self.panes if f"tab-{p.PANE_ID}" == active), None)
+
+    def reload_panes(self) -> None:
+        for pane in self.panes:
+            pane.reload()
+
+    def show_pane(self, pane_id: str) -> None:
+        self.query_one(TabbedContent).active = f"tab-{pane_id}"
+        self._focus_active_pane()
+
+    def action_show_pane(self, position: int) -> None:
+        if position < len(PANES):
+            self.show_pane(PANES[position].PANE_ID)
+
+    def action_next_pane(self, step: int) -> None:
+        ids = [p.PANE_ID for p in PANES]
+        current = self.active_pane
+        position = ids.index(current.PANE_ID) if current else 0
+        self.show_pane(ids[(position + step) % len(ids)])
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_active_pane()
+
+    def _focus_active_pane(self) -> None:
+        pane = self.active_pane
+        if pane is None:
+            return
+        focusable = [w for w in pane.query("*") if w.focusable]
+        if focusable:
+            focusable[0].focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_scan":
+            from dmarctui.tui.app import DmarcApp
+
+            return isinstance(self.app, DmarcApp) and self.app.scanning
+        return True
+
+    def action_cancel_scan(self) -> None:
+        from dmarctui.tui.app import DmarcApp
+
+        if isinstance(self.app, DmarcApp):
+            self.app.cancel_scan()
