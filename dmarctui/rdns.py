@@ -1,19 +1,22 @@
 """Reverse DNS (PTR) for report sources, off the scan path, with a timeout and a cache.
 
-``socket.gethostbyaddr`` blocks with no timeout of its own, so lookups run in a small thread pool
-and the caller stops waiting after ``timeout`` seconds; a lookup still running then simply fills
-the cache when it finishes. Answers (including "no PTR") are kept in memory and, when given, in a
-persistent :class:`PtrStore` (the index implements it) until they expire. The store is only
-touched from the caller's thread (:meth:`ReverseDns.flush`, called by :meth:`ReverseDns.lookup`).
+``socket.gethostbyaddr`` blocks with no timeout of its own, so lookups run in a small pool of
+daemon threads and the caller stops waiting after ``timeout`` seconds; a lookup still running then
+simply fills the cache when it finishes, and never holds up the program's exit (a
+``ThreadPoolExecutor`` would: its threads are joined at exit). Answers (including "no PTR") are
+kept in memory and, when given, in a persistent :class:`PtrStore` (the index implements it) until
+they expire. The store is only touched from the caller's thread (:meth:`ReverseDns.flush`, called
+by :meth:`ReverseDns.lookup`).
 """
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Protocol
 
 Resolve = Callable[[str], str | None]
@@ -37,6 +40,48 @@ def system_resolve(ip: str) -> str | None:
         return socket.gethostbyaddr(ip)[0] or None
     except (OSError, UnicodeError):
         return None
+
+
+class _DaemonPool:
+    """A minimal executor whose threads are daemons, so a stuck resolver cannot delay exit."""
+
+    def __init__(self, workers: int) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[str | None], Resolve, str] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads = [
+            threading.Thread(target=self._work, name=f"dmarctui-rdns-{i}", daemon=True)
+            for i in range(max(1, workers))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Resolve, arg: str) -> Future[str | None]:
+        future: Future[str | None] = Future()
+        self._jobs.put((future, fn, arg))
+        return future
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, arg = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(arg))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Cancel queued lookups and let the threads end after their current one."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        for _ in self._threads:
+            self._jobs.put(None)
 
 
 class ReverseDns:
@@ -75,7 +120,7 @@ class ReverseDns:
         self._pending: dict[str, Future[str | None]] = {}
         self._unsaved: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _DaemonPool | None = None
 
     def _fresh(self, entry: tuple[str | None, float] | None) -> bool:
         if entry is None:
@@ -125,7 +170,7 @@ class ReverseDns:
         started: dict[str, Future[str | None]] = {}
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="dmarctui-rdns")
+                self._pool = _DaemonPool(self._workers)
             pool = self._pool
         for ip in dict.fromkeys(ips):
             if self.cached(ip)[0]:
@@ -167,7 +212,7 @@ class ReverseDns:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown()
 
 
 def _result(future: Future[str | None]) -> str | None:

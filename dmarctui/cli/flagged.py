@@ -22,6 +22,9 @@ from dmarctui.config import Config
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.triage import find_findings, finding_to_dict, problems
 
+PTR_LOOKUPS = 256
+"""Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
+
 CSV_COLUMNS = (
     "source_ip",
     "kind",
@@ -78,7 +81,7 @@ def flagged_findings(
     because PTR-pattern senders and contacts can change the result."""
     period = {"since": args.since, "until": args.until}
     findings = find_findings(reports, config, **period)
-    ptrs = ptr_names(args, sorted({f.source_ip for f in findings}))
+    ptrs = ptr_names(args, list(dict.fromkeys(f.source_ip for f in findings))[:PTR_LOOKUPS])
     if ptrs:
         findings = find_findings(reports, config, ptrs, **period)
     return findings if args.all else problems(findings)

@@ -8,6 +8,7 @@ import json
 import humanize
 
 from dmarctui.cli.common import fail
+from dmarctui.cli.flagged import PTR_LOOKUPS
 from dmarctui.cli.triage_input import (
     InputError,
     add_triage_arguments,
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     period = {"since": args.since, "until": args.until}
     # PTR names matter only where a PTR-pattern sender may turn a failure into a legitimate one.
-    ptrs = ptr_names(args, sorted({f.source_ip for f in find_findings(reports, config, **period)}))
+    ranked = dict.fromkeys(f.source_ip for f in find_findings(reports, config, **period))
+    ptrs = ptr_names(args, list(ranked)[:PTR_LOOKUPS])
     result = readiness(reports, config, ptrs, **period)
     if args.json:
         print(json.dumps([readiness_to_dict(r) for r in result], indent=2, ensure_ascii=False))
