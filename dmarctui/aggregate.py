@@ -184,6 +184,20 @@ def _split(tag: str) -> tuple[str | None, str]:
 # --------------------------------------------------------------------------- element reading
 
 
+def _children(parent: Element) -> dict[str, Element]:
+    """Children by tag, the first one winning (as ``find`` would): one pass, no ElementPath."""
+    return {child.tag: child for child in reversed(parent)}
+
+
+def _texts(parent: Element) -> dict[str, str]:
+    """Stripped text of each child by tag, the first one winning."""
+    return {child.tag: (child.text or "").strip() for child in reversed(parent)}
+
+
+def _stripped(element: Element | None) -> str | None:
+    return None if element is None else (element.text or "").strip()
+
+
 def _text(parent: Element, name: str) -> str | None:
     """Stripped text of the first child called ``name``; None when the child is absent."""
     child = parent.find(name)
@@ -226,7 +240,8 @@ class _Reader:
         if policy is None:
             raise AggregateError("no <policy_published> in the <feedback> document")
         records = tuple(
-            self.record(index, element) for index, element in enumerate(root.iterfind("record"))
+            self.record(index, element)
+            for index, element in enumerate(child for child in root if child.tag == "record")
         )
         return AggregateReport(
             report_metadata=self.metadata(metadata),
@@ -316,13 +331,15 @@ class _Reader:
 
     def record(self, index: int, element: Element) -> Record:
         where = f"record[{index}]"
-        row = element.find("row")
+        parts = _children(element)
+        row = parts.get("row")
         if row is None:
             raise AggregateError(f"{where} has no <row>")
-        source_ip = _text(row, "source_ip")
+        row_parts = _children(row)
+        source_ip = _stripped(row_parts.get("source_ip"))
         if not source_ip:
             raise AggregateError(f"{where} has no <source_ip>")
-        count_raw = _text(row, "count")
+        count_raw = _stripped(row_parts.get("count"))
         try:
             count = int(count_raw or "")
         except ValueError:
@@ -331,15 +348,21 @@ class _Reader:
             ) from None
         if count < 0:
             raise AggregateError(f"{where} (source_ip {source_ip}): negative count {count}")
-        identifiers = element.find("identifiers")
-        auth = element.find("auth_results")
+        dkim: list[DkimAuthResult] = []
+        spf: list[SpfAuthResult] = []
+        auth = parts.get("auth_results")
+        for result in () if auth is None else auth:
+            if result.tag == "dkim":
+                dkim.append(self.dkim(f"{where}/auth_results/dkim[{len(dkim)}]", result))
+            elif result.tag == "spf":
+                spf.append(self.spf(f"{where}/auth_results/spf[{len(spf)}]", result))
         return Record(
             source_ip=source_ip,
             count=count,
-            policy_evaluated=self.evaluated(where, row.find("policy_evaluated")),
-            identifiers=self.identifiers(where, identifiers),
-            dkim=() if auth is None else self.dkim(where, auth),
-            spf=() if auth is None else self.spf(where, auth),
+            policy_evaluated=self.evaluated(where, row_parts.get("policy_evaluated")),
+            identifiers=self.identifiers(where, parts.get("identifiers")),
+            dkim=tuple(dkim),
+            spf=tuple(spf),
         )
 
     def evaluated(self, where: str, element: Element | None) -> PolicyEvaluated:
@@ -348,17 +371,20 @@ class _Reader:
             self.note(where, "(missing)", "")
             return PolicyEvaluated(disposition="", dkim="", spf="")
         reasons = []
-        for number, reason in enumerate(element.iterfind("reason")):
-            reason_type = self.lower(f"{where}/reason[{number}]/type", _text(reason, "type"))
+        for child in element:
+            if child.tag != "reason":
+                continue
+            at = f"{where}/reason[{len(reasons)}]/type"
+            reason_type = self.lower(at, _text(child, "type"))
             if not reason_type:
-                self.note(f"{where}/reason[{number}]/type", "", "other")
+                self.note(at, "", "other")
                 reason_type = "other"
-            comment = _text(reason, "comment") or None
-            reasons.append(PolicyOverrideReason(reason_type, comment))
+            reasons.append(PolicyOverrideReason(reason_type, _text(child, "comment") or None))
+        texts = _texts(element)
         return PolicyEvaluated(
-            disposition=self.lower(f"{where}/disposition", _text(element, "disposition")),
-            dkim=self.lower(f"{where}/dkim", _text(element, "dkim"), RESULT_SYNONYMS),
-            spf=self.lower(f"{where}/spf", _text(element, "spf"), RESULT_SYNONYMS),
+            disposition=self.lower(f"{where}/disposition", texts.get("disposition")),
+            dkim=self.lower(f"{where}/dkim", texts.get("dkim"), RESULT_SYNONYMS),
+            spf=self.lower(f"{where}/spf", texts.get("spf"), RESULT_SYNONYMS),
             reason=tuple(reasons),
         )
 
@@ -367,39 +393,30 @@ class _Reader:
         if element is None:
             self.note(where, "(missing)", "")
             return Identifiers(header_from="")
+        texts = _texts(element)
         return Identifiers(
-            header_from=self.lower(f"{where}/header_from", _text(element, "header_from")),
-            envelope_from=self.optional(f"{where}/envelope_from", _text(element, "envelope_from")),
-            envelope_to=self.optional(f"{where}/envelope_to", _text(element, "envelope_to")),
+            header_from=self.lower(f"{where}/header_from", texts.get("header_from")),
+            envelope_from=self.optional(f"{where}/envelope_from", texts.get("envelope_from")),
+            envelope_to=self.optional(f"{where}/envelope_to", texts.get("envelope_to")),
         )
 
-    def dkim(self, where: str, auth: Element) -> tuple[DkimAuthResult, ...]:
-        results = []
-        for number, element in enumerate(auth.iterfind("dkim")):
-            at = f"{where}/auth_results/dkim[{number}]"
-            results.append(
-                DkimAuthResult(
-                    domain=self.lower(f"{at}/domain", _text(element, "domain")),
-                    result=self.lower(f"{at}/result", _text(element, "result"), RESULT_SYNONYMS),
-                    selector=_text(element, "selector") or None,
-                    human_result=_text(element, "human_result") or None,
-                )
-            )
-        return tuple(results)
+    def dkim(self, at: str, element: Element) -> DkimAuthResult:
+        texts = _texts(element)
+        return DkimAuthResult(
+            domain=self.lower(f"{at}/domain", texts.get("domain")),
+            result=self.lower(f"{at}/result", texts.get("result"), RESULT_SYNONYMS),
+            selector=texts.get("selector") or None,
+            human_result=texts.get("human_result") or None,
+        )
 
-    def spf(self, where: str, auth: Element) -> tuple[SpfAuthResult, ...]:
-        results = []
-        for number, element in enumerate(auth.iterfind("spf")):
-            at = f"{where}/auth_results/spf[{number}]"
-            results.append(
-                SpfAuthResult(
-                    domain=self.lower(f"{at}/domain", _text(element, "domain")),
-                    result=self.lower(f"{at}/result", _text(element, "result"), RESULT_SYNONYMS),
-                    scope=self.optional(f"{at}/scope", _text(element, "scope")),
-                    human_result=_text(element, "human_result") or None,
-                )
-            )
-        return tuple(results)
+    def spf(self, at: str, element: Element) -> SpfAuthResult:
+        texts = _texts(element)
+        return SpfAuthResult(
+            domain=self.lower(f"{at}/domain", texts.get("domain")),
+            result=self.lower(f"{at}/result", texts.get("result"), RESULT_SYNONYMS),
+            scope=self.optional(f"{at}/scope", texts.get("scope")),
+            human_result=texts.get("human_result") or None,
+        )
 
 
 # --------------------------------------------------------------------------- derived views
@@ -509,8 +526,22 @@ def _canonical(value: Any) -> str:
 
 
 def _records_digest(report: AggregateReport) -> list[str]:
-    """Records serialised one by one and sorted, so a reordered resend keeps its key."""
-    return sorted(_canonical(_record_dict(record)) for record in report.records)
+    """Records serialised one by one (positional, compact) and sorted, so a reordered resend
+    keeps its key."""
+    lines = []
+    for r in report.records:
+        evaluated, ids = r.policy_evaluated, r.identifiers
+        fields = [
+            r.source_ip,
+            r.count,
+            [evaluated.disposition, evaluated.dkim, evaluated.spf],
+            [[reason.type, reason.comment] for reason in evaluated.reason],
+            [ids.header_from, ids.envelope_from, ids.envelope_to],
+            [[d.domain, d.selector, d.result, d.human_result] for d in r.dkim],
+            [[s.domain, s.scope, s.result, s.human_result] for s in r.spf],
+        ]
+        lines.append(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+    return sorted(lines)
 
 
 def content_key(report: AggregateReport) -> str:
