@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dmarctui.cli.common import add_folder_arguments, fail
-from dmarctui.config import Config, ConfigError, load_config
+from dmarctui.cli.common import fail
+from dmarctui.cli.triage_input import (
+    InputError,
+    add_triage_arguments,
+    config_from_args,
+    load_reports,
+    ptr_names,
+)
+from dmarctui.config import Config
 from dmarctui.history import (
     HistoryError,
     NoticeHistory,
@@ -19,12 +25,10 @@ from dmarctui.history import (
     SourceProgress,
     latest_progress,
 )
-from dmarctui.mailstore import MailStoreError
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.notice import NoticeError, build_notice, letter_findings, recipients
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import OutboxError, draft_notice, drafts_target
-from dmarctui.scan import run_scan
 from dmarctui.triage import find_findings
 
 
@@ -34,17 +38,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="draft the notice to the admin of one or more sources",
         description="Write the notice for the given sources as a draft (nothing is sent).",
     )
-    add_folder_arguments(notice)
+    add_triage_arguments(notice)
     notice.add_argument(
         "--source", action="append", required=True, metavar="IP", help="source IP (repeatable)"
     )
     notice.add_argument("--lang", choices=("ja", "en"), help="default: the contact's language")
     notice.add_argument("--to", metavar="ADDR", help="recipient (default: from [[contacts]])")
-    notice.add_argument("--since", metavar="DATE", help="only reports from DATE (YYYY-MM-DD) on")
     notice.add_argument(
         "--out", type=Path, metavar="FILE.eml|DIR", help="default: [notice] drafts of the config"
     )
-    _add_common(notice)
+    notice.add_argument("--history", type=Path, metavar="FILE", help="notice history file")
     notice.set_defaults(func=run_notice)
 
     notices = sub.add_parser("notices", help="list the notices drafted or sent")
@@ -57,35 +60,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="list (and draft) re-notices for sources still failing after their notice",
         description="Sources still failing DAYS after their notice; --out drafts the letters.",
     )
-    add_folder_arguments(followup)
+    add_triage_arguments(followup, period=False)
     followup.add_argument(
         "--days", type=int, default=None, help="grace period (default: [notice] follow_up_days)"
     )
     followup.add_argument("--out", type=Path, metavar="DIR", help="draft the follow-ups here")
     followup.add_argument("--json", action="store_true", help="print JSON")
-    _add_common(followup)
+    followup.add_argument("--history", type=Path, metavar="FILE", help="notice history file")
     followup.set_defaults(func=run_followup)
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="FILE", help="config file")
-    parser.add_argument("--history", type=Path, metavar="FILE", help="notice history file")
-
-
-def _load(args: argparse.Namespace) -> tuple[Config, list[AggregateReport]]:
-    """Config and distinct reports; raises the errors the callers turn into messages."""
-    config, problems = load_config(args.config)
-    for problem in problems:
-        print(f"dmarctui: warning: {problem}", file=sys.stderr)
-    result = run_scan(args.path, args.format)
-    return config, result.counted_reports()
-
-
-def _day_epoch(text: str) -> int:
-    try:
-        return int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
-    except ValueError as exc:
-        raise ValueError(f"--since {text!r}: expected a date like 2024-11-01") from exc
 
 
 def _normalise_ip(text: str) -> str:
@@ -113,15 +95,15 @@ def _pick(findings: Sequence[Finding], sources: Sequence[str]) -> list[Finding]:
 def run_notice(args: argparse.Namespace) -> int:
     try:
         sources = list(dict.fromkeys(_normalise_ip(s) for s in args.source))
-        since = _day_epoch(args.since) if args.since else None
-        config, reports = _load(args)
-        chosen = _pick(find_findings(reports, config, since=since), sources)
+        config = config_from_args(args)
+        reports = load_reports(args)
+        ptrs = ptr_names(args, sources)
+        findings = find_findings(reports, config, ptrs, since=args.since, until=args.until)
+        chosen = _pick(findings, sources)
         msg = build_notice(chosen, config, lang=args.lang, to=args.to)
         path = draft_notice(msg, chosen, args.out or drafts_target(config), history=args.history)
-    except (ConfigError, MailStoreError, HistoryError, OutboxError) as exc:
-        return fail(str(exc))
-    except ValueError as exc:  # NoticeError, TemplateError, bad arguments
-        return fail(str(exc))
+    except (InputError, HistoryError, OutboxError, ValueError) as exc:  # ValueError: NoticeError,
+        return fail(str(exc))  # TemplateError and a --source that is not an IP
     print(f"draft written to {path}")
     print(f"  To: {', '.join(recipients(msg))}")
     print(f"  Subject: {msg['Subject']}")
@@ -172,10 +154,11 @@ def _draft_follow_up(
     ips: Sequence[str],
     reports: Sequence[AggregateReport],
     config: Config,
+    ptrs: dict[str, str | None],
     out: Path,
     history: Path | None,
 ) -> Path:
-    findings = find_findings(reports, config, since=notice.date)
+    findings = find_findings(reports, config, ptrs, since=notice.date)
     chosen = letter_findings([f for f in findings if f.source_ip in ips])
     to = notice.recipients[0] if notice.recipients else None
     msg = build_notice(chosen, config, to=to, follow_up_of=notice)
@@ -184,7 +167,8 @@ def _draft_follow_up(
 
 def run_followup(args: argparse.Namespace) -> int:
     try:
-        config, reports = _load(args)
+        config = config_from_args(args)
+        reports = load_reports(args)
         days = args.days if args.days is not None else config.notice.follow_up_days
         with NoticeHistory.open(args.history) as history:
             notices = history.all()
@@ -192,6 +176,7 @@ def run_followup(args: argparse.Namespace) -> int:
         failing = [p for p in progress if p.state == "still_failing"]
         drafts: dict[str, str] = {}
         if args.out is not None:
+            ptrs = ptr_names(args, [p.source_ip for p in failing])
             for message_id in dict.fromkeys(p.notice.message_id for p in failing):
                 ps = [p for p in failing if p.notice.message_id == message_id]
                 path = _draft_follow_up(
@@ -199,13 +184,12 @@ def run_followup(args: argparse.Namespace) -> int:
                     [p.source_ip for p in ps],
                     reports,
                     config,
+                    ptrs,
                     args.out,
                     args.history,
                 )
                 drafts[message_id] = str(path)
-    except (ConfigError, MailStoreError, HistoryError, OutboxError) as exc:
-        return fail(str(exc))
-    except (NoticeError, TemplateError) as exc:
+    except (InputError, HistoryError, OutboxError, NoticeError, TemplateError) as exc:
         return fail(str(exc))
     if args.json:
         print(
