@@ -370,7 +370,7 @@ class _Reader:
         if element is None:
             self.note(where, "(missing)", "")
             return PolicyEvaluated(disposition="", dkim="", spf="")
-        reasons = []
+        reasons: list[PolicyOverrideReason] = []
         for child in element:
             if child.tag != "reason":
                 continue

@@ -17,6 +17,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from dmarctui.model import FailureReport
 
@@ -78,10 +79,17 @@ def _report_type(msg: Message) -> str | None:
 def _leaf_parts(msg: Message) -> Iterator[Message]:
     """Every non-multipart part, without descending into the attached original message."""
     if msg.get_content_maintype() == "multipart" and isinstance(msg.get_payload(), list):
-        for part in msg.get_payload():
+        for part in _sub_messages(msg):
             yield from _leaf_parts(part)
     else:
         yield msg
+
+
+def _sub_messages(msg: Message) -> list[Message]:
+    payload = msg.get_payload()
+    return (
+        [part for part in payload if isinstance(part, Message)] if isinstance(payload, list) else []
+    )
 
 
 def _is_sample_type(content_type: str) -> bool:
@@ -94,7 +102,7 @@ def _part_text(part: Message) -> str:
     """The part's content as text, whatever the parser made of it (a sub-message or a str)."""
     payload = part.get_payload()
     if isinstance(payload, list):  # message/* parsed as an attached message
-        return "\n".join(_message_as_text(sub) for sub in payload)
+        return "\n".join(_message_as_text(sub) for sub in _sub_messages(part))
     raw = part.get_payload(decode=True)
     if isinstance(raw, bytes):
         charset = part.get_content_charset() or "utf-8"
@@ -112,9 +120,9 @@ def _message_as_text(msg: Message) -> str:
 
 
 def _sample_headers(part: Message) -> Message:
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload:
-        return payload[0]
+    attached = _sub_messages(part)
+    if attached:
+        return attached[0]
     return HeaderParser().parsestr(_part_text(part).lstrip("\r\n"), headersonly=True)
 
 
@@ -176,7 +184,8 @@ def _delivery_result(value: str | None) -> str | None:
     return next((known for known in DELIVERY_RESULTS if known in lowered), "other")
 
 
-def _sample_fields(sample: Message | None) -> dict[str, str | None]:
+def _sample_fields(sample: Message | None) -> dict[str, Any]:
+    """``original_*`` keyword arguments of FailureReport, from the attached original's headers."""
     if sample is None:
         return {}
     return {

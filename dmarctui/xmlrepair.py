@@ -60,10 +60,10 @@ class _Log:
         self.repairs: list[Repair] = []
         self.unlisted: dict[str, int] = {}
 
-    def add(self, kind: str, text: str, index: int, detail: Callable[[], str]) -> None:
+    def add(self, kind: str, text: str, index: int, detail: str) -> None:
         if len(self.repairs) < MAX_LISTED:
             line, column = position(text, index)
-            self.repairs.append(Repair(kind, line, column, detail()))
+            self.repairs.append(Repair(kind, line, column, detail))
         else:
             self.unlisted[kind] = self.unlisted.get(kind, 0) + 1
 
@@ -92,7 +92,7 @@ def decode_for_repair(data: bytes, log: _Log | None = None) -> str:
                 "reencoded",
                 text,
                 text.find(encoding) if encoding in text.lower() else 0,
-                lambda: f"unknown encoding {encoding!r} declared; read as UTF-8",
+                f"unknown encoding {encoding!r} declared; read as UTF-8",
             )
         return text
 
@@ -107,7 +107,7 @@ def reencode_foreign_bytes(text: str, log: _Log) -> str:
             "reencoded",
             text,
             match.start(),
-            lambda: (
+            (
                 f"bytes {_escaped(raw)} are not valid in the declared encoding; "
                 f"read as windows-1252 {value!r}"
             ),
@@ -125,7 +125,7 @@ def drop_control_chars(text: str, log: _Log) -> str:
             "control_chars",
             text,
             match.start(),
-            lambda: f"dropped control character \\x{ord(match.group()):02x}",
+            f"dropped control character \\x{ord(match.group()):02x}",
         )
         return ""
 
@@ -149,7 +149,7 @@ def escape_free_text(text: str, log: _Log) -> str:
             "escaped_markup",
             text,
             match.start(3),
-            lambda: f"escaped markup characters inside <{tag}>: {inner.strip()!r}",
+            f"escaped markup characters inside <{tag}>: {inner.strip()!r}",
         )
         return start_tag + escaped + end_tag
 
@@ -167,7 +167,7 @@ def drop_stray_prolog(text: str, log: _Log) -> str:
             "stray_text",
             text,
             junk.start(2),
-            lambda: f"dropped text before the root element: {junk.group(2).strip()!r}",
+            f"dropped text before the root element: {junk.group(2).strip()!r}",
         )
         text = text[: junk.start(2)] + _newlines(junk.group(2)) + text[junk.end(2) :]
     for match in list(_SCHEMA_START.finditer(text)):
@@ -177,7 +177,7 @@ def drop_stray_prolog(text: str, log: _Log) -> str:
             "stray_tag",
             text,
             match.start(),
-            lambda m=match: f"dropped unclosed start tag {m.group()[:60]!r}",
+            f"dropped unclosed start tag {match.group()[:60]!r}",
         )
         text = text.replace(match.group(), _newlines(match.group()), 1)
     return text
