@@ -176,15 +176,21 @@ def _diff(
     *,
     slot: Callable[[str], str] = str,
     keep_rest: bool = False,
+    by_mtime: bool = True,
 ) -> _Plan:
-    """Compare a listing with what is stored: read what is new or changed, drop what is gone."""
+    """Compare a listing with what is stored: read what is new or changed, drop what is gone.
+
+    ``slot`` maps a location to the place a message occupies (MH number, mbox offset), so a
+    message rewritten in place counts as changed; an mbox key holds a content hash, and every
+    message of an mbox has the file's mtime, so there ``by_mtime`` is off.
+    """
     plan = _Plan()
     fresh: list[tuple[int, MessageRef]] = []
     for seq, ref in enumerate(listing, start=first_seq):
         old = stored.pop(ref.key, None)
         if old is None:
             fresh.append((seq, ref))
-        elif (old.size, old.mtime) != (ref.size, ref.mtime):
+        elif old.size != ref.size or (by_mtime and old.mtime != ref.mtime):
             stats.changed += 1
             plan.delete.append(old.id)
             plan.to_read.append((seq, ref))
@@ -197,7 +203,6 @@ def _diff(
     if keep_rest:
         stats.unchanged += len(stored)
         stored = {}
-    # A message rewritten in place (MH number, mbox offset) is "changed", not gone and new.
     gone_slots = {slot(old.location): key for key, old in stored.items()}
     for seq, ref in fresh:
         replaced = gone_slots.pop(slot(ref.location), None)
@@ -229,14 +234,18 @@ def _plan_mbox(
         if st.st_size >= end and _window(store.path, end, stats) == window:
             last_seq = max(old.seq for old in stored.values())
             listing = _counted(store.refs(start_offset=end), stats)
-            plan = _diff(listing, last_seq + 1, stored, stats, keep_rest=True)
+            plan = _diff(listing, last_seq + 1, stored, stats, keep_rest=True, by_mtime=False)
             plan.mbox_state = listed
             return plan
     stats.rewritten = bool(stored)
     listing = _counted(store.refs(), stats)
-    plan = _diff(listing, 0, stored, stats, slot=lambda loc: loc.split(":", 1)[0])
+    plan = _diff(listing, 0, stored, stats, slot=_offset, by_mtime=False)
     plan.mbox_state = listed
     return plan
+
+
+def _offset(location: str) -> str:
+    return location.split(":", 1)[0]
 
 
 def _counted(refs: Iterator[MessageRef], stats: UpdateStats) -> list[MessageRef]:
