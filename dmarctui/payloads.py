@@ -159,7 +159,7 @@ def _leaves(entity: Message, prefix: str, depth: int, walk: _Walk) -> Iterator[t
         walk.problem(prefix or "1", None, f"MIME nesting deeper than {_MAX_MIME_DEPTH}; not read")
         return
     if entity.get_content_maintype() == "multipart" and entity.is_multipart():
-        for number, child in enumerate(entity.get_payload(), 1):
+        for number, child in enumerate(_children(entity), 1):
             yield from _part(child, _join(prefix, number), depth + 1, walk)
     else:
         yield from _part(entity, _join(prefix, 1), depth + 1, walk)
@@ -176,10 +176,10 @@ def _part(part: Message, path: str, depth: int, walk: _Walk) -> Iterator[tuple[s
         if reparsed is not None:  # a composite part illegally carrying a transfer encoding
             part = reparsed
     if maintype == "multipart" and part.is_multipart():
-        for number, child in enumerate(part.get_payload(), 1):
+        for number, child in enumerate(_children(part), 1):
             yield from _part(child, _join(path, number), depth + 1, walk)
     elif ctype in ("message/rfc822", "message/global") and part.is_multipart():
-        for inner in part.get_payload()[:1]:
+        for inner in _children(part)[:1]:
             yield from _leaves(inner, path, depth + 1, walk)
     elif maintype != "message" or not part.is_multipart():
         yield path, part
@@ -191,7 +191,7 @@ def _reparse_encoded_composite(part: Message, ctype: str) -> Message | None:
         if ctype.startswith("multipart/"):
             return None  # boundaries were found, so the encoding label was harmless
         try:
-            inner = part.get_payload()[0]
+            inner = _children(part)[0]
             encoded = inner.as_bytes(policy=policy.compat32.clone(max_line_length=0))
             decoded = _decode_transfer(encoded, _cte(part))
         except Exception:  # the generator or the decoder gave up: walk the part as parsed
@@ -202,6 +202,15 @@ def _reparse_encoded_composite(part: Message, ctype: str) -> Message | None:
         return None
     header = f"Content-Type: {_header_text(part, 'content-type')}\r\n\r\n".encode(errors="replace")
     return parse_message(header + body)
+
+
+def _children(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    return (
+        [child for child in payload if isinstance(child, Message)]
+        if isinstance(payload, list)
+        else []
+    )
 
 
 def _join(prefix: str, number: int) -> str:
@@ -262,7 +271,8 @@ class _Walk:
         elif kind == ZIP:
             self._unzip(data, part, filename, ctype, layers, declared)
         elif kind in (XML, JSON):
-            self._keep(Payload(part, filename, ctype, "+".join(layers) or "plain", kind, data))
+            found: PayloadKind = "xml" if kind == XML else "json"
+            self._keep(Payload(part, filename, ctype, "+".join(layers) or "plain", found, data))
         elif layers and declared:
             self.problem(
                 part, filename, f"the report archive holds {_describe(kind)}, not XML or JSON"
