@@ -9,6 +9,8 @@ Pure functions, no I/O. The rules follow DESIGN.md §4 and the seed's campus sto
 * An internal source (configured networks, or authorised by our own SPF) with no DKIM for our
   domain is ``internal_no_dkim``: a lab server sending with the department address. SPF passing
   only because the campus is in the SPF record does not make it safe: it breaks when forwarded.
+  Mail with a *subdomain* From (``lab1.example.ac.jp``) that passes aligned SPF is the lab using
+  its own From, which is the advice itself, so it is clean; failing DMARC, it is still flagged.
 * Outside sources passing DKIM or SPF only for another domain (or configured ``third_party``
   senders) are ``unaligned_third_party``; outside sources failing both are ``outside_spoofing``.
 * ``enforced`` (quarantine/reject) is reported *in addition to* the cause finding of the same
@@ -134,7 +136,9 @@ def classify(record: Record, cfg: Config, ptr: str | None = None) -> Verdict:
     elif sender is not None:
         cause = "unaligned_third_party"
     elif internal or spf_ours_pass:
-        cause = "internal_no_dkim"
+        own_from = _clean(record.identifiers.header_from) in cfg.own_domains
+        # A lab's own subdomain From, authenticated by its SPF, is the fix, not the problem.
+        cause = "internal_no_dkim" if own_from or not aligned_spf else None
     elif other_pass:
         cause = "unaligned_third_party"
     elif reasons & FORWARDING_REASONS:
@@ -143,6 +147,10 @@ def classify(record: Record, cfg: Config, ptr: str | None = None) -> Verdict:
         cause = "outside_spoofing"
     enforced = pe.disposition.lower() in ENFORCING and not passed and cause != "outside_spoofing"
     return Verdict(cause, enforced, passed, label)
+
+
+def _clean(domain: str) -> str:
+    return domain.strip().rstrip(".").lower()
 
 
 # --------------------------------------------------------------------------- days

@@ -80,6 +80,7 @@ def test_campus_ranking_severity_then_messages(findings: list[Finding]) -> None:
         ("203.0.113.10", "dkim_broken"),
         ("2001:db8:2::25", "internal_no_dkim"),
         ("192.0.2.71", "internal_no_dkim"),
+        ("192.0.2.90", "internal_no_dkim"),
         ("198.51.100.50", "unaligned_third_party"),
         ("203.0.113.66", "outside_spoofing"),
         ("3fff:0:1::666", "outside_spoofing"),
@@ -108,13 +109,16 @@ def test_lab_server_finding_carries_contact_ptr_reporters_days_and_evidence(
     assert lab1.evidence[0].auth == "dkim=example.ac.jp:none spf=example.ac.jp:pass"
 
 
-def test_subdomain_ipv6_lab_uses_its_header_from_and_contact(findings: list[Finding]) -> None:
+def test_ipv6_lab_and_subdomain_from(findings: list[Finding]) -> None:
     lab2 = next(f for f in findings if f.source_ip == "2001:db8:2::25")
-    assert lab2.header_from == "lab2.example.ac.jp"
+    assert lab2.header_from == DOMAIN
     assert lab2.contact_email == "root@lab2.example.ac.jp"
     assert lab2.network == "2001:db8::/32"
     # Yahoo's JST day (15:00Z to 15:00Z) lands on the day it mostly covers.
     assert lab2.per_day == (("2024-11-01", 4), ("2024-11-02", 2))
+    # A subdomain From failing DMARC is flagged under that subdomain.
+    lab4 = next(f for f in findings if f.source_ip == "192.0.2.90")
+    assert (lab4.kind, lab4.header_from) == ("internal_no_dkim", "lab4.example.ac.jp")
 
 
 def test_mailing_list_advice_names_list_and_override_hint(findings: list[Finding]) -> None:
