@@ -28,8 +28,11 @@ _MBOX_CHUNK = 1 << 20
 _MBOXRD_QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
-class MailStoreError(Exception):
-    """The folder cannot be opened or read; ``str()`` is one line naming the path and why."""
+class MailStoreError(OSError):
+    """The folder cannot be opened or read; ``str()`` is one line naming the path and why.
+
+    An ``OSError`` so that code which already guards file access also catches it.
+    """
 
 
 class MessageGone(MailStoreError):

@@ -261,3 +261,14 @@ def test_corpus_maildir_lists_new_and_cur_by_unique_name(corpus: Path) -> None:
     refs = list(open_store(corpus / "mail" / "Maildir").refs())
     assert sum(ref.location.startswith("new/") for ref in refs) == 13
     assert [ref.key for ref in refs] == sorted(ref.key for ref in refs)
+
+
+def test_unreadable_message_is_a_mail_store_error_and_an_os_error(tmp_path: Path) -> None:
+    folder = _folder("mh", tmp_path)
+    store = open_store(folder)
+    ref = next(store.refs())
+    (folder / ref.location).unlink()
+    (folder / ref.location).mkdir()  # reading a directory fails with EISDIR, even as root
+    with pytest.raises(MailStoreError, match=r"cannot read message 1:\S+ \(.*\): is a directory"):
+        store.read(ref)
+    assert issubclass(MailStoreError, OSError)
