@@ -420,3 +420,18 @@ def test_corpus_every_report_message_yields_payloads_or_a_problem(corpus: Path) 
     assert len(outcome[22][0]) == 3
     assert [(p.filename, p.kind) for p in outcome[56][0]] == [("sitemap.xml", "xml")]
     assert all(p.kind == "json" for n in (3, 33, 58, 65, 66) for p in outcome[n][0])
+
+
+@pytest.mark.corpus
+def test_corpus_gives_identical_payloads_with_and_without_libmagic(corpus: Path) -> None:
+    if not sniff_module.magic_available():
+        pytest.skip("libmagic cannot be loaded on this host")
+    store = open_store(corpus / "mail" / "MH")
+    messages = [parse_message(store.read(ref)) for ref in store.refs()]
+    with_magic = [find_payloads(message) for message in messages]
+    sniff_module.use_builtin_signatures(True)
+    try:
+        builtin = [find_payloads(message) for message in messages]
+    finally:
+        sniff_module.use_builtin_signatures(False)
+    assert builtin == with_magic
