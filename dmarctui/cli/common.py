@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
+from dmarctui.model import AggregateReport
 from dmarctui.scan import Progress
+
+if TYPE_CHECKING:
+    from dmarctui.index import Index, UpdateStats
 
 FORMATS = ("maildir", "mh", "mbox")
 
@@ -46,3 +51,65 @@ class ProgressLine:
         if self._shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--db``, ``--no-index`` and ``--workers``: where a command keeps what it learnt."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="index file (default: one per folder under ~/.cache/dmarctui/)",
+    )
+    where.add_argument(
+        "--no-index",
+        action="store_true",
+        help="scan in memory; read and write no index file",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parser processes (default: all cores)",
+    )
+
+
+def open_index(args: argparse.Namespace) -> tuple[Index, UpdateStats]:
+    """Open the folder's index and bring it up to date, with a progress line on a terminal.
+
+    Raises:
+        MailStoreError: the folder cannot be opened.
+        IndexStoreError: the index file cannot be used.
+    """
+    from dmarctui.index import Index
+
+    index = Index.open(
+        args.path,
+        args.format,
+        db=getattr(args, "db", None),
+        in_memory=getattr(args, "no_index", False),
+    )
+    line = ProgressLine()
+    gen = index.update(workers=getattr(args, "workers", None))
+    try:
+        while True:
+            line.update(next(gen))
+    except StopIteration as stop:
+        return index, stop.value
+    except BaseException:
+        index.close()
+        raise
+    finally:
+        line.close()
+
+
+def load_reports(
+    args: argparse.Namespace, since: int | None = None, until: int | None = None
+) -> list[AggregateReport]:
+    """The folder's distinct, counted reports overlapping the period, from its updated index."""
+    index, _ = open_index(args)
+    with index:
+        return list(index.counted_reports(since, until))

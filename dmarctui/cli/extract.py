@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dmarctui.cli.common import add_folder_arguments, fail
-from dmarctui.extract import ExtractAction, extract_folder
+from dmarctui.cli.common import add_folder_arguments, add_index_arguments, fail, open_index
+from dmarctui.extract import ExtractAction, extract_folder, write_report
+from dmarctui.index import Index, IndexStoreError
 from dmarctui.mailstore import MailStoreError, open_store
+from dmarctui.model import FoundReport
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,31 +23,54 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_folder_arguments(parser)
+    add_index_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     parser.set_defaults(func=run)
 
 
+def show(action: ExtractAction) -> None:
+    print(f"{action.action:<7} {action.path.name}  ({action.why})")
+
+
 def run(args: argparse.Namespace) -> int:
-    try:
-        store = open_store(args.path, args.format)
-    except MailStoreError as exc:
-        return fail(str(exc))
     out: Path = args.out
     if out.exists() and not out.is_dir():
         return fail(f"{out}: not a directory")
-
-    def show(action: ExtractAction) -> None:
-        print(f"{action.action:<7} {action.path.name}  ({action.why})")
-
     try:
-        result, actions = extract_folder(store, out, on_action=show)
+        if args.no_index:
+            store = open_store(args.path, args.format)
+            out.mkdir(parents=True, exist_ok=True)
+            result, actions = extract_folder(store, out, on_action=show)
+            duplicates, errors = len(result.duplicates), len(result.errors)
+        else:
+            index, _ = open_index(args)
+            with index:
+                actions = _extract_indexed(index, out)
+                duplicates, errors = len(index.duplicates()), len(index.errors())
+    except (MailStoreError, IndexStoreError) as exc:
+        return fail(str(exc))
     except OSError as exc:
         return fail(f"{out}: {exc.strerror or exc}")
     wrote = sum(1 for a in actions if a.action == "wrote")
     skipped = len(actions) - wrote
     print(
-        f"{wrote} written, {skipped} skipped as identical, {len(result.duplicates)} duplicate"
-        f" messages not written again, {len(result.errors)} messages with errors"
+        f"{wrote} written, {skipped} skipped as identical, {duplicates} duplicate"
+        f" messages not written again, {errors} messages with errors"
         f" (see `dmarctui scan {args.path}`)"
     )
     return 0
+
+
+def _extract_indexed(index: Index, out: Path) -> list[ExtractAction]:
+    """Write each distinct report, re-extracting its XML from its message."""
+    out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
+    actions = []
+    total = index.count_reports()
+    for row in index.reports_page(sort="pk", descending=False, limit=total):
+        detail = index.report(row.pk)
+        found = FoundReport(row.message, row.part, row.filename, detail.report, "")
+        action = write_report(out, found, index.report_xml(row.pk))
+        show(action)
+        actions.append(action)
+    return actions

@@ -8,8 +8,15 @@ import time
 
 import humanize
 
-from dmarctui.cli.common import ProgressLine, add_folder_arguments, fail
+from dmarctui.cli.common import (
+    ProgressLine,
+    add_folder_arguments,
+    add_index_arguments,
+    fail,
+    open_index,
+)
 from dmarctui.export import scan_to_dict
+from dmarctui.index import IndexStoreError, UpdateStats
 from dmarctui.mailstore import MailStoreError, open_store
 from dmarctui.scan import ScanResult, scan_iter
 
@@ -18,15 +25,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "scan",
         help="scan a folder and print what it holds",
-        description="Scan a folder read-only and account for every message.",
+        description=(
+            "Scan a folder read-only and account for every message. What was learnt is kept in"
+            " an index, so the next scan reads only new or changed messages."
+        ),
     )
     add_folder_arguments(parser)
+    add_index_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--workers", type=int, default=None, help="parser processes")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.no_index:
+        return _run_in_memory(args)
+    try:
+        index, stats = open_index(args)
+    except (MailStoreError, IndexStoreError) as exc:
+        return fail(str(exc))
+    with index:
+        result = index.scan_result()
+    result.elapsed = stats.elapsed
+    result.cancelled = result.cancelled or stats.cancelled
+    if args.json:
+        data = scan_to_dict(result)
+        data["index"] = {"db": str(index.db_path), **_changes(stats)}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print_summary(result)
+        print(
+            f"\nindex {index.db_path}: {stats.new} new, {stats.changed} changed, {stats.gone}"
+            f" gone, {stats.unchanged} unchanged ({stats.bodies_read} messages read)"
+        )
+    return 0
+
+
+def _changes(stats: UpdateStats) -> dict[str, int]:
+    return {
+        "new": stats.new,
+        "changed": stats.changed,
+        "gone": stats.gone,
+        "unchanged": stats.unchanged,
+        "bodies_read": stats.bodies_read,
+    }
+
+
+def _run_in_memory(args: argparse.Namespace) -> int:
     try:
         store = open_store(args.path, args.format)
     except MailStoreError as exc:
@@ -52,8 +96,10 @@ def _day(epoch: int) -> str:
 
 
 def print_summary(result: ScanResult) -> None:
-    print(f"{result.folder} ({result.format}): {humanize.intcomma(result.messages)} messages"
-          f" scanned in {humanize.precisedelta(result.elapsed, minimum_unit='milliseconds')}")
+    print(
+        f"{result.folder} ({result.format}): {humanize.intcomma(result.messages)} messages"
+        f" scanned in {humanize.precisedelta(result.elapsed, minimum_unit='milliseconds')}"
+    )
     for name, count in result.buckets.items():
         print(f"  {name:<11} {humanize.intcomma(count):>8}")
     reports = result.reports
@@ -62,12 +108,17 @@ def print_summary(result: ScanResult) -> None:
         end = max(f.report.report_metadata.date_range.end for f in reports)
         total = sum(f.report.messages_total for f in reports if result.is_counted(f))
         recovered = sum(1 for f in reports if f.report.status == "recovered")
-        print(f"\n{humanize.intcomma(len(reports))} distinct aggregate reports, {_day(begin)} to"
-              f" {_day(end)}, covering {humanize.intcomma(total)} messages"
-              + (f"; {recovered} recovered" if recovered else ""))
+        print(
+            f"\n{humanize.intcomma(len(reports))} distinct aggregate reports, {_day(begin)} to"
+            f" {_day(end)}, covering {humanize.intcomma(total)} messages"
+            + (f"; {recovered} recovered" if recovered else "")
+        )
         domains = sorted({f.report.policy_published.domain for f in reports})
-        print("  policy domains: " + ", ".join(domains[:10])
-              + (f" and {len(domains) - 10} more" if len(domains) > 10 else ""))
+        print(
+            "  policy domains: "
+            + ", ".join(domains[:10])
+            + (f" and {len(domains) - 10} more" if len(domains) > 10 else "")
+        )
     if result.duplicates:
         print(f"\n{len(result.duplicates)} duplicates (same report delivered again)")
     for c in result.collisions:
