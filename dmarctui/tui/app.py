@@ -58,6 +58,7 @@ class DmarcApp(App[None]):
         scan_on_start: bool = True,
         poll_seconds: float | None = POLL_SECONDS,
         notes: Iterable[str] = (),
+        dns: bool = True,
     ) -> None:
         super().__init__()
         self.index = index
@@ -67,6 +68,8 @@ class DmarcApp(App[None]):
         self.poll_seconds = poll_seconds
         self.notes = list(notes)
         """One-line warnings to show once the UI is up (e.g. config problems)."""
+        self.dns = dns
+        """Look up PTR names of flagged sources (False: ``--no-dns``, cached names only)."""
         self.scanning = False
         self.last_stats: object | None = None
         self._cancel = threading.Event()
@@ -156,7 +159,7 @@ class DmarcApp(App[None]):
         if message.cancelled:
             self.notify("Scan cancelled: what was read is kept; r scans again.",
                         severity="warning")
-        elif changes and (message.quiet or self.index.has_data()):
+        elif changes:
             self.notify(changes, title="Folder updated")
 
     def on_scan_failed(self, message: ScanFailed) -> None:
@@ -239,6 +242,7 @@ def make_app(
     scan_on_start: bool = True,
     poll_seconds: float | None = POLL_SECONDS,
     notes: Iterable[str] = (),
+    dns: bool = True,
 ) -> DmarcApp:
     """The one factory behind ``dmarctui PATH``, the tests and the screenshot script.
 
@@ -261,4 +265,4 @@ def make_app(
         raise ValueError("a folder path is required unless demo=True")
     index = Index.open(Path(path), fmt, db=db, in_memory=in_memory)
     return DmarcApp(index, config=config, clock=clock, theme=theme, scan_on_start=scan_on_start,
-                    poll_seconds=poll_seconds, notes=notes)
+                    poll_seconds=poll_seconds, notes=notes, dns=dns)

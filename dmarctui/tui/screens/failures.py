@@ -34,12 +34,13 @@ every field of the report.
 
     def compose(self) -> ComposeResult:
         yield Label("", id="failures-status", classes="pane-status")
-        yield DataTable(id="failures-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[object] = DataTable(
+            id="failures-table", cursor_type="row", zebra_stripes=True
+        )
+        table.add_columns("Arrived", "Source IP", "Domain", "Failed", "From", "Subject")
+        yield table
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(
-            "Arrived", "Source IP", "Domain", "Failed", "From", "Subject"
-        )
         self.reload()
 
     def reload(self) -> None:

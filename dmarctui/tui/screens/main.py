@@ -18,7 +18,7 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "next_pane(1)", "Next pane", show=False, id="main.next_pane"),
         Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, id="main.prev_pane"),
-        Binding("escape", "cancel_scan", "Cancel scan",
+        Binding("escape", "cancel_scan", "Cancel",
                 tooltip="Stop the scan (what is read stays)", id="main.cancel_scan"),
         *[
             Binding(str(number), f"show_pane({number - 1})", f"Pane {number}", show=False,
@@ -37,7 +37,6 @@ class MainScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(ScanProgressBar).hide()
         self._focus_active_pane()
 
     @property

@@ -63,11 +63,13 @@ were counted once, and messages that are not reports. **Enter** shows the messag
 
     def compose(self) -> ComposeResult:
         yield Label("", id="buckets-line", classes="pane-status")
-        yield DataTable(id="problems-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[object] = DataTable(
+            id="problems-table", cursor_type="row", zebra_stripes=True
+        )
+        table.add_columns("Kind", "Why", "Message")
+        yield table
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("Kind", "Why", "Message")
         self.reload()
 
     def reload(self) -> None:

@@ -36,12 +36,13 @@ policy. **Enter** shows each policy and its failure details.
 
     def compose(self) -> ComposeResult:
         yield Label("", id="tls-status", classes="pane-status")
-        yield DataTable(id="tls-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[object] = DataTable(
+            id="tls-table", cursor_type="row", zebra_stripes=True
+        )
+        table.add_columns("Begin", "Organization", "Policy domains", "OK", "Failed", "Report ID")
+        yield table
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(
-            "Begin", "Organization", "Policy domains", "OK", "Failed", "Report ID"
-        )
         self.reload()
 
     def reload(self) -> None:

@@ -17,16 +17,16 @@ class ScanProgressBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("Scanning", id="scan-title")
+        yield Label("Esc to cancel", id="scan-cancel")
         yield ProgressBar(show_eta=False, show_percentage=True, id="scan-bar")
         yield Label("", id="scan-counts")
-        yield Label("Esc to cancel", id="scan-cancel")
 
     def show(self, progress: Progress) -> None:
         self.display = True
         self.query_one(ProgressBar).update(total=max(progress.total, 1), progress=progress.done)
         self.query_one("#scan-counts", Label).update(
-            f"{progress.done:,}/{progress.total:,} messages · {progress.reports:,} reports"
-            f" · {progress.errors:,} errors"
+            f"{progress.done:,}/{progress.total:,} messages, {progress.reports:,} reports,"
+            f" {progress.errors:,} errors"
         )
 
     def hide(self) -> None:
