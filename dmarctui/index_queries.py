@@ -277,7 +277,7 @@ def daily_totals(conn: sqlite3.Connection, source_ip: str | None = None) -> list
 def buckets(conn: sqlite3.Connection) -> dict[str, int]:
     from dmarctui.model import BUCKETS
 
-    counts = dict.fromkeys(BUCKETS, 0)
+    counts: dict[str, int] = dict.fromkeys(BUCKETS, 0)
     for bucket, n in conn.execute(
         "SELECT bucket, count(*) FROM messages WHERE bucket IS NOT NULL GROUP BY bucket"
     ):
@@ -310,7 +310,10 @@ def collisions(conn: sqlite3.Connection) -> list[Collision]:
     rows = conn.execute(
         "SELECT report_id, first, second, reason, detail, counted_once FROM collisions ORDER BY id"
     )
-    return [Collision(*row[:5], counted_once=bool(row[5])) for row in rows]
+    return [
+        Collision(report_id, first, second, reason, detail, bool(counted_once))
+        for report_id, first, second, reason, detail, counted_once in rows
+    ]
 
 
 def issues(conn: sqlite3.Connection, kind: str) -> list[Problem]:

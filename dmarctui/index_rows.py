@@ -199,8 +199,11 @@ def report_from_row(row: tuple[Any, ...], records: tuple[Record, ...]) -> Aggreg
 
 
 def failure_from_json(data: str) -> FailureReport:
-    values = json.loads(data)
-    return FailureReport(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    values: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in json.loads(data).items()
+    }
+    return FailureReport(**values)
 
 
 def tls_from_json(data: str) -> TlsReport:
