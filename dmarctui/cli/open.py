@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="configuration file (default: ~/.config/dmarctui/config.toml)")
     parser.add_argument("--demo", action="store_true",
                         help="build a demo folder of realistic reports and open it")
+    parser.add_argument("--no-dns", action="store_true",
+                        help="do not look up PTR names of flagged sources (cached names only)")
     parser.add_argument("--theme", choices=THEMES, default=None,
                         help="colour theme (ctrl+t toggles light/dark in the app)")
     return parser
@@ -67,7 +69,8 @@ def run_tui(argv: list[str]) -> int:
 
     try:
         app = make_app(args.path, fmt=args.format, db=args.db, config=config, demo=args.demo,
-                       in_memory=args.no_index, theme=args.theme, notes=notes)
+                       in_memory=args.no_index, theme=args.theme, notes=notes,
+                       dns=not args.no_dns)
     except (MailStoreError, IndexStoreError, DemoError) as exc:
         return fail(str(exc))
     except OSError as exc:

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dmarctui.tui.pane import Pane
 from dmarctui.tui.screens.failures import FailuresPane
 from dmarctui.tui.screens.problems import ProblemsPane
+from dmarctui.tui.screens.readiness import ReadinessPane
 from dmarctui.tui.screens.reports import ReportsPane
+from dmarctui.tui.screens.sources import SourcesPane
 from dmarctui.tui.screens.tls import TlsPane
 
 PANES: tuple[type[Pane], ...] = (
@@ -16,4 +18,6 @@ PANES: tuple[type[Pane], ...] = (
     FailuresPane,
     TlsPane,
     ProblemsPane,
+    SourcesPane,
+    ReadinessPane,
 )

@@ -1,0 +1,335 @@
+"""The notice screen: preview the letter to a source's admin, edit it, save a draft or send it.
+
+Nothing leaves the machine without the confirmation modal naming recipients and subject; a
+send always writes the draft first, so a failed send keeps it. Both are recorded in the notice
+history, which the Sources pane reads for "notified on".
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult, SuspendNotSupported
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static, TextArea
+
+from dmarctui.config import Lang
+from dmarctui.history import HistoryError
+from dmarctui.notice import NoticeError, body_text, build_notice, recipients, with_edits
+from dmarctui.notice_templates import TemplateError
+from dmarctui.outbox import (
+    OutboxError,
+    SendError,
+    confirmation_text,
+    draft_notice,
+    drafts_target,
+    send_notice,
+)
+from dmarctui.tui.screens.prompt import PromptScreen
+from dmarctui.tui.source_cells import KIND_LABELS
+from dmarctui.tui.widgets.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from dmarctui.model import Finding
+    from dmarctui.tui.app import DmarcApp
+
+LANG_NAMES: dict[Lang, str] = {"ja": "日本語", "en": "English"}
+
+
+def editor_command() -> list[str] | None:
+    """``$VISUAL``, ``$EDITOR``, else ``vi`` when installed (it is, on a mail server)."""
+    for name in ("VISUAL", "EDITOR"):
+        if os.environ.get(name, "").strip():
+            return shlex.split(os.environ[name])
+    return ["vi"] if shutil.which("vi") else None
+
+
+class NoticeScreen(Screen[bool]):
+    """Dismisses with True when a draft was saved or the notice sent (the history changed)."""
+
+    HELP = """\
+## Notice
+
+The letter to the admin of the chosen sources, in the contact's language. **l** switches
+between Japanese and English, **e** edits the body here (**Esc** when done), **E** opens it in
+`$EDITOR`, **t** changes the recipient. **d** saves a draft into the drafts folder; **S** sends
+it, after a confirmation that shows the recipients and the subject.
+"""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", tooltip="Back to the sources (Esc ends editing first)",
+                id="notice.back"),
+        Binding("l", "toggle_lang", "Lang", tooltip="Switch between Japanese and English",
+                id="notice.lang"),
+        Binding("e", "edit", "Edit", tooltip="Edit the body here", id="notice.edit"),
+        Binding("E", "external_editor", "$EDITOR", tooltip="Edit the body in $EDITOR",
+                id="notice.editor"),
+        Binding("t", "recipient", "To", tooltip="Change the recipient", id="notice.to"),
+        Binding("d", "save_draft", "Draft", tooltip="Save a draft into the drafts folder",
+                id="notice.draft"),
+        Binding("S", "send", "Send", tooltip="Send, after confirming recipients and subject",
+                id="notice.send"),
+    ]
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__()
+        self.findings = findings
+        self.lang: Lang | None = None
+        self.to: str | None = None
+        self.msg: EmailMessage | None = None
+        self.editing = False
+        self.changed = False
+        """A draft was written (maybe by a failed send): the Sources pane must reload."""
+        self._built_body = ""
+
+    @property
+    def dmarc(self) -> DmarcApp:
+        return cast("DmarcApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        ips = list(dict.fromkeys(f.source_ip for f in self.findings))
+        kinds = ", ".join(dict.fromkeys(KIND_LABELS[f.kind] for f in self.findings))
+        yield Label(Text.assemble(("Notice", "bold"), f" about {', '.join(ips)} ({kinds})"),
+                    id="notice-title")
+        yield Static("", id="notice-headers")
+        yield TextArea("", read_only=True, soft_wrap=False, id="notice-body")
+        yield Label("", id="notice-hint")
+        yield Footer(compact=True)
+
+    @property
+    def body(self) -> TextArea:
+        return self.query_one("#notice-body", TextArea)
+
+    def on_mount(self) -> None:
+        self._build(first=True)
+
+    # ------------------------------------------------------------------ building
+
+    def _needs_address(self) -> bool:
+        config = self.dmarc.config
+        return self.to is None and any(
+            config.contact_for(f.source_ip, f.ptr) is None and not f.contact_email
+            for f in self.findings
+        )
+
+    def _build(self, *, first: bool = False) -> None:
+        if self._needs_address():
+            self._ask_address(first=first)
+            return
+        try:
+            msg = build_notice(self.findings, self.dmarc.config, lang=self.lang, to=self.to,
+                               now=datetime.fromtimestamp(self.dmarc.clock(), UTC))
+        except (NoticeError, TemplateError) as exc:
+            self.notify(str(exc), title="Cannot write the notice", severity="error", timeout=15)
+            if first:
+                self.dismiss(False)
+            return
+        self.msg = msg
+        self._built_body = body_text(msg)
+        self.body.load_text(self._built_body)
+        self._show_headers()
+        self.body.focus()
+
+    def _ask_address(self, *, first: bool) -> None:
+        def done(address: str | None) -> None:
+            if address and address.strip():
+                self.to = address.strip()
+                self._build(first=first)
+            elif first:
+                self.dismiss(False)
+
+        ips = ", ".join(dict.fromkeys(f.source_ip for f in self.findings))
+        self.app.push_screen(
+            PromptScreen(f"Recipient for {ips}", value=self.to or "",
+                         placeholder="Name <admin@example.org> or admin@example.org",
+                         hint="No contact is configured for this source · Enter to use the"
+                              " address · Esc to cancel"),
+            done,
+        )
+
+    @property
+    def language(self) -> Lang:
+        value = str(self.msg["Content-Language"]) if self.msg is not None else "ja"
+        return "en" if value == "en" else "ja"
+
+    def _show_headers(self) -> None:
+        msg = self.msg
+        if msg is None:
+            return
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column()
+        grid.add_row("To", ", ".join(str(v) for v in msg.get_all("To", [])))
+        grid.add_row("Subject", str(msg["Subject"]))
+        grid.add_row("From", str(msg["From"]))
+        grid.add_row("Language", LANG_NAMES[self.language])
+        self.query_one("#notice-headers", Static).update(grid)
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        if self.editing:
+            hint = Text("Editing the body: Esc when done", "bold")
+        else:
+            hint = Text(f"Draft folder: {drafts_target(self.dmarc.config)}", "dim")
+            if self.edited:
+                hint = Text.assemble(("Edited · ", "yellow"), hint)
+        self.query_one("#notice-hint", Label).update(hint)
+
+    @property
+    def edited(self) -> bool:
+        return self.body.text != self._built_body
+
+    def final_message(self) -> EmailMessage | None:
+        """The message as it will be saved or sent: the user's body when it was edited."""
+        if self.msg is None:
+            return None
+        return with_edits(self.msg, body=self.body.text) if self.edited else self.msg
+
+    def _rebuild_keeping_edits_asked(self, change: str) -> None:
+        """Rebuilding replaces an edited body, so ask first."""
+        if not self.edited:
+            self._build()
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._build()
+
+        self.app.push_screen(
+            ConfirmScreen(change, "Rebuilding the letter replaces your edits to the body.",
+                          yes="Replace"),
+            done,
+        )
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action == "back" or not self.editing
+
+    def action_back(self) -> None:
+        if self.editing:
+            self.editing = False
+            self.body.read_only = True
+            self._show_hint()
+            self.refresh_bindings()
+            return
+        self.dismiss(self.changed)
+
+    def action_toggle_lang(self) -> None:
+        if self.msg is None:
+            return
+        self.lang = "en" if self.language == "ja" else "ja"
+        self._rebuild_keeping_edits_asked("Switch language")
+
+    def action_recipient(self) -> None:
+        def done(address: str | None) -> None:
+            if address and address.strip():
+                self.to = address.strip()
+                self._rebuild_keeping_edits_asked("Change recipient")
+
+        current = ", ".join(recipients(self.msg)) if self.msg is not None else ""
+        self.app.push_screen(PromptScreen("Recipient", value=self.to or current,
+                                          placeholder="Name <admin@example.org>"), done)
+
+    def action_edit(self) -> None:
+        if self.msg is None:
+            return
+        self.editing = True
+        self.body.read_only = False
+        self.body.focus()
+        self._show_hint()
+        self.refresh_bindings()
+
+    def action_external_editor(self) -> None:
+        command = editor_command()
+        if self.msg is None:
+            return
+        if command is None:
+            self.notify("Set $EDITOR to edit the notice in your editor", severity="warning")
+            return
+        with tempfile.TemporaryDirectory(prefix="dmarctui-") as tmp:
+            path = Path(tmp) / "notice.txt"
+            path.write_text(self.body.text, encoding="utf-8")
+            try:
+                with self.app.suspend():
+                    done = subprocess.run([*command, str(path)], check=False)
+            except SuspendNotSupported:
+                self.notify("This terminal cannot hand over to an editor: press e to edit here",
+                            severity="warning")
+                return
+            except OSError as exc:
+                self.notify(f"{command[0]}: {exc.strerror or exc}", severity="error")
+                return
+            if done.returncode != 0:
+                self.notify(f"{command[0]} exited with status {done.returncode}: body unchanged",
+                            severity="warning")
+                return
+            text = path.read_text(encoding="utf-8", errors="replace")
+        self.body.load_text(text)
+        self._show_hint()
+
+    def action_save_draft(self) -> None:
+        msg = self.final_message()
+        if msg is not None:
+            self._save(msg)
+
+    @work(thread=True, exclusive=True, group="notice", exit_on_error=False,
+          description="save the notice as a draft")
+    def _save(self, msg: EmailMessage) -> None:
+        try:
+            path = draft_notice(msg, self.findings, drafts_target(self.dmarc.config))
+        except (OutboxError, HistoryError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Draft not saved",
+                                      severity="error", timeout=30)
+            return
+        self.app.call_from_thread(self._done, f"Draft saved: {path}", "Notice")
+
+    def action_send(self) -> None:
+        msg = self.final_message()
+        if msg is None:
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._send(msg)
+            else:
+                self.notify("Nothing was sent")
+
+        self.app.push_screen(
+            ConfirmScreen("Send notice", confirmation_text(msg, self.dmarc.config), yes="Send"),
+            done,
+        )
+
+    @work(thread=True, exclusive=True, group="notice", exit_on_error=False,
+          description="send the notice")
+    def _send(self, msg: EmailMessage) -> None:
+        config = self.dmarc.config
+        try:
+            send_notice(msg, self.findings, config, confirmed=True)
+        except SendError as exc:
+            self.changed = self.changed or exc.draft is not None
+            self.app.call_from_thread(self.notify, str(exc), title="Not sent",
+                                      severity="error", timeout=30)
+            return
+        except (OutboxError, HistoryError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Not sent",
+                                      severity="error", timeout=30)
+            return
+        self.app.call_from_thread(self._done, f"Sent to {', '.join(recipients(msg))}", "Notice")
+
+    def _done(self, text: str, title: str) -> None:
+        self.notify(text, title=title, timeout=10)
+        self.changed = True
+        self.dismiss(True)

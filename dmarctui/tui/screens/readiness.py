@@ -1,0 +1,176 @@
+"""The Readiness pane: per own domain, would p=quarantine or p=reject lose legitimate mail?"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Label, Static
+
+from dmarctui.readiness import Readiness, readiness
+from dmarctui.triage import find_findings
+from dmarctui.tui.pane import Pane
+from dmarctui.tui.source_cells import KIND_LABELS
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def verdict(item: Readiness) -> Text:
+    text = Text(item.domain, "bold")
+    if item.ready:
+        text.append("  ready: no mail from legitimate sources fails DMARC", "bold green")
+    else:
+        text.append(f"  not ready: {_n(item.failed_legit)} messages from legitimate sources"
+                    " fail DMARC", "bold red")
+    return text
+
+
+def totals_table(item: Readiness) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("Messages")
+    table.add_column("pass", justify="right", style="green")
+    table.add_column("fail legit", justify="right", style="red")
+    table.add_column("fail outside", justify="right")
+    table.add_column("enforced", justify="right")
+    table.add_row("total", _n(item.passed), _n(item.failed_legit), _n(item.failed_outside),
+                  _n(item.enforced))
+    return table
+
+
+def stricter_table(item: Readiness) -> Table:
+    """What a stricter policy would have hit, by kind: legitimate kinds first, in red."""
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("p=quarantine would send to spam / p=reject would bounce")
+    table.add_column("messages", justify="right")
+    for kind, count in item.would_quarantine.items():
+        style = "" if kind == "outside_spoofing" else "red"
+        table.add_row(Text(KIND_LABELS[kind], style), _n(count))
+    if not item.would_quarantine:
+        table.add_row(Text("nothing", "green"), "0")
+    return table
+
+
+def policies_table(item: Readiness) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("Published policy", no_wrap=True)
+    table.add_column("reports", justify="right")
+    table.add_column("reported by", overflow="fold")
+    for variant in item.variants:
+        table.add_row(variant.text(), _n(variant.reports), ", ".join(variant.reporters))
+    return table
+
+
+def policy_line(item: Readiness) -> Text:
+    if item.policy_consistent:
+        return Text("Every receiver saw the same published policy.")
+    return Text(f"Receivers saw {len(item.variants)} different published policies"
+                " (a change during the period, or DNS answers that differ):", "yellow")
+
+
+def days_table(item: Readiness) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("day")
+    table.add_column("pass", justify="right", style="green")
+    table.add_column("fail legit", justify="right", style="red")
+    table.add_column("fail outside", justify="right")
+    for d in item.days:
+        table.add_row(d.day, _n(d.passed), _n(d.failed_legit), _n(d.failed_outside))
+    return table
+
+
+def domain_view(item: Readiness) -> Group:
+    return Group(verdict(item), totals_table(item), Text(), stricter_table(item), Text(),
+                 policy_line(item), policies_table(item), Text(), days_table(item), Text())
+
+
+class ReadinessPane(Pane):
+    PANE_ID = "readiness"
+    TITLE = "Readiness"
+
+    HELP = """\
+## Readiness
+
+For each of our domains: messages passing DMARC, failing from legitimate sources (our servers,
+lists, forwarders, known services: what a stricter policy would lose) and failing from
+outsiders (what it is meant to stop), per day; what p=quarantine or p=reject would have done,
+by finding kind; and whether every receiver saw the same published policy.
+"""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g", "scroll('home')", "Top", show=False, id="readiness.top"),
+        Binding("G", "scroll('end')", "Bottom", show=False, id="readiness.bottom"),
+    ]
+
+    class Computed(Message):
+        def __init__(self, result: list[Readiness] | str) -> None:
+            super().__init__()
+            self.result = result
+
+    def __init__(self) -> None:
+        super().__init__(id=self.PANE_ID)
+        self._busy = False
+        self._again = False
+
+    def compose(self) -> ComposeResult:
+        yield Label("Counting…", id="readiness-status", classes="pane-status")
+        with VerticalScroll(id="readiness-scroll"):
+            yield Static("", id="readiness-body")
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        if self._busy:
+            self._again = True
+            return
+        self._busy = True
+        self._compute()
+
+    @work(thread=True, exclusive=True, group="readiness", exit_on_error=False,
+          description="count policy readiness")
+    def _compute(self) -> None:
+        app = self.dmarc
+        try:
+            reports = list(app.index.counted_reports())
+            # Cached PTR names only: a PTR-pattern sender can make a failure legitimate.
+            ranked = dict.fromkeys(f.source_ip for f in find_findings(reports, app.config))
+            result: list[Readiness] | str = readiness(reports, app.config,
+                                                      app.known_ptrs(ranked))
+        except Exception as exc:  # relayed to the pane, never swallowed
+            result = f"Readiness failed: {type(exc).__name__}: {exc}"
+        self.post_message(self.Computed(result))
+
+    def on_readiness_pane_computed(self, message: ReadinessPane.Computed) -> None:
+        self._busy = False
+        status = self.query_one("#readiness-status", Label)
+        body = self.query_one("#readiness-body", Static)
+        if isinstance(message.result, str):
+            status.update(message.result)
+        elif not message.result:
+            status.update("No reports for our domains yet")
+            body.update("")
+        else:
+            ready = sum(1 for r in message.result if r.ready)
+            status.update(f"{len(message.result)} domains · {ready} ready for a stricter policy"
+                          " · arrows / PgDn scroll")
+            views: list[RenderableType] = [domain_view(r) for r in message.result]
+            body.update(Group(*views))
+        if self._again:
+            self._again = False
+            self.reload()
+
+    def action_scroll(self, where: str) -> None:
+        scroll = self.query_one("#readiness-scroll", VerticalScroll)
+        if where == "home":
+            scroll.scroll_home(animate=False)
+        else:
+            scroll.scroll_end(animate=False)

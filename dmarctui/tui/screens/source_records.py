@@ -1,0 +1,105 @@
+"""Every record of one source across all reports: the evidence behind a finding, row by row."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label
+
+from dmarctui.tui.report_cells import period
+from dmarctui.tui.report_text import auth_results
+from dmarctui.tui.source_cells import KIND_LABELS, SEVERITY_STYLES
+
+if TYPE_CHECKING:
+    from dmarctui.index import ReportRow
+    from dmarctui.model import Finding, Record
+    from dmarctui.tui.app import DmarcApp
+
+
+class SourceRecordsScreen(Screen[None]):
+    """Opened with enter on a source; enter on a record opens its report."""
+
+    HELP = """\
+## Records of a source
+
+Every record of this source in every counted report, newest first: reporter, period, count,
+disposition, DMARC-aligned DKIM and SPF, header From and each auth result. **Enter** opens the
+report; **Esc** goes back to the sources.
+"""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,backspace", "app.pop_screen", "Back", tooltip="Back to the sources",
+                id="source_records.back"),
+        Binding("enter", "open_report", "Report", tooltip="Open the report holding this record",
+                id="source_records.open"),
+    ]
+
+    def __init__(self, source_ip: str, findings: list[Finding]) -> None:
+        super().__init__()
+        self.source_ip = source_ip
+        self.findings = findings
+        self.rows: list[ReportRow] = []
+
+    @property
+    def dmarc(self) -> DmarcApp:
+        return cast("DmarcApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="source-records-title")
+        yield DataTable(id="source-records-table", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Reporter", "Period", "Count", "Disposition", "DKIM", "SPF",
+                          "header_from", "Auth results")
+        found = sorted(self.dmarc.index.records_for_source(self.source_ip),
+                       key=lambda pair: pair[0].begin, reverse=True)
+        for row, record in found:
+            evaluated = record.policy_evaluated
+            table.add_row(
+                row.org_name or row.email,
+                period(row.begin, row.end),
+                Text(f"{record.count:,}", justify="right"),
+                Text(evaluated.disposition, "" if evaluated.disposition == "none" else "bold red"),
+                _result(evaluated.dkim),
+                _result(evaluated.spf),
+                record.identifiers.header_from,
+                auth_results(record),
+            )
+            self.rows.append(row)
+        self.query_one("#source-records-title", Label).update(self._title(found))
+        table.focus()
+
+    def _title(self, found: list[tuple[ReportRow, Record]]) -> Text:
+        title = Text(self.source_ip, "bold")
+        ptr = next((f.ptr for f in self.findings if f.ptr), None)
+        if ptr:
+            title.append(f"  {ptr.rstrip('.')}")
+        for f in self.findings:
+            title.append("  ")
+            title.append(KIND_LABELS[f.kind], SEVERITY_STYLES[f.severity] or "bold")
+        reports = len({row.pk for row, _ in found})
+        messages = sum(record.count for _, record in found)
+        title.append(f"  · {len(found):,} records in {reports:,} reports, {messages:,} messages",
+                     "dim")
+        return title
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_report()
+
+    def action_open_report(self) -> None:
+        from dmarctui.tui.screens.report_detail import ReportScreen
+
+        row = self.query_one(DataTable).cursor_row
+        if 0 <= row < len(self.rows):
+            self.app.push_screen(ReportScreen(self.rows[row]))
+
+
+def _result(value: str) -> Text:
+    return Text(value, "green" if value == "pass" else "bold red")

@@ -1,0 +1,299 @@
+"""The Sources pane: triage findings ranked by severity × messages, marked and sent to a notice.
+
+Triage reads every counted report from the index, so it runs in a thread worker after each index
+update; PTR names are looked up in a second worker (cached names only with ``--no-dns``) and the
+table is ranked again when they arrive, since PTR-pattern senders and contacts can change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import DataTable, Label, Static
+from textual.worker import get_current_worker
+
+from dmarctui.config import Config
+from dmarctui.history import HistoryError, NoticeHistory
+from dmarctui.model import AggregateReport, Finding
+from dmarctui.notice import letter_findings
+from dmarctui.rdns import ReverseDns
+from dmarctui.trend import before_after
+from dmarctui.triage import find_findings, is_problem
+from dmarctui.tui.pane import Pane
+from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
+from dmarctui.tui.widgets.sparkline import day_axis
+
+PTR_LOOKUPS = 256
+"""Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
+PTR_ROUNDS = 5
+"""``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
+
+
+@dataclass(frozen=True)
+class Triage:
+    findings: list[Finding] = field(default_factory=list)
+    states: dict[str, NoticeState] = field(default_factory=dict)
+    """The latest notice per notified source, with its before/after trend."""
+    problem: str | None = None
+    """Why the history or the triage could not be read (shown, never swallowed)."""
+
+
+def triage(
+    reports: list[AggregateReport],
+    config: Config,
+    ptrs: Mapping[str, str | None],
+    known_ptrs: Callable[[Iterable[str]], dict[str, str]],
+) -> Triage:
+    """Findings with every PTR name known so far, and what the notice history says of them."""
+    findings = find_findings(reports, config, ptrs)
+    cached = known_ptrs(f.source_ip for f in findings if f.source_ip not in ptrs)
+    if cached:
+        ptrs = {**ptrs, **cached}
+        findings = find_findings(reports, config, ptrs)
+    try:
+        with NoticeHistory.open() as history:
+            latest = history.latest_by_source()
+    except HistoryError as exc:
+        return Triage(findings, problem=str(exc))
+    states = {}
+    for ip in {f.source_ip for f in findings} & set(latest):
+        before, after = before_after(reports, ip, latest[ip].date, config, ptrs)
+        states[ip] = NoticeState(latest[ip], before, after)
+    return Triage(findings, states)
+
+
+class SourcesPane(Pane):
+    PANE_ID = "sources"
+    TITLE = "Sources"
+
+    HELP = """\
+## Sources
+
+The sources sending with our domains that need action, most severe and busiest first. The
+line under the table explains the highlighted source and what to do about it. **Enter** lists
+every record of the source across all reports; **space** marks sources for one notice; **n**
+composes the notice to the source's admin; **a** shows forwarded mail and spoofing too.
+"""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "compose", "Notice", tooltip="Write to the admin of this (or the marked)"
+                " source", id="sources.compose"),
+        Binding("space", "mark", "Mark", tooltip="Mark this source for a notice (again: unmark)",
+                id="sources.mark"),
+        Binding("enter", "open", "Records", tooltip="Every record of this source in all reports",
+                id="sources.open"),
+        Binding("a", "toggle_all", "All kinds", tooltip="Also show forwarded mail and spoofing",
+                id="sources.all"),
+    ]
+
+    class Triaged(Message):
+        def __init__(self, result: Triage) -> None:
+            super().__init__()
+            self.result = result
+
+    class NamesFound(Message):
+        def __init__(self, names: dict[str, str]) -> None:
+            super().__init__()
+            self.names = names
+
+    def __init__(self) -> None:
+        super().__init__(id=self.PANE_ID)
+        self.show_all = False
+        self.marked: set[str] = set()
+        self.findings: list[Finding] = []
+        self.states: dict[str, NoticeState] = {}
+        self.shown: list[Finding] = []
+        self.ptrs: dict[str, str | None] = {}
+        self.loaded = False
+        self._asked: set[str] = set()
+        self._busy = False
+        self._again = False
+        self._dns: ReverseDns | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("Ranking the sources…", id="sources-status", classes="pane-status")
+        table: DataTable[object] = DataTable(id="sources-table", cursor_type="row",
+                                             zebra_stripes=True)
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Static("", id="source-detail")
+
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#sources-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def on_unmount(self) -> None:
+        if self._dns is not None:
+            self._dns.close()
+
+    # ------------------------------------------------------------------ triage
+
+    def reload(self) -> None:
+        if self._busy:
+            self._again = True
+            return
+        self._busy = True
+        self._triage(dict(self.ptrs))
+
+    @work(thread=True, exclusive=True, group="triage", exit_on_error=False,
+          description="rank the sources")
+    def _triage(self, ptrs: dict[str, str | None]) -> None:
+        app = self.dmarc
+        try:
+            reports = list(app.index.counted_reports())
+            result = triage(reports, app.config, ptrs, app.known_ptrs)
+        except Exception as exc:  # relayed to the pane, never swallowed
+            result = Triage(problem=f"Triage failed: {type(exc).__name__}: {exc}")
+        self.post_message(self.Triaged(result))
+
+    def on_sources_pane_triaged(self, message: SourcesPane.Triaged) -> None:
+        self._busy = False
+        result = message.result
+        if result.problem and not result.findings:
+            self.query_one("#sources-status", Label).update(result.problem)
+        else:
+            self.findings, self.states = result.findings, result.states
+            self.loaded = True
+            self._fill()
+            if result.problem:
+                self.notify(result.problem, severity="warning")
+            self._look_up_names()
+        if self._again:
+            self._again = False
+            self.reload()
+
+    def _look_up_names(self) -> None:
+        wanted = [f.source_ip for f in self.findings if is_problem(f.kind)][:PTR_LOOKUPS]
+        todo = [ip for ip in dict.fromkeys(wanted) if ip not in self._asked]
+        if not todo:
+            return
+        self._asked.update(todo)
+        if self._dns is None:
+            self._dns = ReverseDns(store=self.dmarc.index, enabled=self.dmarc.dns)
+        self._resolve(self._dns, todo)
+
+    @work(thread=True, group="rdns", exit_on_error=False, description="look up PTR names")
+    def _resolve(self, dns: ReverseDns, ips: list[str]) -> None:
+        worker = get_current_worker()
+        answers = dns.lookup(ips)
+        rounds = 1
+        while rounds < PTR_ROUNDS and not worker.is_cancelled and dns.start(ips):
+            answers = dns.lookup(ips)
+            rounds += 1
+        names = {ip: name for ip, name in answers.items() if name}
+        if names:
+            self.post_message(self.NamesFound(names))
+
+    def on_sources_pane_names_found(self, message: SourcesPane.NamesFound) -> None:
+        new = {ip: n for ip, n in message.names.items() if self.ptrs.get(ip) != n}
+        if new:
+            self.ptrs.update(new)
+            self.reload()
+
+    # ------------------------------------------------------------------ table
+
+    def _fill(self) -> None:
+        table = self.table
+        current = self.current
+        keep = (current.source_ip, current.kind) if current else None
+        self.shown = [f for f in self.findings if self.show_all or is_problem(f.kind)]
+        days = sorted({d for f in self.shown for d, _ in f.per_day})
+        axis = day_axis(days[0], days[-1]) if days else []
+        table.clear()
+        for f in self.shown:
+            table.add_row(*row_cells(f, f.source_ip in self.marked, axis,
+                                     self.states.get(f.source_ip)))
+        if keep is not None:
+            rows = [(f.source_ip, f.kind) for f in self.shown]
+            if keep in rows:
+                table.move_cursor(row=rows.index(keep), animate=False)
+        self._show_status()
+        self._show_detail()
+
+    def _show_status(self) -> None:
+        sources = len({f.source_ip for f in self.shown})
+        hidden = sum(1 for f in self.findings if not is_problem(f.kind))
+        parts = [f"{sources:,} sources need action" if not self.show_all
+                 else f"{sources:,} sources"]
+        parts.append(f"{len(self.shown):,} findings")
+        if hidden and not self.show_all:
+            parts.append(f"{hidden} informational hidden (a shows)")
+        if self.marked:
+            parts.append(f"{len(self.marked)} marked")
+        self.query_one("#sources-status", Label).update(" · ".join(parts))
+
+    @property
+    def current(self) -> Finding | None:
+        row = self.table.cursor_row
+        return self.shown[row] if self.shown and 0 <= row < len(self.shown) else None
+
+    def _show_detail(self) -> None:
+        panel = self.query_one("#source-detail", Static)
+        current = self.current
+        if current is None:
+            panel.update("Nothing to act on: no source sending as our domains fails DMARC."
+                         if self.loaded else "")
+            return
+        panel.update(detail(current, self.states.get(current.source_ip)))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
+        self._fill()
+
+    def action_mark(self) -> None:
+        current = self.current
+        if current is None:
+            return
+        self.marked ^= {current.source_ip}
+        row = self.table.cursor_row
+        self._fill()
+        if row + 1 < len(self.shown):
+            self.table.move_cursor(row=row + 1, animate=False)
+
+    def action_open(self) -> None:
+        from dmarctui.tui.screens.source_records import SourceRecordsScreen
+
+        current = self.current
+        if current is not None:
+            mine = [f for f in self.findings if f.source_ip == current.source_ip]
+            self.app.push_screen(SourceRecordsScreen(current.source_ip, mine))
+
+    def action_compose(self) -> None:
+        from dmarctui.tui.screens.notice import NoticeScreen
+
+        current = self.current
+        ips = set(self.marked) or ({current.source_ip} if current else set())
+        if not ips:
+            self.notify("No source to write about", severity="warning")
+            return
+        chosen = letter_findings([f for f in self.findings if f.source_ip in ips])
+        if not chosen:
+            self.notify("Forwarded mail and outside spoofing are not something a server admin"
+                        " can fix: no notice for them", severity="warning")
+            return
+
+        def done(changed: bool | None) -> None:
+            if changed:
+                self.marked.clear()
+                self.reload()
+
+        self.app.push_screen(NoticeScreen(chosen), done)

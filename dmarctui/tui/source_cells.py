@@ -1,0 +1,113 @@
+"""How a flagged source reads in the Sources pane: table cells and the detail lines under it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rich.console import Group
+from rich.text import Text
+
+from dmarctui.history import NoticeRecord
+from dmarctui.model import Finding, FindingKind, Severity
+from dmarctui.tui.widgets.sparkline import sparkline
+
+KIND_LABELS: dict[FindingKind, str] = {
+    "enforced": "mail lost",
+    "internal_no_dkim": "internal, no DKIM",
+    "dkim_broken": "DKIM broken",
+    "unaligned_third_party": "third party",
+    "outside_spoofing": "spoofing",
+    "forwarded": "forwarded",
+}
+SEVERITY_STYLES: dict[Severity, str] = {
+    "urgent": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "",
+    "info": "dim",
+}
+COLUMNS = ("", "Sev", "Kind", "Source", "Msgs", "Per day", "PTR", "Contact", "Period", "Notice")
+SPARK_WIDTH = 14
+
+
+@dataclass(frozen=True)
+class NoticeState:
+    """The latest notice naming a source, and its failing messages per day before and after."""
+
+    notice: NoticeRecord
+    before: float
+    after: float
+
+
+def day(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat()
+
+
+def period_text(finding: Finding) -> str:
+    """Report periods end at the next midnight, so the last day shown is ``last_seen - 1``."""
+    first, last = day(finding.first_seen), day(max(finding.first_seen, finding.last_seen - 1))
+    return first if first == last else f"{first} – {last}"
+
+
+def ptr_text(finding: Finding) -> str:
+    return finding.ptr.rstrip(".") if finding.ptr else ""
+
+
+def notice_cell(state: NoticeState | None) -> Text:
+    if state is None:
+        return Text("")
+    verb = "sent" if state.notice.status == "sent" else "draft"
+    return Text(f"{verb} {state.notice.day[5:]}", "green" if verb == "sent" else "cyan")
+
+
+def row_cells(
+    finding: Finding, marked: bool, axis: list[str], state: NoticeState | None
+) -> list[Text | str]:
+    style = SEVERITY_STYLES[finding.severity]
+    return [
+        Text("●" if marked else " ", "bold"),
+        Text(finding.severity, style),
+        Text(KIND_LABELS[finding.kind], style),
+        finding.source_ip,
+        Text(f"{finding.messages:,}", justify="right"),
+        sparkline(finding.per_day, axis, SPARK_WIDTH),
+        ptr_text(finding),
+        finding.contact or "",
+        period_text(finding),
+        notice_cell(state),
+    ]
+
+
+def detail(finding: Finding, state: NoticeState | None) -> Group:
+    """Everything about the highlighted row, so nothing is lost when columns are cut at 80×24."""
+    style = SEVERITY_STYLES[finding.severity] or "bold"
+    head = Text.assemble(
+        (f"{KIND_LABELS[finding.kind]} ({finding.severity})", style), "  ",
+        (finding.source_ip, "bold"),
+    )
+    if finding.ptr:
+        head.append(f"  {ptr_text(finding)}")
+    noun = "message" if finding.messages == 1 else "messages"
+    seen = Text(
+        f"{period_text(finding)} · {finding.messages:,} {noun} as {finding.header_from}"
+        f" · reported by {', '.join(finding.reporters)}"
+    )
+    if finding.contact:
+        who = Text.assemble("Contact: ", (finding.contact, "bold"), f" <{finding.contact_email}>")
+    else:
+        who = Text("No contact configured: n asks for the address", "dim")
+    if finding.network:
+        who.append(f" · network {finding.network}")
+    lines = [head, seen, who]
+    if state is not None:
+        verb = "Sent" if state.notice.status == "sent" else "Drafted"
+        lines.append(
+            Text(
+                f"{verb} {state.notice.day} to {', '.join(state.notice.recipients)}:"
+                f" {state.before:.1f} failing messages/day before, {state.after:.1f}/day since",
+                "green" if state.after < state.before else "yellow",
+            )
+        )
+    lines.append(Text(finding.advice, "italic"))
+    return Group(*lines)

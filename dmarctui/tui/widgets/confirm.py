@@ -1,0 +1,49 @@
+"""A yes/no question in a modal; only an explicit "y" (or the Send button) answers yes."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Dismisses with True on ``y`` or the yes button, False on ``n``, Esc or the no button.
+
+    The no button has the focus, so a stray enter never confirms.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", tooltip="Confirm", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", tooltip="Cancel: nothing happens",
+                id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, question: str, *, yes: str = "Yes", no: str = "Cancel"):
+        super().__init__()
+        self.title_text = title
+        self.question = question
+        self.yes = yes
+        self.no = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="confirm-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.question, id="confirm-question")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.no} (n)", id="confirm-no")
+                yield Button(f"{self.yes} (y)", id="confirm-yes", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
