@@ -14,6 +14,7 @@ from dmarctui.tui.screens.main import MainScreen
 if TYPE_CHECKING:
     from dmarctui.tui.app import DmarcApp
     from dmarctui.tui.screens.reports import ReportsPane
+    from dmarctui.tui.screens.sources import SourcesPane
 
 Command = tuple[str, str, Callable[[], object]]
 
@@ -52,6 +53,30 @@ def _reports_commands(main: MainScreen, reports: ReportsPane) -> Iterator[Comman
                on_reports(lambda: reports.action_extract(True)))
 
 
+def _sources_commands(main: MainScreen, sources: SourcesPane) -> Iterator[Command]:
+    def on_sources(action: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            main.show_pane(sources.PANE_ID)
+            action()
+
+        return run
+
+    if sources.current is not None or sources.marked:
+        yield ("sources: compose notice", "Write to the admin of this (or the marked) source",
+               on_sources(sources.action_compose))
+        yield ("sources: list records", "Every record of this source in all reports",
+               on_sources(sources.action_open))
+    if sources.show_all:
+        yield ("sources: hide informational", "Show only the sources that need action",
+               on_sources(sources.action_toggle_all))
+    else:
+        yield ("sources: show informational", "Also show forwarded mail and outside spoofing",
+               on_sources(sources.action_toggle_all))
+    if sources.marked:
+        yield ("sources: clear marks", "Unmark every marked source",
+               on_sources(sources.action_clear_marks))
+
+
 def palette_commands(app: DmarcApp, screen: object) -> Iterator[Command]:
     """Commands for ``screen``, the screen the palette was opened on."""
     if app.scanning:
@@ -73,6 +98,11 @@ def palette_commands(app: DmarcApp, screen: object) -> Iterator[Command]:
     reports = main.query(ReportsPane)
     if reports:
         yield from _reports_commands(main, reports.first())
+    from dmarctui.tui.screens.sources import SourcesPane
+
+    sources = main.query(SourcesPane)
+    if sources:
+        yield from _sources_commands(main, sources.first())
 
 
 class DmarcCommands(Provider):

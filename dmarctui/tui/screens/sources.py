@@ -269,6 +269,10 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         if row + 1 < len(self.shown):
             self.table.move_cursor(row=row + 1, animate=False)
 
+    def action_clear_marks(self) -> None:
+        self.marked.clear()
+        self._fill()
+
     def action_open(self) -> None:
         from dmarctui.tui.screens.source_records import SourceRecordsScreen
 
