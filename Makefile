@@ -19,12 +19,12 @@ demo: $(STAMP) ## build the demo mailbox and open it in the TUI
 	$(BIN)/dmarctui --demo
 
 test: $(STAMP) ## install everything the tests need, lint, run the tests
-	$(BIN)/ruff check dmarctui tests scripts
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff (format and lint) and mypy
-	$(BIN)/ruff check dmarctui tests scripts
-	$(BIN)/ruff format --check dmarctui tests scripts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: $(STAMP) ## benchmark scan, rescan and UI key latency (prints a table)

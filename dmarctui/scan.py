@@ -208,7 +208,9 @@ def _analyse_job(job: tuple[FolderFormat, Path, MessageRef, Limits, bool]) -> Me
     try:
         raw = read_message(fmt, folder, ref)
     except MessageGone:
-        return vanished(ref, "message disappeared during the scan (moved or deleted by another client)")
+        return vanished(
+            ref, "message disappeared during the scan (moved or deleted by another client)"
+        )
     except OSError as exc:
         return vanished(ref, f"cannot read message: {exc.strerror or exc}")
     return analyse_message(raw, ref, limits, keep_xml=keep_xml)

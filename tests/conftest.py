@@ -13,7 +13,9 @@ CORPUS = SHARED / "corpus" / "public"
 
 
 @pytest.fixture(autouse=True)
-def hermetic_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def hermetic_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A developer's own config, cache or drafts never decide a test result."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
