@@ -25,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static, TextArea
 
-from dmarctui.config import Lang
+from dmarctui.config import Config, Lang
 from dmarctui.history import HistoryError
 from dmarctui.notice import NoticeError, body_text, build_notice, recipients, with_edits
 from dmarctui.notice_templates import TemplateError
@@ -54,6 +54,14 @@ def editor_command() -> list[str] | None:
         if os.environ.get(name, "").strip():
             return shlex.split(os.environ[name])
     return ["vi"] if shutil.which("vi") else None
+
+
+def drafts_label(config: Config) -> str:
+    """The drafts folder as the user wrote it, or the default with the home folder as ``~``."""
+    if config.notice.drafts:
+        return config.notice.drafts
+    target, home = drafts_target(config), Path.home()
+    return f"~/{target.relative_to(home)}" if target.is_relative_to(home) else str(target)
 
 
 class NoticeScreen(Screen[bool]):
@@ -182,7 +190,7 @@ it, after a confirmation that shows the recipients and the subject.
         if self.editing:
             hint = Text("Editing the body: Esc when done", "bold")
         else:
-            hint = Text(f"Draft folder: {drafts_target(self.dmarc.config)}", "dim")
+            hint = Text(f"Drafts go to {drafts_label(self.dmarc.config)}", "dim")
             if self.edited:
                 hint = Text.assemble(("Edited · ", "yellow"), hint)
         self.query_one("#notice-hint", Label).update(hint)

@@ -16,7 +16,7 @@ from textual.widgets import Label, Static
 
 from dmarctui.readiness import Readiness, readiness
 from dmarctui.triage import find_findings
-from dmarctui.tui.pane import Pane
+from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import KIND_LABELS
 
 
@@ -92,7 +92,7 @@ def domain_view(item: Readiness) -> Group:
                  policy_line(item), policies_table(item), Text(), days_table(item), Text())
 
 
-class ReadinessPane(Pane):
+class ReadinessPane(LazyPane):
     PANE_ID = "readiness"
     TITLE = "Readiness"
 
@@ -115,31 +115,19 @@ by finding kind; and whether every receiver saw the same published policy.
             super().__init__()
             self.result = result
 
-    def __init__(self) -> None:
-        super().__init__(id=self.PANE_ID)
-        self._busy = False
-        self._again = False
-
     def compose(self) -> ComposeResult:
         yield Label("Counting…", id="readiness-status", classes="pane-status")
         with VerticalScroll(id="readiness-scroll"):
             yield Static("", id="readiness-body")
 
-    def on_mount(self) -> None:
-        self.reload()
-
-    def reload(self) -> None:
-        if self._busy:
-            self._again = True
-            return
-        self._busy = True
+    def compute(self) -> None:
         self._compute()
 
     @work(thread=True, exclusive=True, group="readiness", exit_on_error=False,
           description="count policy readiness")
     def _compute(self) -> None:
-        app = self.dmarc
         try:
+            app = self.dmarc
             reports = list(app.index.counted_reports())
             # Cached PTR names only: a PTR-pattern sender can make a failure legitimate.
             ranked = dict.fromkeys(f.source_ip for f in find_findings(reports, app.config))
@@ -150,7 +138,6 @@ by finding kind; and whether every receiver saw the same published policy.
         self.post_message(self.Computed(result))
 
     def on_readiness_pane_computed(self, message: ReadinessPane.Computed) -> None:
-        self._busy = False
         status = self.query_one("#readiness-status", Label)
         body = self.query_one("#readiness-body", Static)
         if isinstance(message.result, str):
@@ -164,9 +151,7 @@ by finding kind; and whether every receiver saw the same published policy.
                           " · arrows / PgDn scroll")
             views: list[RenderableType] = [domain_view(r) for r in message.result]
             body.update(Group(*views))
-        if self._again:
-            self._again = False
-            self.reload()
+        self.computed()
 
     def action_scroll(self, where: str) -> None:
         scroll = self.query_one("#readiness-scroll", VerticalScroll)

@@ -35,7 +35,7 @@ report; **Esc** goes back to the sources.
         Binding("escape,backspace", "app.pop_screen", "Back", tooltip="Back to the sources",
                 id="source_records.back"),
         Binding("enter", "open_report", "Report", tooltip="Open the report holding this record",
-                id="source_records.open"),
+                id="source_records.open", priority=True),
     ]
 
     def __init__(self, source_ip: str, findings: list[Finding]) -> None:

@@ -25,7 +25,7 @@ from dmarctui.notice import letter_findings
 from dmarctui.rdns import ReverseDns
 from dmarctui.trend import before_after
 from dmarctui.triage import find_findings, is_problem
-from dmarctui.tui.pane import Pane
+from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
 from dmarctui.tui.widgets.sparkline import day_axis
 
@@ -68,7 +68,7 @@ def triage(
     return Triage(findings, states)
 
 
-class SourcesPane(Pane):
+class SourcesPane(LazyPane):
     PANE_ID = "sources"
     TITLE = "Sources"
 
@@ -87,7 +87,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         Binding("space", "mark", "Mark", tooltip="Mark this source for a notice (again: unmark)",
                 id="sources.mark"),
         Binding("enter", "open", "Records", tooltip="Every record of this source in all reports",
-                id="sources.open"),
+                id="sources.open", priority=True),
         Binding("a", "toggle_all", "All kinds", tooltip="Also show forwarded mail and spoofing",
                 id="sources.all"),
     ]
@@ -103,7 +103,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             self.names = names
 
     def __init__(self) -> None:
-        super().__init__(id=self.PANE_ID)
+        super().__init__()
         self.show_all = False
         self.marked: set[str] = set()
         self.findings: list[Finding] = []
@@ -112,8 +112,6 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.ptrs: dict[str, str | None] = {}
         self.loaded = False
         self._asked: set[str] = set()
-        self._busy = False
-        self._again = False
         self._dns: ReverseDns | None = None
 
     def compose(self) -> ComposeResult:
@@ -128,27 +126,20 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
     def table(self) -> DataTable[object]:
         return self.query_one("#sources-table", DataTable)
 
-    def on_mount(self) -> None:
-        self.reload()
-
     def on_unmount(self) -> None:
         if self._dns is not None:
             self._dns.close()
 
     # ------------------------------------------------------------------ triage
 
-    def reload(self) -> None:
-        if self._busy:
-            self._again = True
-            return
-        self._busy = True
+    def compute(self) -> None:
         self._triage(dict(self.ptrs))
 
     @work(thread=True, exclusive=True, group="triage", exit_on_error=False,
           description="rank the sources")
     def _triage(self, ptrs: dict[str, str | None]) -> None:
-        app = self.dmarc
         try:
+            app = self.dmarc
             reports = list(app.index.counted_reports())
             result = triage(reports, app.config, ptrs, app.known_ptrs)
         except Exception as exc:  # relayed to the pane, never swallowed
@@ -156,7 +147,6 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.post_message(self.Triaged(result))
 
     def on_sources_pane_triaged(self, message: SourcesPane.Triaged) -> None:
-        self._busy = False
         result = message.result
         if result.problem and not result.findings:
             self.query_one("#sources-status", Label).update(result.problem)
@@ -167,9 +157,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             if result.problem:
                 self.notify(result.problem, severity="warning")
             self._look_up_names()
-        if self._again:
-            self._again = False
-            self.reload()
+        self.computed()
 
     def _look_up_names(self) -> None:
         wanted = [f.source_ip for f in self.findings if is_problem(f.kind)][:PTR_LOOKUPS]
@@ -222,13 +210,12 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
     def _show_status(self) -> None:
         sources = len({f.source_ip for f in self.shown})
         hidden = sum(1 for f in self.findings if not is_problem(f.kind))
-        parts = [f"{sources:,} sources need action" if not self.show_all
-                 else f"{sources:,} sources"]
-        parts.append(f"{len(self.shown):,} findings")
-        if hidden and not self.show_all:
-            parts.append(f"{hidden} informational hidden (a shows)")
+        parts = [f"{sources:,} sources" + ("" if self.show_all else " need action")]
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
+        parts.append(f"{len(self.shown):,} findings")
+        if hidden and not self.show_all:
+            parts.append(f"{hidden} informational hidden (a)")
         self.query_one("#sources-status", Label).update(" · ".join(parts))
 
     @property

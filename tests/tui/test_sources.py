@@ -1,0 +1,226 @@
+"""The Sources pane on the demo folder: the seeded problem sources, records, marks, PTR names."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from dmarctui.config import Config, load_config
+from dmarctui.demo import DemoFolder
+from dmarctui.tui.app import DmarcApp
+from dmarctui.tui.screens.report_detail import ReportScreen
+from dmarctui.tui.screens.source_records import SourceRecordsScreen
+from dmarctui.tui.screens.sources import SourcesPane
+
+from .conftest import AppFactory, screen_text, settle
+
+SOURCES_KEY = "5"
+LAB1 = "192.0.2.71"
+LAB2 = "192.0.2.88"
+FORWARDER = "198.51.100.200"
+
+
+@pytest.fixture
+def demo_config(demo_folder: DemoFolder, tmp_path: Path) -> Config:
+    """The demo's own config (contacts, senders, networks), drafting into this test's tmp."""
+    config, problems = load_config(demo_folder.config_path)
+    assert not problems
+    return replace(config, notice=replace(config.notice, drafts=str(tmp_path / "Drafts")))
+
+
+@pytest.fixture
+def sources_app(demo_app: AppFactory, demo_config: Config) -> Callable[..., DmarcApp]:
+    def factory(**options: Any) -> DmarcApp:
+        options.setdefault("config", demo_config)
+        options.setdefault("dns", False)
+        return demo_app(**options)
+
+    return factory
+
+
+def pane(app: DmarcApp) -> SourcesPane:
+    return app.main_screen.query_one(SourcesPane)
+
+
+async def open_sources(pilot: Pilot[Any]) -> SourcesPane:
+    await settle(pilot)
+    await pilot.press(SOURCES_KEY)
+    await settle(pilot)
+    found = pane(pilot.app)  # type: ignore[arg-type]
+    assert found.loaded
+    return found
+
+
+async def go_to(pilot: Pilot[Any], sources: SourcesPane, ip: str, kind: str) -> None:
+    """Arrow down to the row of (ip, kind), as a user would."""
+    rows = [(f.source_ip, f.kind) for f in sources.shown]
+    for _ in range(rows.index((ip, kind)) - sources.table.cursor_row):
+        await pilot.press("down")
+    assert sources.current is not None
+    assert (sources.current.source_ip, sources.current.kind) == (ip, kind)
+
+
+def seeded(demo_folder: DemoFolder, *, informational: bool) -> set[tuple[str, str]]:
+    return {
+        (s.ip, kind)
+        for s in demo_folder.facts.sources
+        for kind in s.kinds
+        if informational or kind != "forwarded"
+    }
+
+
+async def test_sources_show_exactly_the_seeded_problems(
+    sources_app: Callable[..., DmarcApp], demo_folder: DemoFolder
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        sources = await open_sources(pilot)
+        assert {(f.source_ip, f.kind) for f in sources.shown} == seeded(
+            demo_folder, informational=False
+        )
+        benign = {s.ip for s in demo_folder.facts.sources if not s.kinds}
+        assert benign and not benign & {f.source_ip for f in sources.findings}
+        assert FORWARDER not in screen_text(app)
+        assert [f.severity for f in sources.shown][:2] == ["urgent", "urgent"]
+        text = screen_text(app)
+        assert "7 sources need action · 9 findings · 1 informational hidden (a)" in text
+        assert "internal, no DKIM  192.0.2.71" in text
+        assert "⏎ Records" in text
+
+        await pilot.press("a")
+        assert {(f.source_ip, f.kind) for f in sources.shown} == seeded(
+            demo_folder, informational=True
+        )
+        await go_to(pilot, sources, FORWARDER, "forwarded")
+        text = screen_text(app)
+        assert f"forwarded (info)  {FORWARDER}" in text
+        assert "No action needed." in text
+
+
+async def test_detail_line_names_contact_and_advice(sources_app: Callable[..., DmarcApp]) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        sources = await open_sources(pilot)
+        await go_to(pilot, sources, LAB1, "internal_no_dkim")
+        text = screen_text(app)
+        assert "Contact: 山田 太郎 <yamada@lab1.example.ac.jp> · network 192.0.2.0/24" in text
+        assert "Submit mail through the department mail server" in text
+        assert "2024-11-08 – 2024-11-17 · 90 messages as example.ac.jp" in text
+
+
+async def test_enter_lists_every_record_of_the_source(
+    sources_app: Callable[..., DmarcApp],
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        sources = await open_sources(pilot)
+        await go_to(pilot, sources, LAB1, "internal_no_dkim")
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SourceRecordsScreen)
+        records = app.index.records_for_source(LAB1)
+        assert len(screen.rows) == len(records) > 0
+        messages = sum(record.count for _, record in records)
+        text = screen_text(app)
+        reports = len({row.pk for row, _ in records})
+        assert f"{len(records)} records in {reports} reports, {messages} messages" in text
+        assert "google.com          2024-11-08 1d      5  none         fail  pass  example.ac.jp" \
+            "  spf=mfrom:example.ac.jp:pass" in text
+        assert "⏎ Report" in text
+        newest = max(records, key=lambda pair: pair[0].begin)[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ReportScreen)
+        assert app.screen.row.pk == newest.pk
+        await pilot.press("escape", "escape")
+        assert app.screen is app.main_screen
+
+
+async def test_marked_sources_of_different_admins_get_no_single_notice(
+    sources_app: Callable[..., DmarcApp],
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        sources = await open_sources(pilot)
+        await go_to(pilot, sources, LAB2, "internal_no_dkim")
+        await pilot.press("space")
+        await go_to(pilot, sources, LAB1, "internal_no_dkim")
+        await pilot.press("space")
+        assert sources.marked == {LAB1, LAB2}
+        assert "2 marked" in screen_text(app)
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.screen is app.main_screen
+        assert "different contacts" in " ".join(str(n.message) for n in app._notifications)
+
+
+async def test_spoofing_gets_no_notice(sources_app: Callable[..., DmarcApp]) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        sources = await open_sources(pilot)
+        await go_to(pilot, sources, "203.0.113.66", "outside_spoofing")
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.screen is app.main_screen
+        assert "not something a server admin" in " ".join(
+            str(n.message) for n in app._notifications
+        )
+
+
+def fake_resolver(calls: list[str]) -> Callable[[str], tuple[str, list[str], list[str]]]:
+    def resolve(ip: str) -> tuple[str, list[str], list[str]]:
+        calls.append(ip)
+        return f"host-{ip.replace('.', '-').replace(':', '-')}.example.net", [], [ip]
+
+    return resolve
+
+
+async def test_ptr_names_arrive_in_the_background(
+    sources_app: Callable[..., DmarcApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
+    app = sources_app(dns=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        sources = await open_sources(pilot)
+        await settle(pilot)
+        assert set(calls) == {f.source_ip for f in sources.shown}
+        assert "host-192-0-2-71.example.net" in screen_text(app)
+        assert {f.source_ip: f.ptr for f in sources.shown}[LAB1] == "host-192-0-2-71.example.net"
+        assert app.index.get(LAB1) is not None  # kept in the index for the next start
+
+
+async def test_no_dns_uses_only_cached_names(
+    sources_app: Callable[..., DmarcApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
+    app = sources_app(dns=False)
+    app.index.put(LAB2, "srv.lab2.example.ac.jp", 0.0)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await open_sources(pilot)
+        assert calls == []
+        text = screen_text(app)
+        assert "srv.lab2.example.ac.jp" in text
+        assert "host-" not in text
+
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sources_snapshot(
+    size: tuple[int, int], sources_app: Callable[..., DmarcApp], snap_compare: Any
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        sources = await open_sources(pilot)
+        await go_to(pilot, sources, LAB1, "internal_no_dkim")
+
+    assert snap_compare(sources_app(), terminal_size=size, run_before=run_before)
