@@ -18,6 +18,12 @@ class Pane(Vertical):
 
     PANE_ID: ClassVar[str]
     TITLE: ClassVar[str]
+    loaded = False
+    """True once mounted with its children: scan messages may arrive before that."""
+
+    def on_mount(self) -> None:
+        self.loaded = True
+        self.reload()
 
     @property
     def dmarc(self) -> DmarcApp:

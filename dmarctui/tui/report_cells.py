@@ -37,8 +37,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("records", "Recs", 5, "right"),
     Column("messages", "Msgs", 7, "right"),
     Column("failed", "Pass", 5, "right"),
-    Column("quarantine", "Q/R", 9, "right"),
-    Column("status", "", 3),
+    Column("quarantine", "Q/R", 8, "right"),
+    Column("status", "", 4),
 )
 SORT_TITLES: dict[str, str] = {
     "begin": "period start",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import threading
+from contextlib import suppress
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from dmarctui.demo import DEMO_NOW, DemoFolder, build_demo
 from dmarctui.index import Index
@@ -68,10 +70,10 @@ def demo_app(demo_folder: DemoFolder, db_copy: Path) -> AppFactory:
 
 async def settle(pilot: Pilot[Any]) -> None:
     """Wait until the scan and every other worker are done and the screen is drawn."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    for _ in range(3):
+        with suppress(WorkerCancelled):  # a replaced (exclusive) worker is not a failure
+            await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
 
 
 def screen_text(app: App[Any]) -> str:

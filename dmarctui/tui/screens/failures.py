@@ -40,9 +40,6 @@ every field of the report.
         table.add_columns("Arrived", "Source IP", "Domain", "Failed", "From", "Subject")
         yield table
 
-    def on_mount(self) -> None:
-        self.reload()
-
     def reload(self) -> None:
         self._found = self.dmarc.index.failures()
         table = self.query_one(DataTable)

@@ -53,7 +53,8 @@ class MainScreen(Screen[None]):
 
     def reload_panes(self) -> None:
         for pane in self.panes:
-            pane.reload()
+            if pane.loaded:
+                pane.reload()
 
     def show_pane(self, pane_id: str) -> None:
         self.query_one(TabbedContent).active = f"tab-{pane_id}"

@@ -69,9 +69,6 @@ were counted once, and messages that are not reports. **Enter** shows the messag
         table.add_columns("Kind", "Why", "Message")
         yield table
 
-    def on_mount(self) -> None:
-        self.reload()
-
     def reload(self) -> None:
         index = self.dmarc.index
         self.query_one("#buckets-line", Label).update(

@@ -53,6 +53,7 @@ class ReportsPane(Pane):
         self.sort = "begin"
         self.descending = True
         self.out_dir = DEFAULT_OUT
+        self._queried = False
 
     def compose(self) -> ComposeResult:
         yield Label("", id="reports-status", classes="pane-status")
@@ -62,15 +63,16 @@ class ReportsPane(Pane):
     def report_list(self) -> ReportList:
         return self.query_one(ReportList)
 
-    def on_mount(self) -> None:
-        self._requery()
-
     def reload(self) -> None:
+        if not self._queried:
+            self._requery()
+            return
         self.report_list.reload()
         self._show_status()
 
     def _requery(self) -> None:
         index, flt, sort, descending = self.dmarc.index, self.filter, self.sort, self.descending
+        self._queried = True
         self.report_list.set_source(
             lambda: index.count_reports(flt),
             lambda offset, limit: index.reports_page(

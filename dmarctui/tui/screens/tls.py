@@ -42,9 +42,6 @@ policy. **Enter** shows each policy and its failure details.
         table.add_columns("Begin", "Organization", "Policy domains", "OK", "Failed", "Report ID")
         yield table
 
-    def on_mount(self) -> None:
-        self.reload()
-
     def reload(self) -> None:
         self._found = self.dmarc.index.tls_reports()
         table = self.query_one(DataTable)

@@ -1,0 +1,49 @@
+"""Snapshots of every screen on the demo folder at 80×24 and 120×40, with a fixed clock.
+
+Re-record with ``make snapshots`` only after reading the report of what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from .conftest import AppFactory, settle
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+VIEWS: dict[str, tuple[str, ...]] = {
+    "reports": (),
+    "report_summary": ("enter",),
+    "report_records": ("enter", "2"),
+    "report_xml": ("enter", "3"),
+    "report_headers": ("enter", "4"),
+    "failures": ("2",),
+    "tls": ("3",),
+    "problems": ("4",),
+    "filter": ("f",),
+    "sort": ("s",),
+    "help": ("question_mark",),
+}
+
+
+def keys_then_settle(keys: tuple[str, ...]) -> Callable[[Pilot[Any]], Any]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_screen(view: str, size: tuple[int, int], demo_app: AppFactory, snap_compare: Any) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=keys_then_settle(VIEWS[view]))
+
+
+def test_light_theme(demo_app: AppFactory, snap_compare: Any) -> None:
+    assert snap_compare(demo_app(theme="textual-light"), terminal_size=(80, 24),
+                        run_before=keys_then_settle(()))
