@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import shutil
 import threading
-from contextlib import suppress
 from collections.abc import Callable, Generator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
