@@ -4,66 +4,39 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
-from dmarctui.config import Config, load_config
+from dmarctui.config import Config
 from dmarctui.demo import DemoFolder
-from dmarctui.tui.app import DmarcApp
 from dmarctui.tui.screens.report_detail import ReportScreen
 from dmarctui.tui.screens.source_records import SourceRecordsScreen
-from dmarctui.tui.screens.sources import SourcesPane
 
 from .conftest import AppFactory, screen_text, settle
+from .sources_support import (
+    LAB1,
+    LAB2,
+    SourcesApp,
+    demo_config_in,
+    go_to,
+    open_sources,
+    sources_factory,
+)
 
-SOURCES_KEY = "5"
-LAB1 = "192.0.2.71"
-LAB2 = "192.0.2.88"
 FORWARDER = "198.51.100.200"
 
 
 @pytest.fixture
 def demo_config(demo_folder: DemoFolder, tmp_path: Path) -> Config:
-    """The demo's own config (contacts, senders, networks), drafting into this test's tmp."""
-    config, problems = load_config(demo_folder.config_path)
-    assert not problems
-    return replace(config, notice=replace(config.notice, drafts=str(tmp_path / "Drafts")))
+    return demo_config_in(demo_folder, tmp_path)
 
 
 @pytest.fixture
-def sources_app(demo_app: AppFactory, demo_config: Config) -> Callable[..., DmarcApp]:
-    def factory(**options: Any) -> DmarcApp:
-        options.setdefault("config", demo_config)
-        options.setdefault("dns", False)
-        return demo_app(**options)
-
-    return factory
-
-
-def pane(app: DmarcApp) -> SourcesPane:
-    return app.main_screen.query_one(SourcesPane)
-
-
-async def open_sources(pilot: Pilot[Any]) -> SourcesPane:
-    await settle(pilot)
-    await pilot.press(SOURCES_KEY)
-    await settle(pilot)
-    found = pane(pilot.app)  # type: ignore[arg-type]
-    assert found.loaded
-    return found
-
-
-async def go_to(pilot: Pilot[Any], sources: SourcesPane, ip: str, kind: str) -> None:
-    """Arrow down to the row of (ip, kind), as a user would."""
-    rows = [(f.source_ip, f.kind) for f in sources.shown]
-    for _ in range(rows.index((ip, kind)) - sources.table.cursor_row):
-        await pilot.press("down")
-    assert sources.current is not None
-    assert (sources.current.source_ip, sources.current.kind) == (ip, kind)
+def sources_app(demo_app: AppFactory, demo_config: Config) -> SourcesApp:
+    return sources_factory(demo_app, demo_config)
 
 
 def seeded(demo_folder: DemoFolder, *, informational: bool) -> set[tuple[str, str]]:
@@ -76,7 +49,7 @@ def seeded(demo_folder: DemoFolder, *, informational: bool) -> set[tuple[str, st
 
 
 async def test_sources_show_exactly_the_seeded_problems(
-    sources_app: Callable[..., DmarcApp], demo_folder: DemoFolder
+    sources_app: SourcesApp, demo_folder: DemoFolder
 ) -> None:
     app = sources_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -103,7 +76,7 @@ async def test_sources_show_exactly_the_seeded_problems(
         assert "No action needed." in text
 
 
-async def test_detail_line_names_contact_and_advice(sources_app: Callable[..., DmarcApp]) -> None:
+async def test_detail_line_names_contact_and_advice(sources_app: SourcesApp) -> None:
     app = sources_app()
     async with app.run_test(size=(80, 24)) as pilot:
         sources = await open_sources(pilot)
@@ -115,7 +88,7 @@ async def test_detail_line_names_contact_and_advice(sources_app: Callable[..., D
 
 
 async def test_enter_lists_every_record_of_the_source(
-    sources_app: Callable[..., DmarcApp],
+    sources_app: SourcesApp,
 ) -> None:
     app = sources_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -144,7 +117,7 @@ async def test_enter_lists_every_record_of_the_source(
 
 
 async def test_marked_sources_of_different_admins_get_no_single_notice(
-    sources_app: Callable[..., DmarcApp],
+    sources_app: SourcesApp,
 ) -> None:
     app = sources_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -161,7 +134,7 @@ async def test_marked_sources_of_different_admins_get_no_single_notice(
         assert "different contacts" in " ".join(str(n.message) for n in app._notifications)
 
 
-async def test_spoofing_gets_no_notice(sources_app: Callable[..., DmarcApp]) -> None:
+async def test_spoofing_gets_no_notice(sources_app: SourcesApp) -> None:
     app = sources_app()
     async with app.run_test(size=(80, 24)) as pilot:
         sources = await open_sources(pilot)
@@ -183,7 +156,7 @@ def fake_resolver(calls: list[str]) -> Callable[[str], tuple[str, list[str], lis
 
 
 async def test_ptr_names_arrive_in_the_background(
-    sources_app: Callable[..., DmarcApp], monkeypatch: pytest.MonkeyPatch
+    sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
@@ -198,7 +171,7 @@ async def test_ptr_names_arrive_in_the_background(
 
 
 async def test_no_dns_uses_only_cached_names(
-    sources_app: Callable[..., DmarcApp], monkeypatch: pytest.MonkeyPatch
+    sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
@@ -217,7 +190,7 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"
 
 @pytest.mark.parametrize("size", SIZES)
 def test_sources_snapshot(
-    size: tuple[int, int], sources_app: Callable[..., DmarcApp], snap_compare: Any
+    size: tuple[int, int], sources_app: SourcesApp, snap_compare: Any
 ) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         sources = await open_sources(pilot)

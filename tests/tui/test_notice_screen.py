@@ -1,0 +1,266 @@
+"""The notice screen on the demo folder: preview, language, edits, drafts, confirmed sending."""
+
+from __future__ import annotations
+
+import contextlib
+import mailbox
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from dmarctui.config import Config
+from dmarctui.demo import DemoFolder
+from dmarctui.history import NoticeHistory
+from dmarctui.tui.app import DmarcApp
+from dmarctui.tui.screens.notice import NoticeScreen
+from dmarctui.tui.screens.prompt import PromptScreen
+from dmarctui.tui.widgets.confirm import ConfirmScreen
+
+from .conftest import AppFactory, screen_text, settle
+from .sources_support import (
+    LAB1,
+    SourcesApp,
+    demo_config_in,
+    go_to,
+    open_sources,
+    sources_factory,
+)
+
+SAAS = "203.0.113.20"
+SUBJECT_JA = "【DMARC】送信ドメイン認証の不備について (192.0.2.71)"
+
+
+@pytest.fixture
+def demo_config(demo_folder: DemoFolder, tmp_path: Path) -> Config:
+    return demo_config_in(demo_folder, tmp_path)
+
+
+@pytest.fixture
+def sources_app(demo_app: AppFactory, demo_config: Config) -> SourcesApp:
+    return sources_factory(demo_app, demo_config)
+
+
+async def compose(pilot: Pilot[Any], ip: str = LAB1, kind: str = "internal_no_dkim") -> None:
+    sources = await open_sources(pilot)
+    await go_to(pilot, sources, ip, kind)
+    await pilot.press("n")
+    await settle(pilot)
+
+
+def notice_screen(app: DmarcApp) -> NoticeScreen:
+    assert isinstance(app.screen, NoticeScreen)
+    return app.screen
+
+
+def drafts(config: Config) -> list[EmailMessage]:
+    assert config.notice.drafts is not None
+    box = mailbox.Maildir(config.notice.drafts, create=False)
+    return [message_from_bytes(box.get_bytes(key), policy=default_policy)  # type: ignore[misc]
+            for key in box.iterkeys()]
+
+
+def messages(app: DmarcApp) -> str:
+    return " ".join(str(n.message) for n in app._notifications)
+
+
+async def test_n_previews_the_japanese_notice_to_the_contact(
+    sources_app: SourcesApp,
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        screen = notice_screen(app)
+        text = screen_text(app)
+        assert "To       山田 太郎 <yamada@lab1.example.ac.jp>" in text
+        assert f"Subject  {SUBJECT_JA}" in text
+        assert "Language 日本語" in text
+        body = screen.body.text
+        assert body.startswith("山田 太郎 様\n")
+        assert "合計 90 通" in body
+        assert "  2024-11-08  google.com          5     fail  pass  spf=example.ac.jp:pass" in body
+        assert "2. ヘッダ From に、そのサーバ自身（研究室など）のドメインのアドレスを使う。" in body
+
+        await pilot.press("l")
+        await settle(pilot)
+        assert "Language English" in screen_text(app)
+        assert "Dear 山田 太郎," in screen.body.text
+        await pilot.press("escape")
+        assert app.screen is app.main_screen
+
+
+async def test_d_saves_a_draft_and_the_source_shows_it(
+    sources_app: SourcesApp, demo_config: Config
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await compose(pilot)
+        body = notice_screen(app).body.text
+        await pilot.press("d")
+        await settle(pilot)
+        assert app.screen is app.main_screen
+        [draft] = drafts(demo_config)
+        assert draft["Subject"] == SUBJECT_JA
+        assert draft["To"].addresses[0].addr_spec == "yamada@lab1.example.ac.jp"
+        assert draft.get_content().rstrip("\n") == body.rstrip("\n")
+        with NoticeHistory.open() as history:
+            [record] = history.all()
+        assert (record.status, record.sources) == ("drafted", (LAB1,))
+        await settle(pilot)
+        text = screen_text(app)
+        assert "draft 12-20" in text
+        assert "Drafted 2024-12-20 to yamada@lab1.example.ac.jp" in text
+
+
+async def test_edits_in_the_text_area_are_what_is_saved(
+    sources_app: SourcesApp, demo_config: Config
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("e")
+        assert "Editing the body: Esc when done" in screen_text(app)
+        await pilot.press(*"PS: d and S are plain text here. ")
+        await pilot.press("escape")
+        assert isinstance(app.screen, NoticeScreen)
+        assert "Edited" in screen_text(app)
+        await pilot.press("d")
+        await settle(pilot)
+        [draft] = drafts(demo_config)
+        assert draft.get_content().startswith("PS: d and S are plain text here. 山田 太郎 様")
+
+
+async def test_external_editor_result_replaces_the_body(
+    sources_app: SourcesApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\nprintf "追記: 来週までにご対応ください。\\n" >> "$1"\n')
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    app = sources_app()
+
+    @contextlib.contextmanager
+    def no_terminal_to_hand_over() -> Iterator[None]:
+        yield
+
+    monkeypatch.setattr(app, "suspend", no_terminal_to_hand_over)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("E")
+        await settle(pilot)
+        body = notice_screen(app).body.text
+        assert body.startswith("山田 太郎 様")
+        assert body.endswith("追記: 来週までにご対応ください。\n")
+
+
+def fake_sendmail(tmp_path: Path, *, fail: bool = False) -> tuple[str, Path]:
+    """A sendmail that keeps what it was given, or refuses like a broken MTA."""
+    out = tmp_path / "sent.eml"
+    script = tmp_path / "sendmail"
+    action = 'echo "relay down" >&2; exit 75' if fail else f'cat > "{out}"'
+    script.write_text(f"#!/bin/sh\n{action}\n")
+    script.chmod(0o755)
+    return str(script), out
+
+
+@pytest.fixture
+def with_sendmail(demo_config: Config, tmp_path: Path) -> Callable[[bool], tuple[Config, Path]]:
+    def make(fail: bool) -> tuple[Config, Path]:
+        command, out = fake_sendmail(tmp_path, fail=fail)
+        return replace(demo_config, notice=replace(demo_config.notice, sendmail=command)), out
+
+    return make
+
+
+async def test_send_only_after_confirmation(
+    sources_app: SourcesApp, with_sendmail: Callable[[bool], tuple[Config, Path]]
+) -> None:
+    config, out = with_sendmail(False)
+    app = sources_app(config=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("S")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        assert "Send this notice to yamada@lab1.example.ac.jp?" in text
+        assert SUBJECT_JA in text
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, NoticeScreen)
+        assert not out.exists()
+        assert not Path(str(config.notice.drafts)).exists()
+
+        await pilot.press("S")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.screen is app.main_screen
+        sent = message_from_bytes(out.read_bytes(), policy=default_policy)
+        assert sent["Subject"] == SUBJECT_JA
+        assert "合計 90 通" in sent.get_content()  # type: ignore[attr-defined]
+        with NoticeHistory.open() as history:
+            [record] = history.all()
+        assert record.status == "sent"
+        assert "Sent to yamada@lab1.example.ac.jp" in messages(app)
+
+
+async def test_failed_send_keeps_the_draft_and_says_why(
+    sources_app: SourcesApp, with_sendmail: Callable[[bool], tuple[Config, Path]]
+) -> None:
+    config, _ = with_sendmail(True)
+    app = sources_app(config=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("S", "y")
+        await settle(pilot)
+        assert isinstance(app.screen, NoticeScreen)
+        assert "exited with status 75: relay down" in messages(app)
+        assert "the draft is kept in" in messages(app)
+        [draft] = drafts(config)
+        assert draft["Subject"] == SUBJECT_JA
+        with NoticeHistory.open() as history:
+            [record] = history.all()
+        assert record.status == "drafted"
+
+
+async def test_no_contact_asks_for_the_address(sources_app: SourcesApp) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot, SAAS, "unaligned_third_party")
+        assert isinstance(app.screen, PromptScreen)
+        assert "No contact is configured for this source" in screen_text(app)
+        await pilot.press(*"news-admin@saas.example.net", "enter")
+        await settle(pilot)
+        screen = notice_screen(app)
+        assert "To       news-admin@saas.example.net" in screen_text(app)
+        assert "DKIM" in screen.body.text
+
+        await pilot.press("escape")
+        await compose(pilot, SAAS, "unaligned_third_party")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is app.main_screen
+
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_notice_snapshot(
+    size: tuple[int, int], sources_app: SourcesApp, demo_config: Config,
+    snap_compare: Any,
+) -> None:
+    # A fixed drafts label: the test's tmp path would change every run.
+    config = replace(demo_config, notice=replace(demo_config.notice, drafts="~/Mail/drafts"))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await compose(pilot)
+
+    assert snap_compare(sources_app(config=config), terminal_size=size, run_before=run_before)
