@@ -52,7 +52,7 @@ async def open_sources(pilot: Pilot[Any]) -> SourcesPane:
 
 async def go_to(pilot: Pilot[Any], sources: SourcesPane, ip: str, kind: str) -> None:
     """Arrow down to the row of (ip, kind), as a user would."""
-    rows = [(f.source_ip, f.kind) for f in sources.shown]
+    rows: list[tuple[str, str]] = [(f.source_ip, f.kind) for f in sources.shown]
     for _ in range(rows.index((ip, kind)) - sources.table.cursor_row):
         await pilot.press("down")
     assert sources.current is not None

@@ -197,3 +197,17 @@ def test_sources_snapshot(
         await go_to(pilot, sources, LAB1, "internal_no_dkim")
 
     assert snap_compare(sources_app(), terminal_size=size, run_before=run_before)
+
+
+async def test_palette_offers_the_sources_commands(sources_app: SourcesApp) -> None:
+    from dmarctui.tui.commands import palette_commands
+
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        sources = await open_sources(pilot)
+        titles = {title: run for title, _, run in palette_commands(app, app.main_screen)}
+        assert {"sources: compose notice", "sources: show informational"} <= set(titles)
+        titles["sources: show informational"]()
+        assert sources.show_all
+        titles = {title for title, _, _ in palette_commands(app, app.main_screen)}
+        assert "sources: hide informational" in titles
