@@ -187,8 +187,9 @@ class DmarcApp(App[None]):
         context = ""
         focused = self.focused
         while focused is not None:
-            if type(focused).HELP:
-                context = type(focused).HELP
+            help_text = type(focused).HELP
+            if help_text:
+                context = help_text
                 break
             focused = focused.parent  # type: ignore[assignment]
         self.push_screen(HelpScreen(context))
@@ -247,7 +248,7 @@ def make_app(
     """The one factory behind ``dmarctui PATH``, the tests and the screenshot script.
 
     Raises:
-        MailStoreError, IndexError-like errors from ``Index.open``: before any UI starts.
+        MailStoreError, IndexStoreError: from ``Index.open``, before any UI starts.
     """
     from dmarctui.index import Index
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from rich.console import RenderableType
+from rich.protocol import is_renderable
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,7 +24,7 @@ def fields_table(fields: Iterable[tuple[str, object]]) -> Table:
             continue
         if isinstance(value, tuple | list):
             value = ", ".join(str(v) for v in value)
-        table.add_row(name, value if isinstance(value, RenderableType) else str(value))
+        table.add_row(name, cast(RenderableType, value) if is_renderable(value) else str(value))
     return table
 
 

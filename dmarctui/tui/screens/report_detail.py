@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.syntax import Syntax
 from rich.table import Table
@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, TabPane
 
+from dmarctui.mailstore import MailStoreError
 from dmarctui.tui.report_cells import period
 from dmarctui.tui.report_text import auth_results, metadata_table, repairs_table
 
@@ -52,8 +53,6 @@ The XML and headers are read again from the mail folder (read-only).
 
     @property
     def dmarc(self) -> DmarcApp:
-        from typing import cast
-
         return cast("DmarcApp", self.app)
 
     def compose(self) -> ComposeResult:
@@ -117,11 +116,11 @@ The XML and headers are read again from the mail folder (read-only).
                 xml.decode("utf-8", "replace"), "xml", theme="ansi_dark", word_wrap=True,
                 line_numbers=True,
             )
-        except Exception as exc:  # the message may have gone since it was indexed
+        except (MailStoreError, KeyError) as exc:  # the message left or changed since indexed
             xml_view = f"Cannot read the XML again: {exc}"
         try:
             headers: Text | str = self.dmarc.message_headers(self.row.message)
-        except Exception as exc:
+        except (MailStoreError, KeyError) as exc:
             headers = f"Cannot read the message again: {exc}"
         self.app.call_from_thread(self._show_raw, xml_view, headers)
 

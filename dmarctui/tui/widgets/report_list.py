@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -24,6 +25,8 @@ from dmarctui.tui.widgets.page_cache import PageCache
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
 
+STRIPS_KEPT = 400
+"""Rendered lines kept, so moving the cursor redraws nothing it has drawn before."""
 Counter = Callable[[], int]
 Fetcher = Callable[[int, int], "list[ReportRow]"]
 
@@ -69,6 +72,7 @@ from invalid XML, **D** has duplicate copies, **C** shares its report_id with an
         self._count_rows: Counter = lambda: 0
         self._cache: PageCache[ReportRow] = PageCache(lambda offset, limit: [])
         self.row_count = 0
+        self._strips: LRUCache[tuple[ReportRow, int, Style], Strip] = LRUCache(STRIPS_KEPT)
 
     # ------------------------------------------------------------------ data
 
@@ -106,6 +110,10 @@ from invalid XML, **D** has duplicate copies, **C** shares its report_id with an
             self.scroll_to(y=new, animate=False, immediate=True)
         elif new >= top + visible:
             self.scroll_to(y=new - visible + 1, animate=False, immediate=True)
+        else:  # only the two lines whose highlight changed need drawing again
+            self.refresh_line(old + 1)
+            self.refresh_line(new + 1)
+            return
         self.refresh()
 
     def _move_to(self, index: int) -> None:
@@ -150,7 +158,12 @@ from invalid XML, **D** has duplicate copies, **C** shares its report_id with an
         style = base
         if index == self.cursor:
             style = base + self.get_component_rich_style("report-list--cursor")
-        return self._strip(layout_line(row_cells(row), widths), width, style)
+        key = (row, width, style)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strip(layout_line(row_cells(row), widths), width, style)
+            self._strips[key] = strip
+        return strip
 
     def _strip(self, line: Text, width: int, style: Style) -> Strip:
         segments = list(line.render(self.app.console))
