@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from dmarctui.analysis import analyse_message, vanished
 from dmarctui.index_replay import replay
@@ -68,8 +69,8 @@ class UpdateStats:
         return self.new + self.changed + self.unchanged
 
 
-@dataclass
-class _Stored:
+class _Stored(NamedTuple):
+    key: str
     id: int
     location: str
     size: int
@@ -159,10 +160,8 @@ def update(
 
 
 def _plan(conn: sqlite3.Connection, store: MailStore, stats: UpdateStats) -> _Plan:
-    stored = {
-        key: _Stored(*rest)
-        for key, *rest in conn.execute("SELECT key, id, location, size, mtime, seq FROM messages")
-    }
+    rows = conn.execute("SELECT key, id, location, size, mtime, seq FROM messages")
+    stored = {row.key: row for row in map(_Stored._make, rows)}
     if isinstance(store, MboxStore):
         return _plan_mbox(conn, store, stored, stats)
     return _diff(list(store.refs()), 0, stored, stats)
