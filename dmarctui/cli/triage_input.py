@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from dmarctui.cli.common import add_folder_arguments
+from dmarctui.cli.common import add_folder_arguments, add_index_arguments
 from dmarctui.config import Config, ConfigError, load_config
 from dmarctui.model import AggregateReport
 from dmarctui.rdns import ReverseDns
@@ -24,6 +24,7 @@ class InputError(Exception):
 
 def add_triage_arguments(parser: argparse.ArgumentParser, *, period: bool = True) -> None:
     add_folder_arguments(parser)
+    add_index_arguments(parser)
     parser.add_argument(
         "--config",
         type=Path,
@@ -84,13 +85,14 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def load_reports(args: argparse.Namespace) -> list[AggregateReport]:
-    """The distinct aggregate reports of the folder named on the command line."""
+    """The distinct, counted aggregate reports of the folder, from its updated index."""
+    from dmarctui.cli import common
+    from dmarctui.index import IndexStoreError
     from dmarctui.mailstore import MailStoreError
-    from dmarctui.scan import run_scan
 
     try:
-        return run_scan(args.path, args.format).counted_reports()
-    except MailStoreError as exc:
+        return common.load_reports(args)
+    except (MailStoreError, IndexStoreError) as exc:
         raise InputError(str(exc)) from exc
 
 
