@@ -260,7 +260,19 @@ def _collision(earlier: ReportFacts, later: ReportFacts) -> Collision:
         counted_once = True
     else:
         reason = "other"
-        detail = "same report_id and reporter, different content"
+        differing = [
+            name
+            for name, same in (
+                ("org_name", earlier.org_name == later.org_name),
+                ("date_range", (earlier.begin, earlier.end) == (later.begin, later.end)),
+                ("policy_published", earlier.policy_key == later.policy_key),
+                ("records", earlier.records_key == later.records_key),
+            )
+            if not same
+        ]
+        detail = "same report_id and reporter; differs in " + (
+            ", ".join(differing) or "other metadata"
+        )
         counted_once = False
     return Collision(
         report_id=earlier.report_id,

@@ -120,7 +120,10 @@ def print_summary(result: ScanResult) -> None:
             + (f" and {len(domains) - 10} more" if len(domains) > 10 else "")
         )
     if result.duplicates:
-        print(f"\n{len(result.duplicates)} duplicates (same report delivered again)")
+        print(
+            f"\n{len(result.duplicates)} reports arrived again (duplicates of one seen before);"
+            f" {result.buckets['duplicate']} messages held nothing but such copies"
+        )
     for c in result.collisions:
         print(f"collision on report_id {c.report_id}: {c.detail}")
     if result.errors:
