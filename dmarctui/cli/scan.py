@@ -91,13 +91,17 @@ def _run_in_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{humanize.intcomma(n)} {noun}{'' if n == 1 else 's'}"
+
+
 def _day(epoch: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
 def print_summary(result: ScanResult) -> None:
     print(
-        f"{result.folder} ({result.format}): {humanize.intcomma(result.messages)} messages"
+        f"{result.folder} ({result.format}): {_count(result.messages, 'message')}"
         f" scanned in {humanize.precisedelta(result.elapsed, minimum_unit='milliseconds')}"
     )
     for name, count in result.buckets.items():
@@ -110,7 +114,7 @@ def print_summary(result: ScanResult) -> None:
         recovered = sum(1 for f in reports if f.report.status == "recovered")
         print(
             f"\n{humanize.intcomma(len(reports))} distinct aggregate reports, {_day(begin)} to"
-            f" {_day(end)}, covering {humanize.intcomma(total)} messages"
+            f" {_day(end)}, covering {_count(total, 'message')}"
             + (f"; {recovered} recovered" if recovered else "")
         )
         domains = sorted({f.report.policy_published.domain for f in reports})
@@ -127,7 +131,7 @@ def print_summary(result: ScanResult) -> None:
     for c in result.collisions:
         print(f"collision on report_id {c.report_id}: {c.detail}")
     if result.errors:
-        print(f"\n{len(result.errors)} messages with errors:")
+        print(f"\n{_count(len(result.errors), 'message')} with errors:")
         for e in result.errors:
             ref = result.refs.get(e.message)
             print(f"  {ref.location if ref else e.message}: {e.reason}")
