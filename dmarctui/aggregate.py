@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, XMLParser
 
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
@@ -84,7 +85,50 @@ def parse_aggregate(data: bytes) -> AggregateReport:
     return _Reader(repairs).report(feedback, namespace)
 
 
+_DTD_MARKUP = re.compile(rb"<!(?i:doctype|entity)")
+_DTD_MARKUP_TEXT = re.compile(r"<!(?i:doctype|entity)")
+_EXPAT_SAFE_ENCODINGS = frozenset(
+    {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"}
+)
+"""Encodings expat reads natively and in which ``<!DOCTYPE`` is spelt with ASCII bytes."""
+
+
 def _parse_xml(data: bytes | str) -> Element:
+    """Parse with the C parser when the document provably has no DTD, else with defusedxml."""
+    if _no_dtd_possible(data):
+        parser = XMLParser()
+        try:
+            parser.feed(data)
+            root = parser.close()
+        except (ParseError, LookupError, ValueError):
+            pass  # the careful path below gives the error (or the refusal) its usual wording
+        else:
+            return root
+    return _parse_defused(data)
+
+
+def _no_dtd_possible(data: bytes | str) -> bool:
+    """True when ``data`` cannot declare entities, so the C-accelerated parser is safe.
+
+    Entities (XXE, billion laughs) can only be declared in a DTD, and a DTD only in a
+    ``<!DOCTYPE`` declaration. Text read as str, or bytes in UTF-8 / ASCII / Latin-1 (no UTF-16
+    or UTF-32 byte-order mark, no NUL byte, no other declared encoding), spells that markup in
+    ASCII, so when neither ``<!DOCTYPE`` nor ``<!ENTITY`` occurs in any case there is no DTD and
+    expat has only the five predefined entities and character references to expand. Anything
+    else, and any failure of the fast parser, goes through defusedxml, which refuses DTDs with a
+    clear reason and reports errors exactly as before.
+    """
+    if isinstance(data, str):
+        return _DTD_MARKUP_TEXT.search(data) is None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
+        return False
+    encoding = xmlrepair.declared_encoding(data.removeprefix(b"\xef\xbb\xbf"))
+    if encoding is not None and encoding not in _EXPAT_SAFE_ENCODINGS:
+        return False
+    return _DTD_MARKUP.search(data) is None
+
+
+def _parse_defused(data: bytes | str) -> Element:
     try:
         return DefusedET.fromstring(
             data, forbid_dtd=True, forbid_entities=True, forbid_external=True
