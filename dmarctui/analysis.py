@@ -19,7 +19,7 @@ from dmarctui.model import (
     Problem,
     TlsReport,
 )
-from dmarctui.payloads import Limits, Payload, find_payloads, parse_message, summarise
+from dmarctui.payloads import Limits, Payload, find_payloads, parse_message_lazily, summarise
 from dmarctui.tlsrpt import TlsError, looks_like_tls, parse_tls
 
 
@@ -40,7 +40,7 @@ def analyse_message(
     raw: bytes, ref: MessageRef, limits: Limits, *, keep_xml: bool = False
 ) -> MessageOutcome:
     """Parse one message completely; never raises for bad input."""
-    msg = parse_message(raw)
+    msg = parse_message_lazily(raw)
     summary = summarise(msg)
     failure = parse_failure(msg)
     if failure is not None:

@@ -84,10 +84,28 @@ def sniff(data: bytes) -> str:
     """
     if not data:
         return "application/x-empty"
-    binary = _binary_kind(data[:_HEAD])
+    head = data[:_HEAD]
+    if head.startswith(b"\x1f\x8b"):
+        return GZIP  # what libmagic and the signatures both say; asking libmagic costs more
+    if _is_feedback_document(head):
+        return XML  # the root element decides, as for all text (see the module docstring)
+    binary = _binary_kind(head)
     if binary is not None:
         return binary
-    return _text_kind(data[:_HEAD])
+    return _text_kind(head)
+
+
+def may_be_report(data: bytes) -> bool:
+    """False when ``sniff`` cannot possibly answer gzip, zip, XML or JSON, decided cheaply.
+
+    That is text (by the same test ``sniff`` uses) that does not read as XML or JSON: libmagic
+    names archives only by their leading signature and can turn text only into another
+    non-report type, so asking it would change nothing but the name of what was found.
+    """
+    head = data[:_HEAD]
+    if head.startswith((b"\x1f\x8b", b"PK")) or _decode_head(head) is None:
+        return True
+    return _text_kind(head) in (XML, JSON)
 
 
 def magic_available() -> bool:
@@ -149,6 +167,15 @@ def _text_kind(head: bytes) -> str:
         if stripped.startswith("<?xml") or root is not None:
             return XML
     return "text/plain"
+
+
+def _is_feedback_document(head: bytes) -> bool:
+    """Text whose first element is a DMARC ``<feedback>`` (any namespace prefix)."""
+    text = _decode_head(head)
+    if text is None or not text.lstrip().startswith("<"):
+        return False
+    root = _first_element(text.lstrip())
+    return root is not None and root.rpartition(":")[2] == "feedback"
 
 
 def _decode_head(head: bytes) -> str | None:

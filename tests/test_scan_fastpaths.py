@@ -8,7 +8,10 @@ from xml.etree.ElementTree import Element
 import pytest
 
 from dmarctui import aggregate
+from dmarctui import sniff as sniff_module
 from dmarctui.aggregate import AggregateError, parse_aggregate
+from dmarctui.payloads import find_payloads, parse_message, parse_message_lazily, summarise
+from dmarctui.sniff import XML, may_be_report, sniff
 
 REPORT = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<feedback><report_metadata>'
@@ -94,3 +97,46 @@ def test_fast_and_careful_parsers_build_the_same_report(
     monkeypatch.setattr(aggregate, "_no_dtd_possible", lambda data: False)
     assert parse_aggregate(doc) == fast
     assert fast.report_metadata.report_id == "a&b \u263a"
+
+
+ODD_PARTS = (
+    b'Content-Type: application/zip; name=foo bar.zip\r\n'
+    b"Content-Disposition: attachment; filename*=utf-8''%E6%97%A5%E5%A0%B1.xml.zip\r\n\r\nx",
+    b"Content-Type: application/gzip;\r\n\tname*0=\"amazonses.com!example.com!1726790400.xm\";"
+    b'\r\n\tname*1="l.gz"\r\nContent-Transfer-Encoding:  Base64 \r\n\r\nx',
+    b'Content-Type: text/xml; name="=?UTF-8?B?5pel5aCxLnhtbA==?="\r\n'
+    b"Subject: =?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?= report\r\n\r\nx",
+    b"Content-Type: text/plain; charset=\"unterminated\r\nFrom: a@b (c)\r\n\r\nx",
+    b"Content-Type: multipart/report; report-type=feedback-report;\r\n boundary=\"b1\"\r\n\r\n"
+    b'--b1\r\nContent-Type: text/plain; charset="us-ascii"\r\n\r\nhello\r\n--b1--\r\n',
+)
+
+
+@pytest.mark.parametrize("raw", ODD_PARTS)
+def test_lazy_headers_answer_exactly_as_the_default_policy(raw: bytes) -> None:
+    eager, lazy = parse_message(raw), parse_message_lazily(raw)
+    for name in ("content-type", "content-disposition", "subject", "from", "nothing"):
+        assert str(lazy.get(name)) == str(eager.get(name))
+    assert lazy.get_content_type() == eager.get_content_type()
+    assert lazy.get_filename() == eager.get_filename()
+    assert lazy.get_param("report-type") == eager.get_param("report-type")
+    assert lazy.is_multipart() == eager.is_multipart()
+    assert summarise(lazy) == summarise(eager)
+    assert find_payloads(lazy) == find_payloads(eager)
+
+
+def test_only_text_that_cannot_be_a_report_skips_sniffing() -> None:
+    assert not may_be_report(b"This is an aggregate report from google.com.\r\n")
+    assert not may_be_report(b"<html><body>hello</body></html>")
+    assert may_be_report(b'<?xml version="1.0"?><feedback/>')
+    assert may_be_report(b'{"organization-name": "Google"}')
+    assert may_be_report(b"PK\x03\x04rest")
+    assert may_be_report(bytes(range(256)))  # binary: libmagic gets to name it
+
+
+def test_a_feedback_document_is_xml_whatever_libmagic_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sniff_module, "_binary_kind", lambda head: "image/svg+xml")
+    assert sniff(b'<?xml version="1.0"?>\n<!-- <svg> --><dmarc:feedback/>') == XML
+    assert sniff(b"<svg/>") == "image/svg+xml"
