@@ -7,10 +7,11 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from dmarctui.tui.pane import Pane
 from dmarctui.tui.panes import PANES
+from dmarctui.tui.widgets.key_bar import KeyBar
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
 
 
@@ -34,7 +35,7 @@ class MainScreen(Screen[None]):
                 with TabPane(f"{number} {pane.TITLE}", id=f"tab-{pane.PANE_ID}"):
                     yield pane()
         yield ScanProgressBar(id="scan-progress")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._focus_active_pane()

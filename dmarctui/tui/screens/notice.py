@@ -23,7 +23,7 @@ from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static, TextArea
+from textual.widgets import Label, Static, TextArea
 
 from dmarctui.config import Config, Lang
 from dmarctui.history import HistoryError
@@ -40,6 +40,7 @@ from dmarctui.outbox import (
 from dmarctui.tui.screens.prompt import PromptScreen
 from dmarctui.tui.source_cells import KIND_LABELS
 from dmarctui.tui.widgets.confirm import ConfirmScreen
+from dmarctui.tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
     from dmarctui.model import Finding
@@ -114,7 +115,7 @@ it, after a confirmation that shows the recipients and the subject.
         yield Static("", id="notice-headers")
         yield TextArea("", read_only=True, soft_wrap=False, id="notice-body")
         yield Label("", id="notice-hint")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     @property
     def body(self) -> TextArea:

@@ -151,6 +151,7 @@ by finding kind; and whether every receiver saw the same published policy.
                           " · arrows / PgDn scroll")
             views: list[RenderableType] = [domain_view(r) for r in message.result]
             body.update(Group(*views))
+            self.dmarc.keep_long_lived()
         self.computed()
 
     def action_scroll(self, where: str) -> None:

@@ -12,11 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
 from dmarctui.mailstore import MailStoreError
 from dmarctui.tui.report_cells import period
 from dmarctui.tui.report_text import auth_results, metadata_table, repairs_table
+from dmarctui.tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
@@ -73,7 +74,7 @@ The XML and headers are read again from the mail folder (read-only).
                 yield Static("Reading the XML from the folder…", id="report-xml")
             with TabPane("4 Headers", id="headers"), VerticalScroll(id="headers-scroll"):
                 yield Static("Reading the message from the folder…", id="report-headers")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         detail = self.dmarc.index.report(self.row.pk)

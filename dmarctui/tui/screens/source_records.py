@@ -8,11 +8,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from dmarctui.tui.report_cells import period
 from dmarctui.tui.report_text import auth_results
 from dmarctui.tui.source_cells import KIND_LABELS, SEVERITY_STYLES
+from dmarctui.tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
@@ -51,7 +52,7 @@ report; **Esc** goes back to the sources.
     def compose(self) -> ComposeResult:
         yield Label("", id="source-records-title")
         yield DataTable(id="source-records-table", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

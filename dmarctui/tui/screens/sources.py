@@ -32,6 +32,10 @@ from dmarctui.tui.widgets.sparkline import day_axis
 PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
 PTR_ROUNDS = 5
+LISTED = 1_000
+"""Most findings the table lists: nobody writes to source 11,000 first, and the DataTable's
+cost on every pane switch (and the garbage collector's pauses) grow with the findings held; the
+status line says when the list is cut."""
 """``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
 
 
@@ -66,6 +70,22 @@ def triage(
         before, after = before_after(reports, ip, latest[ip].date, config, ptrs)
         states[ip] = NoticeState(latest[ip], before, after)
     return Triage(findings, states)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The table's rows for one choice of kinds, cut to ``LISTED``, and what was cut."""
+
+    rows: list[Finding] = field(default_factory=list)
+    findings: int = 0
+    """Matching findings, listed or not."""
+    sources: int = 0
+    """Distinct source IPs among them."""
+
+
+def listing(findings: list[Finding], *, show_all: bool) -> Listing:
+    matching = [f for f in findings if show_all or is_problem(f.kind)]
+    return Listing(matching[:LISTED], len(matching), len({f.source_ip for f in matching}))
 
 
 class SourcesPane(LazyPane):
@@ -108,7 +128,12 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.marked: set[str] = set()
         self.findings: list[Finding] = []
         self.states: dict[str, NoticeState] = {}
+        self.listings: dict[bool, Listing] = {False: Listing(), True: Listing()}
+        """What the table lists without and with the informational kinds."""
+        self.hidden = 0
+        """Informational findings (forwarded, spoofing): listed only with ``a``."""
         self.shown: list[Finding] = []
+        """The findings listed in the table, in its order (at most ``LISTED``)."""
         self.ptrs: dict[str, str | None] = {}
         self.loaded = False
         self._asked: set[str] = set()
@@ -151,13 +176,22 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         if result.problem and not result.findings:
             self.query_one("#sources-status", Label).update(result.problem)
         else:
-            self.findings, self.states = result.findings, result.states
+            self._keep(result.findings)
+            self.states = result.states
             self.loaded = True
             self._fill()
+            self.dmarc.keep_long_lived()
             if result.problem:
                 self.notify(result.problem, severity="warning")
             self._look_up_names()
         self.computed()
+
+    def _keep(self, findings: list[Finding]) -> None:
+        """Hold only the findings of sources the table can list (all of each such source's)."""
+        self.listings = {flag: listing(findings, show_all=flag) for flag in (False, True)}
+        self.hidden = sum(1 for f in findings if not is_problem(f.kind))
+        listed = {f.source_ip for view in self.listings.values() for f in view.rows}
+        self.findings = [f for f in findings if f.source_ip in listed]
 
     def _look_up_names(self) -> None:
         wanted = [f.source_ip for f in self.findings if is_problem(f.kind)][:PTR_LOOKUPS]
@@ -193,7 +227,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         table = self.table
         current = self.current
         keep = (current.source_ip, current.kind) if current else None
-        self.shown = [f for f in self.findings if self.show_all or is_problem(f.kind)]
+        self.shown = self.listings[self.show_all].rows
         days = sorted({d for f in self.shown for d, _ in f.per_day})
         axis = day_axis(days[0], days[-1]) if days else []
         table.clear()
@@ -208,14 +242,16 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self._show_detail()
 
     def _show_status(self) -> None:
-        sources = len({f.source_ip for f in self.shown})
-        hidden = sum(1 for f in self.findings if not is_problem(f.kind))
-        parts = [f"{sources:,} sources" + ("" if self.show_all else " need action")]
+        listing = self.listings[self.show_all]
+        parts = [f"{listing.sources:,} sources" + ("" if self.show_all else " need action")]
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
-        parts.append(f"{len(self.shown):,} findings")
-        if hidden and not self.show_all:
-            parts.append(f"{hidden} informational hidden (a)")
+        if listing.findings > len(listing.rows):
+            parts.append(f"{listing.findings:,} findings, first {len(listing.rows):,} listed")
+        else:
+            parts.append(f"{listing.findings:,} findings")
+        if self.hidden and not self.show_all:
+            parts.append(f"{self.hidden:,} informational hidden (a)")
         self.query_one("#sources-status", Label).update(" · ".join(parts))
 
     @property
