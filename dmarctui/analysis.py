@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from dmarctui.aggregate import AggregateError, NotAggregate, content_key, parse_aggregate
 from dmarctui.failure import parse_failure
+from dmarctui.lazy_headers import parse_message_lazily
 from dmarctui.model import (
     FailureReport,
     FoundReport,
@@ -19,7 +20,7 @@ from dmarctui.model import (
     Problem,
     TlsReport,
 )
-from dmarctui.payloads import Limits, Payload, find_payloads, parse_message_lazily, summarise
+from dmarctui.payloads import Limits, Payload, find_payloads, summarise
 from dmarctui.tlsrpt import TlsError, looks_like_tls, parse_tls
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from dmarctui.analysis import MessageOutcome
@@ -64,8 +65,11 @@ class MessageRows(NamedTuple):
     problems: list[tuple[str | None, str | None, str]]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Compact JSON; one encoder for every row (``json.dumps`` with options builds one per call)."""
+
+_ip_key = lru_cache(maxsize=1 << 16)(ip_key)
+"""The same source addresses recur in report after report."""
 
 
 def message_rows(outcome: MessageOutcome, sha256: str | None) -> MessageRows:
@@ -137,7 +141,7 @@ def record_rows(report: AggregateReport) -> list[tuple[Any, ...]]:
             ids.header_from, ids.envelope_from, ids.envelope_to,
             _dumps([[d.domain, d.result, d.selector, d.human_result] for d in record.dkim]),
             _dumps([[s.domain, s.result, s.scope, s.human_result] for s in record.spf]),
-            ip_key(record.source_ip),
+            _ip_key(record.source_ip),
         ))  # fmt: skip
     return rows
 

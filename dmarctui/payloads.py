@@ -22,8 +22,9 @@ from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from typing import Any, Literal
+from typing import Literal
 
+from dmarctui.lazy_headers import parse_message_lazily
 from dmarctui.model import MessageSummary
 from dmarctui.sniff import GZIP, JSON, XML, ZIP, may_be_report, sniff
 
@@ -111,53 +112,6 @@ def parse_message(raw: bytes) -> EmailMessage:
         message.set_payload(raw.decode("latin-1"))
     assert isinstance(message, EmailMessage)
     return message
-
-
-class LazyHeaderMessage(Message):
-    """A message that reads every header as ``policy.default`` does, but once and on demand.
-
-    ``policy.default`` builds a header object on every access, and the MIME walk asks for a
-    part's Content-Type about thirty times; that dominated the scan. Headers are stored raw
-    (compat32) and ``get`` returns exactly what ``EmailMessage.get`` would (RFC 2047 decoded,
-    unfolded), cached per name, so every ``Message`` method built on it answers the same.
-    """
-
-    def get(self, name: str, failobj: Any = None) -> Any:
-        cache: dict[str, Any] = self.__dict__.setdefault("_parsed", {})
-        key = name.lower()
-        if key not in cache:
-            cache[key] = next(
-                (
-                    policy.default.header_fetch_parse(k, v)
-                    for k, v in self.raw_items()
-                    if k.lower() == key
-                ),
-                None,
-            )
-        value = cache[key]
-        return failobj if value is None else value
-
-    def set_raw(self, name: str, value: Any) -> None:
-        self.__dict__.pop("_parsed", None)
-        super().set_raw(name, value)
-
-    def __setitem__(self, name: str, val: Any) -> None:
-        self.__dict__.pop("_parsed", None)
-        super().__setitem__(name, val)
-
-    def __delitem__(self, name: str) -> None:
-        self.__dict__.pop("_parsed", None)
-        super().__delitem__(name)
-
-
-def parse_message_lazily(raw: bytes) -> Message:
-    """``parse_message`` for the scan: the same answers, headers parsed only when read."""
-    try:
-        return BytesParser(LazyHeaderMessage, policy=policy.compat32).parsebytes(raw)
-    except Exception:  # the stdlib parser has had crash bugs on hostile input
-        message = LazyHeaderMessage()
-        message.set_payload(raw.decode("latin-1"))
-        return message
 
 
 def summarise(msg: Message) -> MessageSummary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from xml.etree.ElementTree import Element
 
@@ -10,7 +11,8 @@ import pytest
 from dmarctui import aggregate
 from dmarctui import sniff as sniff_module
 from dmarctui.aggregate import AggregateError, parse_aggregate
-from dmarctui.payloads import find_payloads, parse_message, parse_message_lazily, summarise
+from dmarctui.lazy_headers import parse_message_lazily, plain_value
+from dmarctui.payloads import find_payloads, parse_message, summarise
 from dmarctui.sniff import XML, may_be_report, sniff
 
 REPORT = (
@@ -100,14 +102,14 @@ def test_fast_and_careful_parsers_build_the_same_report(
 
 
 ODD_PARTS = (
-    b'Content-Type: application/zip; name=foo bar.zip\r\n'
+    b"Content-Type: application/zip; name=foo bar.zip\r\n"
     b"Content-Disposition: attachment; filename*=utf-8''%E6%97%A5%E5%A0%B1.xml.zip\r\n\r\nx",
-    b"Content-Type: application/gzip;\r\n\tname*0=\"amazonses.com!example.com!1726790400.xm\";"
+    b'Content-Type: application/gzip;\r\n\tname*0="amazonses.com!example.com!1726790400.xm";'
     b'\r\n\tname*1="l.gz"\r\nContent-Transfer-Encoding:  Base64 \r\n\r\nx',
     b'Content-Type: text/xml; name="=?UTF-8?B?5pel5aCxLnhtbA==?="\r\n'
     b"Subject: =?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?= report\r\n\r\nx",
-    b"Content-Type: text/plain; charset=\"unterminated\r\nFrom: a@b (c)\r\n\r\nx",
-    b"Content-Type: multipart/report; report-type=feedback-report;\r\n boundary=\"b1\"\r\n\r\n"
+    b'Content-Type: text/plain; charset="unterminated\r\nFrom: a@b (c)\r\n\r\nx',
+    b'Content-Type: multipart/report; report-type=feedback-report;\r\n boundary="b1"\r\n\r\n'
     b'--b1\r\nContent-Type: text/plain; charset="us-ascii"\r\n\r\nhello\r\n--b1--\r\n',
 )
 
@@ -115,7 +117,7 @@ ODD_PARTS = (
 @pytest.mark.parametrize("raw", ODD_PARTS)
 def test_lazy_headers_answer_exactly_as_the_default_policy(raw: bytes) -> None:
     eager, lazy = parse_message(raw), parse_message_lazily(raw)
-    for name in ("content-type", "content-disposition", "subject", "from", "nothing"):
+    for name in ("subject", "from", "date", "message-id", "nothing"):
         assert str(lazy.get(name)) == str(eager.get(name))
     assert lazy.get_content_type() == eager.get_content_type()
     assert lazy.get_filename() == eager.get_filename()
@@ -140,3 +142,101 @@ def test_a_feedback_document_is_xml_whatever_libmagic_says(
     monkeypatch.setattr(sniff_module, "_binary_kind", lambda head: "image/svg+xml")
     assert sniff(b'<?xml version="1.0"?>\n<!-- <svg> --><dmarc:feedback/>') == XML
     assert sniff(b"<svg/>") == "image/svg+xml"
+
+
+def _random_header_values(seed: int, count: int) -> list[tuple[str, str]]:
+    """Plausible and odd spellings of the headers the scan reads, drawn from their pieces."""
+    rng = random.Random(seed)
+    tokens = [
+        "text/plain",
+        "application/gzip",
+        "multipart/mixed",
+        "attachment",
+        "inline",
+        "application/octet-stream",
+        "text/xml",
+        "base64",
+        "7bit",
+        "a/b/c",
+        "text",
+    ]
+    params = [
+        "charset=us-ascii",
+        'charset="UTF-8"',
+        'name="a!b!1!2.xml.gz"',
+        "name=x.zip",
+        'boundary="----=_Part_1.2"',
+        "boundary=abc",
+        'filename="r p.xml"',
+        "format=flowed",
+        'filename=""',
+        "name=",
+        'x="a;b"',
+        "name*=utf-8''%E6.xml",
+        'name*0="a"',
+        "name=foo bar.zip",
+        'q="\\"x\\""',
+        "(comment)",
+        "",
+        "report-type=feedback-report",
+    ]
+    others = [
+        ("Subject", "Report Domain: example.org Submitter: google.com"),
+        ("Subject", 'Re:  spaced\tout (c) <x> "q"'),
+        ("From", "noreply@google.com"),
+        ("From", "a.b+c@mail.example.ac.jp"),
+        ("From", "a..b@x"),
+        ("From", "x@y (c)"),
+        ("From", '"N" <n@x>'),
+        ("Date", "Thu, 21 Dec 2023 02:49:09 +0000"),
+        ("Date", "21 Dec 2023 02:49 -0000"),
+        ("Date", "not a date"),
+        ("Date", "32 Dec 2023"),
+        ("Message-ID", "<46f482a1519138a8@google.com>"),
+        ("Message-ID", "<a..b@x>"),
+        ("Message-ID", "<x@[1.2.3.4]>"),
+        ("Message-ID", "no-brackets@x"),
+        ("Content-Transfer-Encoding", " Base64 "),
+        ("Content-Transfer-Encoding", "x y"),
+    ]
+    values = list(others)
+    for _ in range(count):
+        name = rng.choice(["Content-Type", "Content-Disposition"])
+        chosen = rng.sample(params, rng.randint(0, 3))
+        spacing = rng.choice(["; ", ";", ";\r\n\t", " ; "])
+        value = rng.choice(tokens) + "".join(spacing + p for p in chosen) + rng.choice(["", ";"])
+        values.append((name, value))
+    return values
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_plain_header_values_answer_as_the_parsed_headers(seed: int) -> None:
+    for name, value in _random_header_values(seed, 300):
+        raw = f"{name}: {value}\r\n\r\nbody".encode()
+        eager, lazy = parse_message(raw), parse_message_lazily(raw)
+        where = f"{name}: {value!r}"
+        if name in ("Content-Type", "Content-Disposition"):
+            header = name.lower()
+            assert lazy.get_content_type() == eager.get_content_type(), where
+            assert lazy.get_params(header=header) == eager.get_params(header=header), where
+            assert lazy.get_filename() == eager.get_filename(), where
+            assert lazy.get_boundary() == eager.get_boundary(), where
+            assert lazy.get_content_charset() == eager.get_content_charset(), where
+            assert lazy.get_content_disposition() == eager.get_content_disposition(), where
+            for param in ("name", "filename", "charset", "report-type", "x", "q"):
+                assert lazy.get_param(param, header=header) == eager.get_param(param, header=header)
+        else:
+            assert str(lazy.get(name)) == str(eager.get(name)), where
+
+
+def test_only_plain_spellings_skip_the_full_parse() -> None:
+    assert plain_value("content-type", 'text/plain;\r\n\tcharset="utf-8"') == (
+        'text/plain;\tcharset="utf-8"'
+    )
+    assert plain_value("subject", "Report Domain: example.org") == "Report Domain: example.org"
+    assert plain_value("subject", "=?UTF-8?B?5pel5aCx?=") is None
+    assert plain_value("content-type", "attachment; filename*=utf-8''%E6.xml") is None
+    assert plain_value("from", '"Google" <noreply@google.com>') is None
+    assert plain_value("date", "Thu, 21 Dec 2023 02:49:09 +0000") == (
+        "Thu, 21 Dec 2023 02:49:09 +0000"
+    )
