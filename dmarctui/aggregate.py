@@ -565,8 +565,9 @@ def _record_dict(record: Record) -> dict[str, Any]:
     }
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""Encoders made once: ``json.dumps`` with options builds a new one for every call."""
 
 
 def _records_digest(report: AggregateReport) -> list[str]:
@@ -584,7 +585,7 @@ def _records_digest(report: AggregateReport) -> list[str]:
             [[d.domain, d.selector, d.result, d.human_result] for d in r.dkim],
             [[s.domain, s.scope, s.result, s.human_result] for s in r.spf],
         ]
-        lines.append(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+        lines.append(_compact(fields))
     return sorted(lines)
 
 

@@ -39,6 +39,9 @@ from dmarctui.scan import PARALLEL_FROM, PROGRESS_EVERY, Progress
 
 BATCH = 32
 """Messages per job sent to a worker process."""
+WRITE_CACHE_KIB = 32768
+"""SQLite page cache while rows are written: the record indexes are filled in random order, and
+with the default 2 MiB cache a cold scan of 10,000 messages spent twice as long in SQLite."""
 WINDOW_HEAD = 4096
 WINDOW_TAIL = 65536
 """Bytes of an mbox hashed to tell "appended to" from "rewritten"."""
@@ -117,6 +120,10 @@ def update(
     counts = _counts(conn, lock)
     last = started
     rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)
+    with lock:
+        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+        if plan.to_read:
+            conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
     try:
         pending: list[tuple[int, MessageRows]] = []
         for seq, rows in rows_iter:
@@ -143,6 +150,8 @@ def update(
         close = getattr(rows_iter, "close", None)
         if close is not None:
             close()
+        with lock:
+            conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
     with lock, _transaction(conn):
         if dirty:
             replay(conn)
