@@ -20,7 +20,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 from dmarctui.analysis import analyse_message, vanished
 from dmarctui.index_replay import replay
@@ -32,7 +31,14 @@ from dmarctui.index_rows import (
     MessageRows,
     message_rows,
 )
-from dmarctui.mailstore import MailStore, MailStoreError, MboxStore, MessageGone, read_message
+from dmarctui.mailstore import (
+    Listed,
+    MailStore,
+    MailStoreError,
+    MboxStore,
+    MessageGone,
+    read_message,
+)
 from dmarctui.model import FolderFormat, MessageRef
 from dmarctui.payloads import Limits
 from dmarctui.scan import PARALLEL_FROM, PROGRESS_EVERY, Progress
@@ -72,13 +78,9 @@ class UpdateStats:
         return self.new + self.changed + self.unchanged
 
 
-class _Stored(NamedTuple):
-    key: str
-    id: int
-    location: str
-    size: int
-    mtime: float
-    seq: int
+_Stored = tuple[str, int, str, int, float, int]
+"""A stored message as its row: key, id, location, size, mtime, seq. Plain tuples, not named
+ones: building 100,000 named tuples costs a tenth of a second of a warm rescan."""
 
 
 @dataclass
@@ -170,14 +172,14 @@ def update(
 
 def _plan(conn: sqlite3.Connection, store: MailStore, stats: UpdateStats) -> _Plan:
     rows = conn.execute("SELECT key, id, location, size, mtime, seq FROM messages")
-    stored = {row.key: row for row in map(_Stored._make, rows)}
+    stored: dict[str, _Stored] = {row[0]: row for row in rows}
     if isinstance(store, MboxStore):
         return _plan_mbox(conn, store, stored, stats)
-    return _diff(list(store.refs()), 0, stored, stats)
+    return _diff(store.listing(), 0, stored, stats)
 
 
 def _diff(
-    listing: list[MessageRef],
+    listing: list[Listed],
     first_seq: int,
     stored: dict[str, _Stored],
     stats: UpdateStats,
@@ -194,29 +196,36 @@ def _diff(
     """
     plan = _Plan()
     fresh: list[tuple[int, MessageRef]] = []
-    for seq, ref in enumerate(listing, start=first_seq):
-        old = stored.pop(ref.key, None)
+    unchanged = moved = 0
+    for seq, listed in enumerate(listing, start=first_seq):
+        key, location, size, mtime = listed
+        old = stored.pop(key, None)
         if old is None:
-            fresh.append((seq, ref))
-        elif old.size != ref.size or (by_mtime and old.mtime != ref.mtime):
+            fresh.append((seq, MessageRef(*listed)))
+            continue
+        _, old_id, old_location, old_size, old_mtime, old_seq = old
+        if old_size != size or (by_mtime and old_mtime != mtime):
             stats.changed += 1
-            plan.delete.append(old.id)
-            plan.to_read.append((seq, ref))
+            plan.delete.append(old_id)
+            plan.to_read.append((seq, MessageRef(*listed)))
         else:
-            stats.unchanged += 1
-            if old.location != ref.location:
-                stats.moved += 1
-            if old.location != ref.location or old.seq != seq:
-                plan.relocate.append((ref.location, seq, old.id))
+            unchanged += 1
+            if old_location != location:
+                moved += 1
+                plan.relocate.append((location, seq, old_id))
+            elif old_seq != seq:
+                plan.relocate.append((location, seq, old_id))
+    stats.unchanged += unchanged
+    stats.moved += moved
     if keep_rest:
         stats.unchanged += len(stored)
         stored = {}
-    gone_slots = {slot(old.location): key for key, old in stored.items()}
+    gone_slots = {slot(location): key for key, (_, _, location, *_) in stored.items()}
     for seq, ref in fresh:
         replaced = gone_slots.pop(slot(ref.location), None)
         if replaced is not None:
             stats.changed += 1
-            plan.delete.append(stored.pop(replaced).id)
+            plan.delete.append(stored.pop(replaced)[1])
         else:
             stats.new += 1
         plan.to_read.append((seq, ref))
@@ -224,7 +233,7 @@ def _diff(
     for key, old in stored.items():
         stats.gone += 1
         stats.gone_keys.append(key)
-        plan.delete.append(old.id)
+        plan.delete.append(old[1])
     return plan
 
 
@@ -240,13 +249,13 @@ def _plan_mbox(
             stats.unchanged = len(stored)
             return _Plan()
         if st.st_size >= end and _window(store.path, end, stats) == window:
-            last_seq = max(old.seq for old in stored.values())
-            listing = _counted(store.refs(start_offset=end), stats)
+            last_seq = max(old[5] for old in stored.values())
+            listing = _listed(store.refs(start_offset=end), stats)
             plan = _diff(listing, last_seq + 1, stored, stats, keep_rest=True, by_mtime=False)
             plan.mbox_state = listed
             return plan
     stats.rewritten = bool(stored)
-    listing = _counted(store.refs(), stats)
+    listing = _listed(store.refs(), stats)
     plan = _diff(listing, 0, stored, stats, slot=_offset, by_mtime=False)
     plan.mbox_state = listed
     return plan
@@ -256,11 +265,11 @@ def _offset(location: str) -> str:
     return location.split(":", 1)[0]
 
 
-def _counted(refs: Iterator[MessageRef], stats: UpdateStats) -> list[MessageRef]:
+def _listed(refs: Iterator[MessageRef], stats: UpdateStats) -> list[Listed]:
     listing = []
     for ref in refs:
         stats.bytes_read += int(ref.location.split(":", 1)[1])
-        listing.append(ref)
+        listing.append((ref.key, ref.location, ref.size, ref.mtime))
     return listing
 
 

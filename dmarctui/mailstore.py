@@ -28,6 +28,10 @@ _MBOX_CHUNK = 1 << 20
 _MBOXRD_QUOTED = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
+Listed = tuple[str, str, int, float]
+"""A ``MessageRef``'s fields in order: key, location, size, mtime."""
+
+
 class MailStoreError(OSError):
     """The folder cannot be opened or read; ``str()`` is one line naming the path and why.
 
@@ -51,6 +55,10 @@ class MailStore(ABC):
     def refs(self) -> Iterator[MessageRef]:
         """Every message, in folder order, with the facts that tell whether it changed."""
 
+    def listing(self) -> list[Listed]:
+        """``refs()`` as plain tuples: a rescan of 100,000 unchanged messages builds no objects."""
+        return [(ref.key, ref.location, ref.size, ref.mtime) for ref in self.refs()]
+
     @abstractmethod
     def read(self, ref: MessageRef) -> bytes:
         """The raw message bytes; raises ``MessageGone`` when the message has vanished."""
@@ -65,16 +73,19 @@ class MaildirStore(MailStore):
     format: FolderFormat = "maildir"
 
     def refs(self) -> Iterator[MessageRef]:
-        found: dict[str, MessageRef] = {}
+        return iter([MessageRef(*listed) for listed in self.listing()])
+
+    def listing(self) -> list[Listed]:
+        found: dict[str, Listed] = {}
         for sub in ("new", "cur"):  # cur second: a message caught mid-move is listed in cur/
             for entry in _scandir(self.path / sub):
-                if entry.name.startswith(".") or not entry.is_file():
+                name = entry.name
+                if name.startswith(".") or not entry.is_file():
                     continue
                 stat = entry.stat()
-                unique = maildir_unique_name(entry.name)
-                location = f"{sub}/{entry.name}"
-                found[unique] = MessageRef(unique, location, stat.st_size, stat.st_mtime)
-        return iter([found[name] for name in sorted(found)])
+                unique = name.partition(":")[0]  # maildir_unique_name, inlined: 100,000 calls
+                found[unique] = (unique, f"{sub}/{name}", stat.st_size, stat.st_mtime)
+        return [found[name] for name in sorted(found)]
 
     def read(self, ref: MessageRef) -> bytes:
         try:
