@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Label
 from dmarctui.tui.pane import Pane
 from dmarctui.tui.report_text import utc_time
 from dmarctui.tui.screens.fields import FieldsScreen, fields_table
+from dmarctui.tui.widgets.pane_table import PaneTable
 
 if TYPE_CHECKING:
     from dmarctui.ledger import FoundFailure
@@ -34,9 +35,7 @@ every field of the report.
 
     def compose(self) -> ComposeResult:
         yield Label("", id="failures-status", classes="pane-status")
-        table: DataTable[object] = DataTable(
-            id="failures-table", cursor_type="row", zebra_stripes=True
-        )
+        table = PaneTable(id="failures-table")
         table.add_columns("Arrived", "Source IP", "Domain", "Failed", "From", "Subject")
         yield table
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Label
 
 from dmarctui.model import BUCKETS
 from dmarctui.tui.pane import Pane
 from dmarctui.tui.screens.fields import FieldsScreen, fields_table
+from dmarctui.tui.widgets.pane_table import PaneTable
 
 BUCKET_TITLES = {
     "aggregate": "aggregate",
@@ -52,20 +50,13 @@ their reason, warnings, duplicates and what they duplicate, report_id collisions
 were counted once, and messages that are not reports. **Enter** shows the message.
 """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "show", "Show", tooltip="Show the message behind this line",
-                id="problems.show"),
-    ]
-
     def __init__(self) -> None:
         super().__init__(id=self.PANE_ID)
         self._messages: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Label("", id="buckets-line", classes="pane-status")
-        table: DataTable[object] = DataTable(
-            id="problems-table", cursor_type="row", zebra_stripes=True
-        )
+        table = PaneTable(id="problems-table")
         table.add_columns("Kind", "Why", "Message")
         yield table
 

@@ -27,6 +27,7 @@ from dmarctui.trend import before_after
 from dmarctui.triage import find_findings, is_problem
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
+from dmarctui.tui.widgets.pane_table import PaneTable
 from dmarctui.tui.widgets.sparkline import day_axis
 
 PTR_LOOKUPS = 256
@@ -141,8 +142,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
 
     def compose(self) -> ComposeResult:
         yield Label("Ranking the sources…", id="sources-status", classes="pane-status")
-        table: DataTable[object] = DataTable(id="sources-table", cursor_type="row",
-                                             zebra_stripes=True)
+        table = PaneTable(id="sources-table")
         table.add_columns(*COLUMNS)
         yield table
         yield Static("", id="source-detail")

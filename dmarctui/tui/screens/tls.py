@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Label
 from dmarctui.tui.pane import Pane
 from dmarctui.tui.report_text import utc_time
 from dmarctui.tui.screens.fields import FieldsScreen, fields_table
+from dmarctui.tui.widgets.pane_table import PaneTable
 
 if TYPE_CHECKING:
     from dmarctui.ledger import FoundTls
@@ -36,9 +37,7 @@ policy. **Enter** shows each policy and its failure details.
 
     def compose(self) -> ComposeResult:
         yield Label("", id="tls-status", classes="pane-status")
-        table: DataTable[object] = DataTable(
-            id="tls-table", cursor_type="row", zebra_stripes=True
-        )
+        table = PaneTable(id="tls-table")
         table.add_columns("Begin", "Organization", "Policy domains", "OK", "Failed", "Report ID")
         yield table
 

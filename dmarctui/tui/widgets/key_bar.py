@@ -72,6 +72,7 @@ class KeyBar(Widget, can_focus=False):
         super().__init__(id=id)
         self._spans: list[KeySpan] = []
         self._hover: KeySpan | None = None
+        self._shown: tuple[tuple[str, str, str, bool], ...] = ()
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -80,7 +81,16 @@ class KeyBar(Widget, can_focus=False):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _bindings_changed(self, screen: Screen[object]) -> None:
-        if screen is self.screen:
+        """Repaint only when what the bar lists changed (the signal also fires when it did not)."""
+        if screen is not self.screen:
+            return
+        shown = tuple(
+            (key, binding.action, binding.description, enabled)
+            for key, (_node, binding, enabled, _tooltip) in screen.active_bindings.items()
+            if binding.show or key == self.app.COMMAND_PALETTE_BINDING
+        )
+        if shown != self._shown:
+            self._shown = shown
             self.refresh()
 
     # ------------------------------------------------------------------ content
