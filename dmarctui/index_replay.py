@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from dmarctui.ledger import Accounts, MessageFacts, OtherFacts, ReportFacts
@@ -18,13 +19,20 @@ from dmarctui.model import Problem
 
 def replay(conn: sqlite3.Connection) -> Accounts:
     """Recompute and store every order-dependent verdict; returns the accounts."""
+    # Every report's facts are held at once, so values that repeat from report to report (the
+    # reporter, the policy, the day) are kept once: at 100,000 reports that saves ~40 MB.
+    share = _sharer()
     reports: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in conn.execute(
+    for (message_id, pk, part, filename, content_key, report_id, email, org_name, begin, end,
+         records_key, policy_key, *verdict) in conn.execute(
         "SELECT message_id, pk, part, filename, content_key, report_id, email, org_name, begin,"
         " end, records_key, policy_key, is_first, counted, copies, collision"
         " FROM reports ORDER BY message_id, pk"
-    ):
-        reports[row[0]].append(row[1:])
+    ):  # fmt: skip
+        reports[message_id].append((
+            pk, share(part), filename, content_key, report_id, share(email), share(org_name),
+            share(begin), share(end), records_key, share(policy_key), *verdict,
+        ))  # fmt: skip
     others: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
     for table, report_id in (("failures", "''"), ("tls", "report_id")):
         grouped: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
@@ -36,15 +44,20 @@ def replay(conn: sqlite3.Connection) -> Accounts:
         others[table] = grouped
     problems: dict[int, list[Problem]] = defaultdict(list)
     keys: dict[int, str] = {}
-    messages = conn.execute(
-        "SELECT id, key, bucket, not_report_reason FROM messages ORDER BY seq"
-    ).fetchall()
+    messages = [
+        (id_, key, bucket, share(reason))
+        for id_, key, bucket, reason in conn.execute(
+            "SELECT id, key, bucket, not_report_reason FROM messages ORDER BY seq"
+        )
+    ]
     for id_, key, _, _ in messages:
         keys[id_] = key
     for message_id, part, filename, reason in conn.execute(
         "SELECT message_id, part, filename, reason FROM problems ORDER BY id"
     ):
-        problems[message_id].append(Problem(keys[message_id], reason, part, filename))
+        problems[message_id].append(
+            Problem(keys[message_id], share(reason), share(part), share(filename))
+        )
 
     accounts = Accounts()
     first_reports: set[int] = set()
@@ -83,6 +96,16 @@ def replay(conn: sqlite3.Connection) -> Accounts:
         conn.executemany(f"UPDATE {table} SET is_first = ? WHERE id = ?", changed)
     _store_lists(conn, accounts)
     return accounts
+
+
+def _sharer() -> Callable[[Any], Any]:
+    """A function handing back the first equal value it saw, so repeats are stored once."""
+    seen: dict[Any, Any] = {}
+
+    def share(value: Any) -> Any:
+        return seen.setdefault(value, value)
+
+    return share
 
 
 def _store_report_verdicts(

@@ -154,6 +154,7 @@ def update(
             close()
         with lock:
             conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
+    plan.to_read.clear()  # 100,000 refs are not needed while the replay holds its facts
     with lock, _transaction(conn):
         if dirty:
             replay(conn)
@@ -315,14 +316,17 @@ def _parse(
     limits: Limits,
     workers: int,
 ) -> Iterator[tuple[int, MessageRows]]:
-    batches = [(fmt, folder, to_read[i : i + BATCH], limits) for i in range(0, len(to_read), BATCH)]
+    batches = (
+        (fmt, folder, to_read[i : i + BATCH], limits) for i in range(0, len(to_read), BATCH)
+    )  # made as they are sent: the listing is not held twice
     if workers <= 1:
         return (item for batch in batches for item in parse_batch(batch))
     return _pooled(batches, workers)
 
 
 def _pooled(
-    batches: list[tuple[FolderFormat, Path, list[tuple[int, MessageRef]], Limits]], workers: int
+    batches: Iterable[tuple[FolderFormat, Path, list[tuple[int, MessageRef]], Limits]],
+    workers: int,
 ) -> Generator[tuple[int, MessageRows], None, None]:
     """Results in folder order, with at most a few batches per worker in flight (flat memory)."""
     # spawn, not fork: the TUI updates from a thread, and forking a threaded process is unsafe.
