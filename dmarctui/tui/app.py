@@ -182,6 +182,25 @@ class DmarcApp(App[None]):
 
     # ------------------------------------------------------------------ actions
 
+    async def action_quit(self) -> None:
+        """Quit, but never silently drop an edited, unsaved notice (q, ctrl+q or the palette)."""
+        from dmarctui.tui.screens.notice import NoticeScreen
+        from dmarctui.tui.widgets.confirm import ConfirmScreen
+
+        edited = [s for s in self.screen_stack if isinstance(s, NoticeScreen) and s.edited]
+        if not edited:
+            self.exit()
+            return
+        if isinstance(self.screen, ConfirmScreen):
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmScreen("Quit dmarctui", edited[-1].unsaved_warning(),
+                                       yes="Quit"), done)
+
     def action_rescan(self) -> None:
         self.start_scan()
 

@@ -1,6 +1,9 @@
 """The panes of the main screen, in tab order; number keys follow this order.
 
-To add a pane: write its module (a ``Pane`` subclass) and add one line here.
+Reports first (what arrived), then Sources (what needs action: the screen an admin opens
+dmarctui for) and Readiness (can the policy be tightened), then the rarer Failures and TLS
+reports, and Problems last. To add a pane: write its module (a ``Pane`` subclass) and add one
+line here.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from dmarctui.tui.screens.tls import TlsPane
 
 PANES: tuple[type[Pane], ...] = (
     ReportsPane,
+    SourcesPane,
+    ReadinessPane,
     FailuresPane,
     TlsPane,
     ProblemsPane,
-    SourcesPane,
-    ReadinessPane,
 )

@@ -16,8 +16,8 @@ from dmarctui.tui.screens.sources import SourcesPane
 
 from .conftest import AppFactory, settle
 
-SOURCES_KEY = "5"
-READINESS_KEY = "6"
+SOURCES_KEY = "2"
+READINESS_KEY = "3"
 LAB1 = "192.0.2.71"
 LAB2 = "192.0.2.88"
 SourcesApp = Callable[..., DmarcApp]

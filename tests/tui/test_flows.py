@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, TabbedContent
+from textual.widgets import DataTable, Input, Tab, TabbedContent
 
 from dmarctui.demo import DemoFolder
 from dmarctui.extract import conventional_name
@@ -114,18 +114,24 @@ async def test_number_keys_and_tab_switch_panes(demo_app: AppFactory) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         tabs = app.screen.query_one(TabbedContent)
-        await pilot.press("4")
+        assert [tab.label_text for tab in app.screen.query(Tab)] == [
+            "1 Reports", "2 Sources", "3 Readiness", "4 Failures", "5 TLS", "6 Problems"]
+        await pilot.press("6")
         assert tabs.active == "tab-problems"
         text = screen_text(app)
         assert "173 messages = 168 aggregate + 1 failure + 1 TLS + 1 duplicate" in text
         assert "collision" in text and "not a report" in text and "error" in text
-        await pilot.press("2")
+        await pilot.press("4")
         assert tabs.active == "tab-failures"
         assert "1 failure reports" in screen_text(app)
         await pilot.press("tab")
         assert tabs.active == "tab-tls"
         assert "1 TLS reports" in screen_text(app)
         await pilot.press("shift+tab", "shift+tab")
+        assert tabs.active == "tab-readiness"
+        await pilot.press("shift+tab")
+        assert tabs.active == "tab-sources"
+        await pilot.press("shift+tab")
         assert tabs.active == "tab-reports"
 
 
@@ -236,7 +242,7 @@ async def test_q_quits_and_the_folder_is_unchanged(demo_app: AppFactory,
     app = demo_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("enter", "3", "escape", "4", "enter", "escape", "r")
+        await pilot.press("enter", "3", "escape", "6", "enter", "escape", "r")
         await settle(pilot)
         await pilot.press("q")
         await pilot.pause()

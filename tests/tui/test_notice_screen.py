@@ -264,3 +264,33 @@ def test_notice_snapshot(
         await compose(pilot)
 
     assert snap_compare(sources_app(config=config), terminal_size=size, run_before=run_before)
+
+
+async def test_q_and_esc_ask_before_dropping_an_edited_letter(sources_app: SourcesApp) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("e", *"PS ", "escape")
+        assert "Edited" in screen_text(app)
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Your edits to the letter about 192.0.2.71 are not saved" in screen_text(app)
+        await pilot.press("n")
+        assert app.is_running
+        assert notice_screen(app).body.text.startswith("PS 山田 太郎 様")
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert notice_screen(app).edited
+        await pilot.press("q", "y")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_q_quits_at_once_from_an_unedited_letter(sources_app: SourcesApp) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running

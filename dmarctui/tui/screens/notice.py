@@ -78,8 +78,8 @@ it, after a confirmation that shows the recipients and the subject.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", tooltip="Back to the sources (Esc ends editing first)",
-                id="notice.back"),
+        Binding("escape", "back", "Back", tooltip="Back to the sources (Esc ends editing first;"
+                " asks before dropping edits)", id="notice.back"),
         Binding("l", "toggle_lang", "Lang", tooltip="Switch between Japanese and English",
                 id="notice.lang"),
         Binding("e", "edit", "Edit", tooltip="Edit the body here", id="notice.edit"),
@@ -234,7 +234,22 @@ it, after a confirmation that shows the recipients and the subject.
             self._show_hint()
             self.refresh_bindings()
             return
-        self.dismiss(self.changed)
+        if not self.edited:
+            self.dismiss(self.changed)
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(self.changed)
+
+        self.app.push_screen(ConfirmScreen("Leave the notice", self.unsaved_warning(),
+                                           yes="Leave"), done)
+
+    def unsaved_warning(self) -> str:
+        """What leaving now would lose, for the confirmation (only asked when edited)."""
+        ips = ", ".join(dict.fromkeys(f.source_ip for f in self.findings))
+        return (f"Your edits to the letter about {ips} are not saved and would be lost.\n"
+                "d saves them as a draft.")
 
     def action_toggle_lang(self) -> None:
         if self.msg is None:
