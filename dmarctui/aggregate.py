@@ -494,7 +494,8 @@ def report_to_dict(report: AggregateReport) -> dict[str, Any]:
     }
 
 
-def _content(report: AggregateReport) -> dict[str, Any]:
+def _content(report: AggregateReport, records: Any = None) -> dict[str, Any]:
+    """The report's content by RFC element names; ``records`` replaces the record dicts."""
     metadata = report.report_metadata
     policy = report.policy_published
     return {
@@ -519,7 +520,9 @@ def _content(report: AggregateReport) -> dict[str, Any]:
             "testing": policy.testing,
             "discovery_method": policy.discovery_method,
         },
-        "records": [_record_dict(record) for record in report.records],
+        "records": (
+            [_record_dict(record) for record in report.records] if records is None else records
+        ),
     }
 
 
@@ -570,9 +573,18 @@ _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 """Encoders made once: ``json.dumps`` with options builds a new one for every call."""
 
 
-def _records_digest(report: AggregateReport) -> list[str]:
+_last_digest: tuple[AggregateReport, tuple[str, ...]] | None = None
+"""The last report digested and its lines: ``content_key`` and then ``records_key`` of the
+same report (as the scan asks for them) serialise its records once."""
+
+
+def _records_digest(report: AggregateReport) -> tuple[str, ...]:
     """Records serialised one by one (positional, compact) and sorted, so a reordered resend
     keeps its key."""
+    global _last_digest
+    last = _last_digest
+    if last is not None and last[0] is report:
+        return last[1]
     lines = []
     for r in report.records:
         evaluated, ids = r.policy_evaluated, r.identifiers
@@ -586,7 +598,9 @@ def _records_digest(report: AggregateReport) -> list[str]:
             [[s.domain, s.scope, s.result, s.human_result] for s in r.spf],
         ]
         lines.append(_compact(fields))
-    return sorted(lines)
+    digest = tuple(sorted(lines))
+    _last_digest = (report, digest)
+    return digest
 
 
 def content_key(report: AggregateReport) -> str:
@@ -594,8 +608,7 @@ def content_key(report: AggregateReport) -> str:
 
     The same report sent twice, relayed by a second MX or re-compressed has the same key.
     """
-    content = _content(report)
-    content["records"] = _records_digest(report)
+    content = _content(report, records=_records_digest(report))
     return hashlib.sha256(_canonical(content).encode("utf-8")).hexdigest()
 
 

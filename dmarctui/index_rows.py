@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from functools import lru_cache
+from json.encoder import encode_basestring as _encode_str  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
 from dmarctui.analysis import MessageOutcome
@@ -67,6 +68,20 @@ class MessageRows(NamedTuple):
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """Compact JSON; one encoder for every row (``json.dumps`` with options builds one per call)."""
+
+
+
+def _json_rows(rows: list[list[str | None]]) -> str:
+    """``_dumps(rows)`` for lists of strings and nulls, without the encoder's per-call set-up.
+
+    Three of these per record, 25 records per report: the generic encoder cost 0.15 ms/message.
+    """
+    try:
+        inner = (",".join("null" if v is None else _encode_str(v) for v in row) for row in rows)
+        return "[" + ",".join(f"[{items}]" for items in inner) + "]"
+    except TypeError:  # not a string after all: let the encoder say how it is spelt
+        return _dumps(rows)
+
 
 _ip_key = lru_cache(maxsize=1 << 16)(ip_key)
 """The same source addresses recur in report after report."""
@@ -137,10 +152,10 @@ def record_rows(report: AggregateReport) -> list[tuple[Any, ...]]:
         evaluated, ids = record.policy_evaluated, record.identifiers
         rows.append((
             i, record.source_ip, record.count, evaluated.disposition, evaluated.dkim,
-            evaluated.spf, _dumps([[r.type, r.comment] for r in evaluated.reason]),
+            evaluated.spf, _json_rows([[r.type, r.comment] for r in evaluated.reason]),
             ids.header_from, ids.envelope_from, ids.envelope_to,
-            _dumps([[d.domain, d.result, d.selector, d.human_result] for d in record.dkim]),
-            _dumps([[s.domain, s.result, s.scope, s.human_result] for s in record.spf]),
+            _json_rows([[d.domain, d.result, d.selector, d.human_result] for d in record.dkim]),
+            _json_rows([[s.domain, s.result, s.scope, s.human_result] for s in record.spf]),
             _ip_key(record.source_ip),
         ))  # fmt: skip
     return rows
