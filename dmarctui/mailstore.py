@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from stat import S_ISDIR
+from stat import S_ISDIR, S_ISREG
 from typing import BinaryIO
 
 from dmarctui.model import FolderFormat, MessageRef
@@ -78,13 +78,10 @@ class MaildirStore(MailStore):
     def listing(self) -> list[Listed]:
         found: dict[str, Listed] = {}
         for sub in ("new", "cur"):  # cur second: a message caught mid-move is listed in cur/
-            for entry in _scandir(self.path / sub):
-                name = entry.name
-                if name.startswith(".") or not entry.is_file():
-                    continue
-                stat = entry.stat()
+            prefix = f"{sub}/"
+            for name, stat in _regular_files(self.path / sub):
                 unique = name.partition(":")[0]  # maildir_unique_name, inlined: 100,000 calls
-                found[unique] = (unique, f"{sub}/{name}", stat.st_size, stat.st_mtime)
+                found[unique] = (unique, prefix + name, stat.st_size, stat.st_mtime)
         return [found[name] for name in sorted(found)]
 
     def read(self, ref: MessageRef) -> bytes:
@@ -305,6 +302,45 @@ def _scandir(directory: Path) -> list[os.DirEntry[str]]:
         raise MailStoreError(f"cannot list {directory}: no such directory") from None
     except OSError as exc:
         raise MailStoreError(f"cannot list {directory}: {_why(exc)}") from None
+
+
+def _regular_files(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """(name, stat) of each regular file in a Maildir subfolder, dot files skipped.
+
+    Names are stat'ed relative to the open directory: cheaper than ``DirEntry.stat`` for
+    100,000 files. A file gone between listing and stat was moved by another client (to
+    ``cur/``, listed after ``new/``) or deleted, and is skipped.
+    """
+    if os.stat not in os.supports_dir_fd:
+        for entry in _scandir(directory):
+            if not entry.name.startswith(".") and entry.is_file():
+                yield entry.name, entry.stat()
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except FileNotFoundError:
+        _scandir(directory)  # the same answer as for any listing: empty, or why not
+        return
+    except OSError as exc:
+        raise MailStoreError(f"cannot list {directory}: {_why(exc)}") from None
+    try:
+        try:
+            names = os.listdir(fd)
+        except OSError as exc:
+            raise MailStoreError(f"cannot list {directory}: {_why(exc)}") from None
+        for name in names:
+            if name.startswith("."):
+                continue
+            try:
+                stat = os.stat(name, dir_fd=fd)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise MailStoreError(f"cannot read {directory / name}: {_why(exc)}") from None
+            if S_ISREG(stat.st_mode):
+                yield name, stat
+    finally:
+        os.close(fd)
 
 
 def _stat(path: Path) -> os.stat_result:

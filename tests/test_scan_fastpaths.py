@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 from xml.etree.ElementTree import Element
 
 import pytest
@@ -12,6 +13,8 @@ from dmarctui import aggregate
 from dmarctui import sniff as sniff_module
 from dmarctui.aggregate import AggregateError, parse_aggregate
 from dmarctui.lazy_headers import parse_message_lazily, plain_value
+from dmarctui.mailstore import open_store
+from dmarctui.model import MessageRef
 from dmarctui.payloads import find_payloads, parse_message, summarise
 from dmarctui.sniff import XML, may_be_report, sniff
 
@@ -240,3 +243,24 @@ def test_only_plain_spellings_skip_the_full_parse() -> None:
     assert plain_value("date", "Thu, 21 Dec 2023 02:49:09 +0000") == (
         "Thu, 21 Dec 2023 02:49:09 +0000"
     )
+
+
+def test_maildir_listing_keeps_regular_files_and_their_facts(tmp_path: Path) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "cur" / "1.M1.host:2,S").write_bytes(b"Subject: a\n\nx")
+    (tmp_path / "new" / "2.M2.host").write_bytes(b"Subject: bb\n\nxy")
+    (tmp_path / "new" / "3.M3.host").symlink_to(tmp_path / "cur" / "1.M1.host:2,S")
+    (tmp_path / "new" / "4.M4.host").symlink_to(tmp_path / "nowhere")  # dangling: skipped
+    (tmp_path / "new" / "5.M5.host").mkdir()  # not a file: skipped
+    (tmp_path / "cur" / ".hidden").write_bytes(b"x")
+    (tmp_path / "tmp" / "6.M6.host").write_bytes(b"being delivered")
+    store = open_store(tmp_path)
+    listed = store.listing()
+    assert [(key, location, size) for key, location, size, _ in listed] == [
+        ("1.M1.host", "cur/1.M1.host:2,S", 13),
+        ("2.M2.host", "new/2.M2.host", 15),
+        ("3.M3.host", "new/3.M3.host", 13),
+    ]
+    assert [MessageRef(*facts) for facts in listed] == list(store.refs())
+    assert listed[1][3] == (tmp_path / "new" / "2.M2.host").stat().st_mtime
