@@ -70,7 +70,6 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """Compact JSON; one encoder for every row (``json.dumps`` with options builds one per call)."""
 
 
-
 def _json_rows(rows: list[list[str | None]]) -> str:
     """``_dumps(rows)`` for lists of strings and nulls, without the encoder's per-call set-up.
 
