@@ -89,6 +89,8 @@ def sniff(data: bytes) -> str:
         return GZIP  # what libmagic and the signatures both say; asking libmagic costs more
     if _is_feedback_document(head):
         return XML  # the root element decides, as for all text (see the module docstring)
+    if head.startswith(b"PK\x03\x04") and _first_member_is_report(head):
+        return ZIP  # libmagic only names other zip formats by members such as "mimetype"
     binary = _binary_kind(head)
     if binary is not None:
         return binary
@@ -167,6 +169,13 @@ def _text_kind(head: bytes) -> str:
         if stripped.startswith("<?xml") or root is not None:
             return XML
     return "text/plain"
+
+
+def _first_member_is_report(head: bytes) -> bool:
+    """A zip whose first member is named like a report (``receiver!domain!begin!end.xml``)."""
+    length = int.from_bytes(head[26:28], "little")
+    name = head[30 : 30 + length].lower()
+    return b"!" in name and name.endswith((b".xml", b".json"))
 
 
 def _is_feedback_document(head: bytes) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import random
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from xml.etree.ElementTree import Element
@@ -16,7 +18,7 @@ from dmarctui.lazy_headers import parse_message_lazily, plain_value
 from dmarctui.mailstore import open_store
 from dmarctui.model import MessageRef
 from dmarctui.payloads import find_payloads, parse_message, summarise
-from dmarctui.sniff import XML, may_be_report, sniff
+from dmarctui.sniff import XML, ZIP, may_be_report, sniff
 
 REPORT = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<feedback><report_metadata>'
@@ -264,3 +266,18 @@ def test_maildir_listing_keeps_regular_files_and_their_facts(tmp_path: Path) -> 
     ]
     assert [MessageRef(*facts) for facts in listed] == list(store.refs())
     assert listed[1][3] == (tmp_path / "new" / "2.M2.host").stat().st_mtime
+
+
+def _zip_with(name: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, b"<feedback/>")
+    return buffer.getvalue()
+
+
+def test_a_zip_named_like_a_report_is_a_zip_without_asking_libmagic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sniff_module, "_binary_kind", lambda head: "application/epub+zip")
+    assert sniff(_zip_with("google.com!example.ac.jp!1720224000!1720310399.xml")) == ZIP
+    assert sniff(_zip_with("mimetype")) == "application/epub+zip"  # libmagic still decides
