@@ -1,15 +1,18 @@
 """Drive the real app on the demo folder and save an SVG of every screen into screenshots/.
 
 Run with ``make screenshots``. The demo is built in a temporary directory with its fixed date,
-so the pictures only change when the app does.
+the notice history and caches live there too (``XDG_*_HOME``), PTR names are not looked up and
+the drafts folder has a fixed label, so the pictures only change when the app does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -25,6 +28,7 @@ from dmarctui.tui.panes import PANES
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 SIZE = (100, 30)
 
+SOURCES_KEY = str(1 + [pane.PANE_ID for pane in PANES].index("sources"))
 # (file name, keys pressed from the Reports pane)
 SHOTS: list[tuple[str, tuple[str, ...]]] = [
     ("report-summary", ("enter",)),
@@ -32,6 +36,9 @@ SHOTS: list[tuple[str, tuple[str, ...]]] = [
     ("report-xml", ("enter", "3")),
     ("filter", ("f",)),
     ("help", ("question_mark",)),
+    ("source-records", (SOURCES_KEY, "enter")),
+    # The fifth source of the demo is a lab server with a configured contact.
+    ("notice", (SOURCES_KEY, "down", "down", "down", "down", "n")),
 ] + [(pane.PANE_ID, (str(n),)) for n, pane in enumerate(PANES, start=1)]
 
 
@@ -47,8 +54,9 @@ async def shoot(app_factory: object, name: str, keys: tuple[str, ...]) -> Path:
     app: DmarcApp = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press(*keys)
-        await settle(pilot)
+        for key in keys:  # one at a time: a pane shown computes in a worker first
+            await pilot.press(key)
+            await settle(pilot)
         path = OUT / f"{name}.svg"
         app.save_screenshot(path.name, path=str(OUT))
     return path
@@ -57,15 +65,18 @@ async def shoot(app_factory: object, name: str, keys: tuple[str, ...]) -> Path:
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
+        for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+            os.environ[name] = str(Path(tmp) / name.lower())
         demo = build_demo(Path(tmp), now=DEMO_NOW)
         config, _ = load_config(demo.config_path)
+        config = replace(config, notice=replace(config.notice, drafts="~/Mail/drafts"))
         db = Path(tmp) / "index.sqlite"
         with Index.open(demo.maildir, db=db) as index:  # indexed first: no "new mail" toasts
             drain(index.update(workers=1))
 
         def factory() -> DmarcApp:
             return make_app(demo.maildir, db=db, config=config, clock=lambda: float(DEMO_NOW),
-                            poll_seconds=None)
+                            poll_seconds=None, dns=False)
 
         for name, keys in SHOTS:
             path = asyncio.run(shoot(factory, name, keys))
