@@ -1,0 +1,49 @@
+"""The DataTable of a pane: enter shown in the key bar, rendered rows kept across pane switches."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+
+class PaneTable(DataTable[object]):
+    """A row-cursor table whose enter (open the line) is listed in the key bar.
+
+    A plain DataTable forgets every rendered cell on each Resize and on each style update. A
+    pane shown again gets a Resize of unchanged size and a focus change, so each switch to a
+    pane re-rendered its whole screenful of rows. Neither needs that: the size did not change,
+    and the focus state is part of the table's own cache keys. Only a real resize or a theme
+    change empties the caches here.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", tooltip="Show everything about this line",
+                id="table.open"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self._drawn_size = Size(0, 0)
+        self._drawn_theme = ""
+
+    def _on_resize(self, event: events.Resize) -> None:
+        # Handlers run down the class hierarchy: preventing the default skips DataTable's own.
+        if event.size == self._drawn_size:
+            event.prevent_default()
+        self._drawn_size = event.size
+
+    def notify_style_update(self) -> None:
+        theme = self.app.theme
+        if theme != self._drawn_theme:
+            self._drawn_theme = theme
+            super().notify_style_update()
+            return
+        # Focus or hover changed: only the cell styles chosen per state are looked up again.
+        Widget.notify_style_update(self)
+        self._get_styles_to_render_cell.cache_clear()
+        self.refresh()
