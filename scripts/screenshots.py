@@ -75,8 +75,14 @@ def main() -> int:
             drain(index.update(workers=1))
 
         def factory() -> DmarcApp:
-            return make_app(demo.maildir, db=db, config=config, clock=lambda: float(DEMO_NOW),
-                            poll_seconds=None, dns=False)
+            return make_app(
+                demo.maildir,
+                db=db,
+                config=config,
+                clock=lambda: float(DEMO_NOW),
+                poll_seconds=None,
+                dns=False,
+            )
 
         for name, keys in SHOTS:
             path = asyncio.run(shoot(factory, name, keys))

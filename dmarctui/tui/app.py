@@ -39,14 +39,32 @@ class DmarcApp(App[None]):
     TITLE = "dmarctui"
     COMMANDS = App.COMMANDS | {DmarcCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark,f1", "help", "Help", tooltip="Keys and what the columns mean",
-                id="app.help"),
-        Binding("q", "quit", "Quit", tooltip="Leave dmarctui (the folder is untouched)",
-                id="app.quit"),
-        Binding("r", "rescan", "Rescan", show=False, tooltip="Read new and changed messages",
-                id="app.rescan"),
-        Binding("ctrl+t", "toggle_theme", "Theme", show=False, tooltip="Light or dark theme",
-                id="app.theme"),
+        Binding(
+            "question_mark,f1",
+            "help",
+            "Help",
+            tooltip="Keys and what the columns mean",
+            id="app.help",
+        ),
+        Binding(
+            "q", "quit", "Quit", tooltip="Leave dmarctui (the folder is untouched)", id="app.quit"
+        ),
+        Binding(
+            "r",
+            "rescan",
+            "Rescan",
+            show=False,
+            tooltip="Read new and changed messages",
+            id="app.rescan",
+        ),
+        Binding(
+            "ctrl+t",
+            "toggle_theme",
+            "Theme",
+            show=False,
+            tooltip="Light or dark theme",
+            id="app.theme",
+        ),
     ]
 
     def __init__(
@@ -124,8 +142,13 @@ class DmarcApp(App[None]):
     def cancel_scan(self) -> None:
         self._cancel.set()
 
-    @work(thread=True, exclusive=True, group="scan", exit_on_error=False,
-          description="update the index from the folder")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="scan",
+        exit_on_error=False,
+        description="update the index from the folder",
+    )
     def _scan(self, cancel: threading.Event, quiet: bool) -> None:
         worker = get_current_worker()
         updates = self.index.update(cancel=cancel)
@@ -161,8 +184,7 @@ class DmarcApp(App[None]):
         self._show_subtitle()
         changes = _changes(message.stats)
         if message.cancelled:
-            self.notify("Scan cancelled: what was read is kept; r scans again.",
-                        severity="warning")
+            self.notify("Scan cancelled: what was read is kept; r scans again.", severity="warning")
         elif changes:
             self.notify(changes, title="Folder updated")
 
@@ -198,8 +220,9 @@ class DmarcApp(App[None]):
             if yes:
                 self.exit()
 
-        self.push_screen(ConfirmScreen("Quit dmarctui", edited[-1].unsaved_warning(),
-                                       yes="Quit"), done)
+        self.push_screen(
+            ConfirmScreen("Quit dmarctui", edited[-1].unsaved_warning(), yes="Quit"), done
+        )
 
     def action_rescan(self) -> None:
         self.start_scan()
@@ -262,8 +285,7 @@ class DmarcApp(App[None]):
 
 def _index_changed(stats: object) -> bool:
     """Whether an update added, changed, renamed or removed anything the panes show."""
-    return any(getattr(stats, name, 0) for name in ("new", "changed", "gone", "moved",
-                                                     "rewritten"))
+    return any(getattr(stats, name, 0) for name in ("new", "changed", "gone", "moved", "rewritten"))
 
 
 def _changes(stats: object) -> str:
@@ -311,5 +333,13 @@ def make_app(
     if path is None:
         raise ValueError("a folder path is required unless demo=True")
     index = Index.open(Path(path), fmt, db=db, in_memory=in_memory)
-    return DmarcApp(index, config=config, clock=clock, theme=theme, scan_on_start=scan_on_start,
-                    poll_seconds=poll_seconds, notes=notes, dns=dns)
+    return DmarcApp(
+        index,
+        config=config,
+        clock=clock,
+        theme=theme,
+        scan_on_start=scan_on_start,
+        poll_seconds=poll_seconds,
+        notes=notes,
+        dns=dns,
+    )

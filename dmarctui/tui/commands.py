@@ -28,29 +28,54 @@ def _reports_commands(main: MainScreen, reports: ReportsPane) -> Iterator[Comman
         return run
 
     if reports.filter.failing_first:
-        yield ("reports: show in sort order", "Stop putting failing reports first",
-               on_reports(reports.action_failing_first))
+        yield (
+            "reports: show in sort order",
+            "Stop putting failing reports first",
+            on_reports(reports.action_failing_first),
+        )
     else:
-        yield ("reports: show failing first", "Reports with failing messages on top",
-               on_reports(reports.action_failing_first))
-    yield ("reports: search", "Search reporter, domain, report id, file name",
-           on_reports(reports.action_search))
-    yield ("reports: filter", "Filter by domain, reporter, source, period, result",
-           on_reports(reports.action_filter))
+        yield (
+            "reports: show failing first",
+            "Reports with failing messages on top",
+            on_reports(reports.action_failing_first),
+        )
+    yield (
+        "reports: search",
+        "Search reporter, domain, report id, file name",
+        on_reports(reports.action_search),
+    )
+    yield (
+        "reports: filter",
+        "Filter by domain, reporter, source, period, result",
+        on_reports(reports.action_filter),
+    )
     if is_filtered(reports.filter):
         from dmarctui.index import ReportFilter
 
-        yield ("reports: clear filter", "Show all reports again",
-               on_reports(lambda: reports.set_filter(
-                   ReportFilter(failing_first=reports.filter.failing_first))))
+        yield (
+            "reports: clear filter",
+            "Show all reports again",
+            on_reports(
+                lambda: reports.set_filter(ReportFilter(failing_first=reports.filter.failing_first))
+            ),
+        )
     yield ("reports: sort", "Choose the sort column", on_reports(reports.action_sort))
     if reports.report_list.current is not None:
-        yield ("report: open", "Open the report under the cursor",
-               on_reports(reports.report_list.action_open))
-        yield ("report: extract", "Save this report's XML to a directory",
-               on_reports(lambda: reports.action_extract(False)))
-        yield ("reports: extract all listed", "Save every listed report's XML",
-               on_reports(lambda: reports.action_extract(True)))
+        yield (
+            "report: open",
+            "Open the report under the cursor",
+            on_reports(reports.report_list.action_open),
+        )
+        yield (
+            "report: extract",
+            "Save this report's XML to a directory",
+            on_reports(lambda: reports.action_extract(False)),
+        )
+        yield (
+            "reports: extract all listed",
+            "Save every listed report's XML",
+            on_reports(lambda: reports.action_extract(True)),
+        )
 
 
 def _sources_commands(main: MainScreen, sources: SourcesPane) -> Iterator[Command]:
@@ -62,19 +87,34 @@ def _sources_commands(main: MainScreen, sources: SourcesPane) -> Iterator[Comman
         return run
 
     if sources.current is not None or sources.marked:
-        yield ("sources: compose notice", "Write to the admin of this (or the marked) source",
-               on_sources(sources.action_compose))
-        yield ("sources: list records", "Every record of this source in all reports",
-               on_sources(sources.action_open))
+        yield (
+            "sources: compose notice",
+            "Write to the admin of this (or the marked) source",
+            on_sources(sources.action_compose),
+        )
+        yield (
+            "sources: list records",
+            "Every record of this source in all reports",
+            on_sources(sources.action_open),
+        )
     if sources.show_all:
-        yield ("sources: hide informational", "Show only the sources that need action",
-               on_sources(sources.action_toggle_all))
+        yield (
+            "sources: hide informational",
+            "Show only the sources that need action",
+            on_sources(sources.action_toggle_all),
+        )
     else:
-        yield ("sources: show informational", "Also show forwarded mail and outside spoofing",
-               on_sources(sources.action_toggle_all))
+        yield (
+            "sources: show informational",
+            "Also show forwarded mail and outside spoofing",
+            on_sources(sources.action_toggle_all),
+        )
     if sources.marked:
-        yield ("sources: clear marks", "Unmark every marked source",
-               on_sources(sources.action_clear_marks))
+        yield (
+            "sources: clear marks",
+            "Unmark every marked source",
+            on_sources(sources.action_clear_marks),
+        )
 
 
 def palette_commands(app: DmarcApp, screen: object) -> Iterator[Command]:
@@ -83,16 +123,22 @@ def palette_commands(app: DmarcApp, screen: object) -> Iterator[Command]:
         yield ("folder: cancel scan", "Stop the running scan", app.cancel_scan)
     else:
         yield ("folder: rescan", "Read new and changed messages now", app.action_rescan)
-    yield ("theme: toggle light / dark", "Switch between the light and the dark theme",
-           app.action_toggle_theme)
+    yield (
+        "theme: toggle light / dark",
+        "Switch between the light and the dark theme",
+        app.action_toggle_theme,
+    )
     yield ("help: show keys", "Every key and what the columns mean", app.action_help)
     if not isinstance(screen, MainScreen):
         return
     main = screen
     for pane in PANES:
         pane_id = pane.PANE_ID
-        yield (f"{pane.TITLE.lower()}: show", f"Switch to the {pane.TITLE} pane",
-               lambda pane_id=pane_id: main.show_pane(pane_id))  # type: ignore[misc]
+        yield (
+            f"{pane.TITLE.lower()}: show",
+            f"Switch to the {pane.TITLE} pane",
+            lambda pane_id=pane_id: main.show_pane(pane_id),  # type: ignore[misc]
+        )
     from dmarctui.tui.screens.reports import ReportsPane
 
     reports = main.query(ReportsPane)

@@ -136,13 +136,17 @@ def table(results: dict[str, Samples]) -> list[str]:
     for name, s in results.items():
         net = [max(p - floor, 0.0) for p in s.pilot]
         figures = (
-            statistics.median(s.pilot), percentile(s.pilot, 0.95),
-            statistics.median(net), percentile(net, 0.95),
-            statistics.median(s.painted), percentile(s.painted, 0.95),
+            statistics.median(s.pilot),
+            percentile(s.pilot, 0.95),
+            statistics.median(net),
+            percentile(net, 0.95),
+            statistics.median(s.painted),
+            percentile(s.painted, 0.95),
             statistics.median(s.cpu),
         )
-        lines.append(f"| {name} | {len(s.pilot)} | " + " | ".join(f"{f:.1f}" for f in figures)
-                     + " |")
+        lines.append(
+            f"| {name} | {len(s.pilot)} | " + " | ".join(f"{f:.1f}" for f in figures) + " |"
+        )
     return lines
 
 

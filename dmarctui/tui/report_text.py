@@ -39,12 +39,22 @@ def metadata_table(row: ReportRow, report: AggregateReport) -> Table:
     table.add_row("Report ID", meta.report_id)
     table.add_row("Period", f"{utc_time(meta.date_range.begin)} → {utc_time(meta.date_range.end)}")
     table.add_row("Records", f"{len(report.records):,} ({report.messages_total:,} messages)")
-    table.add_row("DMARC", Text.assemble((f"{row.passed:,} passed", "green"), "  ",
-                                         (f"{row.failed:,} failed", "red" if row.failed else "")))
-    table.add_row("Disposition", f"none {row.none:,} · quarantine {row.quarantine:,}"
-                                 f" · reject {row.reject:,}")
-    status = Text("recovered from invalid XML", "bold yellow") if report.status == "recovered" \
+    table.add_row(
+        "DMARC",
+        Text.assemble(
+            (f"{row.passed:,} passed", "green"),
+            "  ",
+            (f"{row.failed:,} failed", "red" if row.failed else ""),
+        ),
+    )
+    table.add_row(
+        "Disposition", f"none {row.none:,} · quarantine {row.quarantine:,} · reject {row.reject:,}"
+    )
+    status = (
+        Text("recovered from invalid XML", "bold yellow")
+        if report.status == "recovered"
         else Text("ok", "green")
+    )
     table.add_row("Status", status)
     if row.duplicates:
         table.add_row("Duplicates", f"{row.duplicates} more copies of this report (not counted)")

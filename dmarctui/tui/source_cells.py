@@ -83,7 +83,8 @@ def detail(finding: Finding, state: NoticeState | None) -> Group:
     """Everything about the highlighted row, so nothing is lost when columns are cut at 80×24."""
     style = SEVERITY_STYLES[finding.severity] or "bold"
     head = Text.assemble(
-        (f"{KIND_LABELS[finding.kind]} ({finding.severity})", style), "  ",
+        (f"{KIND_LABELS[finding.kind]} ({finding.severity})", style),
+        "  ",
         (finding.source_ip, "bold"),
     )
     if finding.ptr:

@@ -57,8 +57,9 @@ async def test_reopened_index_shows_the_list_before_the_scan_ends(demo_app: AppF
         assert app.last_stats.bodies_read == 0
 
 
-async def test_first_scan_fills_an_empty_index(demo_folder: DemoFolder, tmp_path: Path,
-                                               demo_app: AppFactory) -> None:
+async def test_first_scan_fills_an_empty_index(
+    demo_folder: DemoFolder, tmp_path: Path, demo_app: AppFactory
+) -> None:
     app = demo_app(db=tmp_path / "fresh.sqlite")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -115,7 +116,13 @@ async def test_number_keys_and_tab_switch_panes(demo_app: AppFactory) -> None:
         await settle(pilot)
         tabs = app.screen.query_one(TabbedContent)
         assert [tab.label_text for tab in app.screen.query(Tab)] == [
-            "1 Reports", "2 Sources", "3 Readiness", "4 Failures", "5 TLS", "6 Problems"]
+            "1 Reports",
+            "2 Sources",
+            "3 Readiness",
+            "4 Failures",
+            "5 TLS",
+            "6 Problems",
+        ]
         await pilot.press("6")
         assert tabs.active == "tab-problems"
         text = screen_text(app)
@@ -182,8 +189,9 @@ async def test_sort_by_messages_then_reverse(demo_app: AppFactory) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         most = app.index.reports_page(ReportFilter(), sort="messages", limit=1)[0]
-        least = app.index.reports_page(ReportFilter(), sort="messages", descending=False,
-                                       limit=1)[0]
+        least = app.index.reports_page(ReportFilter(), sort="messages", descending=False, limit=1)[
+            0
+        ]
         await pilot.press("s", "down", "down", "down", "down", "down", "enter")
         assert "by messages ↑" in screen_text(app)
         assert report_list(app).current == least
@@ -194,8 +202,9 @@ async def test_sort_by_messages_then_reverse(demo_app: AppFactory) -> None:
         assert report_list(app).cursor == DEMO_REPORTS - 1
 
 
-async def test_extract_one_and_all_listed(demo_app: AppFactory, demo_folder: DemoFolder,
-                                          tmp_path: Path) -> None:
+async def test_extract_one_and_all_listed(
+    demo_app: AppFactory, demo_folder: DemoFolder, tmp_path: Path
+) -> None:
     before = folder_state(demo_folder.maildir)
     out = tmp_path / "out"
     app = demo_app()
@@ -208,8 +217,9 @@ async def test_extract_one_and_all_listed(demo_app: AppFactory, demo_folder: Dem
         await pilot.press("enter")
         await settle(pilot)
         detail = app.index.report(row.pk)
-        name = conventional_name(FoundReport(row.message, row.part, row.filename,
-                                             detail.report, ""))
+        name = conventional_name(
+            FoundReport(row.message, row.part, row.filename, detail.report, "")
+        )
         assert [p.name for p in out.iterdir()] == [name]
         assert (out / name).read_bytes() == app.index.report_xml(row.pk)
         await pilot.press("slash", *"Yahoo", "enter", "E")
@@ -236,8 +246,9 @@ async def test_help_opens_and_closes(demo_app: AppFactory) -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_q_quits_and_the_folder_is_unchanged(demo_app: AppFactory,
-                                                   demo_folder: DemoFolder) -> None:
+async def test_q_quits_and_the_folder_is_unchanged(
+    demo_app: AppFactory, demo_folder: DemoFolder
+) -> None:
     before = folder_state(demo_folder.maildir)
     app = demo_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -262,8 +273,9 @@ async def test_theme_toggles_light_and_dark(demo_app: AppFactory) -> None:
         assert app.current_theme.dark
 
 
-async def test_new_mail_is_noticed_by_the_poll(demo_folder: DemoFolder, tmp_path: Path,
-                                               demo_app: AppFactory) -> None:
+async def test_new_mail_is_noticed_by_the_poll(
+    demo_folder: DemoFolder, tmp_path: Path, demo_app: AppFactory
+) -> None:
     folder = tmp_path / "Maildir"
     shutil.copytree(demo_folder.maildir, folder)
     with Index.open(folder, db=tmp_path / "copy.sqlite") as index:
@@ -296,6 +308,6 @@ def new_report_mail() -> bytes:
         "From: dmarc@new.example\r\nTo: dmarc@example.ac.jp\r\nSubject: Report Domain:"
         " example.ac.jp Submitter: new.example Report-ID: fresh-1\r\nMessage-ID: <fresh-1@new>"
         "\r\nDate: Fri, 20 Dec 2024 12:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type:"
-        " text/xml; name=\"new.example!example.ac.jp!1734652800!1734739199.xml\"\r\n"
+        ' text/xml; name="new.example!example.ac.jp!1734652800!1734739199.xml"\r\n'
         "Content-Disposition: attachment\r\n\r\n" + xml + "\r\n"
     ).encode()

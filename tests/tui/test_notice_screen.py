@@ -62,8 +62,10 @@ def notice_screen(app: DmarcApp) -> NoticeScreen:
 def drafts(config: Config) -> list[EmailMessage]:
     assert config.notice.drafts is not None
     box = mailbox.Maildir(config.notice.drafts, create=False)
-    return [message_from_bytes(box.get_bytes(key), policy=default_policy)  # type: ignore[misc]
-            for key in box.iterkeys()]
+    return [
+        message_from_bytes(box.get_bytes(key), policy=default_policy)  # type: ignore[misc]
+        for key in box.iterkeys()
+    ]
 
 
 def messages(app: DmarcApp) -> str:
@@ -254,7 +256,9 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"
 
 @pytest.mark.parametrize("size", SIZES)
 def test_notice_snapshot(
-    size: tuple[int, int], sources_app: SourcesApp, demo_config: Config,
+    size: tuple[int, int],
+    sources_app: SourcesApp,
+    demo_config: Config,
     snap_compare: Any,
 ) -> None:
     # A fixed drafts label: the test's tmp path would change every run.

@@ -83,10 +83,10 @@ async def test_pane_table_redraws_for_a_new_theme_after_switching(demo_app: AppF
         await pilot.press("6", "1", "6")
         await settle(pilot)
         table = app.screen.query_one("#problems-table", PaneTable)
-        dark = list(table.render_line(2))[0].style
+        dark = next(iter(table.render_line(2))).style
         await pilot.press("ctrl+t")
         await settle(pilot)
-        light = list(table.render_line(2))[0].style
+        light = next(iter(table.render_line(2))).style
         assert dark is not None and light is not None
         assert dark.bgcolor != light.bgcolor
 
@@ -103,7 +103,10 @@ async def test_sources_table_says_when_it_is_cut(
     async with app.run_test(size=(100, 30)) as pilot:
         sources = await open_sources(pilot)
         assert sources.table.row_count == 3
-        assert "7 sources need action · 9 findings, first 3 listed · 1 informational hidden (a)" in screen_text(app)
+        assert (
+            "7 sources need action · 9 findings, first 3 listed · 1 informational hidden (a)"
+            in screen_text(app)
+        )
         await pilot.press("a")
         assert sources.table.row_count == 3
         assert "8 sources · 10 findings, first 3 listed" in screen_text(app)
@@ -117,7 +120,12 @@ async def test_a_rescan_that_finds_nothing_does_not_rank_again(
 ) -> None:
     runs: list[int] = []
     compute = SourcesPane.compute
-    monkeypatch.setattr(SourcesPane, "compute", lambda self: (runs.append(1), compute(self)))
+
+    def counted(pane: SourcesPane) -> None:
+        runs.append(1)
+        compute(pane)
+
+    monkeypatch.setattr(SourcesPane, "compute", counted)
     app = demo_app(dns=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

@@ -43,16 +43,25 @@ async def test_readiness_shows_the_demo_domain(
         assert expected.domain == "example.ac.jp" and not expected.ready
         text = screen_text(app)
         assert "1 domains · 0 ready for a stricter policy" in text
-        assert (f"example.ac.jp  not ready: {expected.failed_legit:,} messages from legitimate"
-                " sources fail DMARC") in text
-        assert (f"total     {expected.passed:,}       {expected.failed_legit:,}"
-                f"           {expected.failed_outside:,}       {expected.enforced:,}") in text
+        assert (
+            f"example.ac.jp  not ready: {expected.failed_legit:,} messages from legitimate"
+            " sources fail DMARC"
+        ) in text
+        assert (
+            f"total     {expected.passed:,}       {expected.failed_legit:,}"
+            f"           {expected.failed_outside:,}       {expected.enforced:,}"
+        ) in text
         hit = {str(kind): n for kind, n in expected.would_quarantine.items()}
-        for label, kind in (("third party", "unaligned_third_party"),
-                            ("DKIM broken", "dkim_broken"), ("spoofing", "outside_spoofing")):
+        for label, kind in (
+            ("third party", "unaligned_third_party"),
+            ("DKIM broken", "dkim_broken"),
+            ("spoofing", "outside_spoofing"),
+        ):
             count = hit[kind]
-            assert any(line.strip().startswith(label) and line.strip().endswith(f"{count:,}")
-                       for line in text.splitlines())
+            assert any(
+                line.strip().startswith(label) and line.strip().endswith(f"{count:,}")
+                for line in text.splitlines()
+            )
         assert "Receivers saw 2 different published policies" in text
         assert "p=none; sp=none; adkim=r; aspf=r; pct=100" in text
         assert "p=quarantine; sp=none; adkim=r; aspf=r; pct=100" in text
@@ -61,8 +70,9 @@ async def test_readiness_shows_the_demo_domain(
         await pilot.pause()
         bottom = screen_text(app)
         last = expected.days[-1]
-        assert (f"{last.day}  {last.passed:>5,}  {last.failed_legit:>10,}"
-                f"  {last.failed_outside:>12,}") in bottom
+        assert (
+            f"{last.day}  {last.passed:>5,}  {last.failed_legit:>10,}  {last.failed_outside:>12,}"
+        ) in bottom
 
 
 async def test_readiness_runs_only_once_shown(sources_app: SourcesApp) -> None:
@@ -79,6 +89,7 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_readiness_snapshot(size: tuple[int, int], sources_app: SourcesApp,
-                            snap_compare: Any) -> None:
+def test_readiness_snapshot(
+    size: tuple[int, int], sources_app: SourcesApp, snap_compare: Any
+) -> None:
     assert snap_compare(sources_app(), terminal_size=size, run_before=open_readiness)

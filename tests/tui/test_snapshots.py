@@ -45,5 +45,6 @@ def test_screen(view: str, size: tuple[int, int], demo_app: AppFactory, snap_com
 
 
 def test_light_theme(demo_app: AppFactory, snap_compare: Any) -> None:
-    assert snap_compare(demo_app(theme="textual-light"), terminal_size=(80, 24),
-                        run_before=keys_then_settle(()))
+    assert snap_compare(
+        demo_app(theme="textual-light"), terminal_size=(80, 24), run_before=keys_then_settle(())
+    )

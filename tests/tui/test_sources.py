@@ -104,8 +104,10 @@ async def test_enter_lists_every_record_of_the_source(
         text = screen_text(app)
         reports = len({row.pk for row, _ in records})
         assert f"{len(records)} records in {reports} reports, {messages} messages" in text
-        assert "google.com          2024-11-08 1d      5  none         fail  pass  example.ac.jp" \
+        assert (
+            "google.com          2024-11-08 1d      5  none         fail  pass  example.ac.jp"
             "  spf=mfrom:example.ac.jp:pass" in text
+        )
         assert "⏎ Report" in text
         newest = max(records, key=lambda pair: pair[0].begin)[0]
         await pilot.press("enter")

@@ -18,10 +18,28 @@ from dmarctui.tui.widgets.report_list import ReportList
 from .conftest import AppFactory, settle
 
 ROW = ReportRow(
-    pk=1, message="m1", part="1", filename=None, org_name="google.com", email="x@google.com",
-    report_id="r1", begin=1734480000, end=1734566399, domain="example.ac.jp", p="none",
-    records=3, messages=120, passed=90, failed=30, none=100, quarantine=20, reject=0,
-    status="recovered", duplicates=1, collision=True, counted=False,
+    pk=1,
+    message="m1",
+    part="1",
+    filename=None,
+    org_name="google.com",
+    email="x@google.com",
+    report_id="r1",
+    begin=1734480000,
+    end=1734566399,
+    domain="example.ac.jp",
+    p="none",
+    records=3,
+    messages=120,
+    passed=90,
+    failed=30,
+    none=100,
+    quarantine=20,
+    reject=0,
+    status="recovered",
+    duplicates=1,
+    collision=True,
+    counted=False,
 )
 
 
@@ -99,8 +117,12 @@ async def test_palette_offers_noun_verb_commands_that_apply(demo_app: AppFactory
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         titles = {title: run for title, _, run in palette_commands(app, app.screen)}
-        assert {"folder: rescan", "reports: show failing first", "problems: show",
-                "report: extract"} <= set(titles)
+        assert {
+            "folder: rescan",
+            "reports: show failing first",
+            "problems: show",
+            "report: extract",
+        } <= set(titles)
         assert "reports: clear filter" not in titles
         titles["reports: show failing first"]()
         await pilot.pause()
@@ -111,8 +133,9 @@ async def test_palette_offers_noun_verb_commands_that_apply(demo_app: AppFactory
         assert app.screen.query_one("#panes").active == "tab-problems"
 
 
-def test_missing_folder_is_one_line_and_exit_2(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_folder_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_tui([str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert err == f"dmarctui: {tmp_path / 'nowhere'}: no such folder or file\n"
@@ -129,8 +152,9 @@ def test_unknown_theme_is_refused(tmp_path: Path) -> None:
     assert exit_.value.code == 2
 
 
-def test_a_foreign_index_file_is_a_clear_error(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_foreign_index_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (folder / sub).mkdir(parents=True)

@@ -45,8 +45,11 @@ every field of the report.
         table.clear()
         for found in self._found:
             report = found.report
-            arrived = utc_time(report.arrival_epoch) if report.arrival_epoch else (
-                report.arrival_date or "")
+            arrived = (
+                utc_time(report.arrival_epoch)
+                if report.arrival_epoch
+                else (report.arrival_date or "")
+            )
             table.add_row(
                 arrived,
                 report.source_ip or "",

@@ -16,8 +16,12 @@ from dmarctui.index import ReportFilter
 from dmarctui.tui.filter_text import DAY, format_day, parse_day
 
 RESULTS = [("any result", "any"), ("failing", "fail"), ("passing", "pass")]
-DISPOSITIONS = [("any disposition", "any"), ("none", "none"), ("quarantine", "quarantine"),
-                ("reject", "reject")]
+DISPOSITIONS = [
+    ("any disposition", "any"),
+    ("none", "none"),
+    ("quarantine", "quarantine"),
+    ("reject", "reject"),
+]
 
 
 class FilterScreen(ModalScreen[ReportFilter | None]):
@@ -50,8 +54,12 @@ class FilterScreen(ModalScreen[ReportFilter | None]):
                 yield Label("Result")
                 yield Select(RESULTS, value=flt.result or "any", allow_blank=False, id="f-result")
                 yield Label("Disposition")
-                yield Select(DISPOSITIONS, value=flt.disposition or "any", allow_blank=False,
-                             id="f-disposition")
+                yield Select(
+                    DISPOSITIONS,
+                    value=flt.disposition or "any",
+                    allow_blank=False,
+                    id="f-disposition",
+                )
             yield Label("", id="filter-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Apply", variant="primary", id="filter-apply")
@@ -67,8 +75,9 @@ class FilterScreen(ModalScreen[ReportFilter | None]):
         if event.button.id == "filter-apply":
             self.action_apply()
         elif event.button.id == "filter-clear":
-            self.dismiss(ReportFilter(text=self.current.text,
-                                      failing_first=self.current.failing_first))
+            self.dismiss(
+                ReportFilter(text=self.current.text, failing_first=self.current.failing_first)
+            )
         else:
             self.dismiss(None)
 

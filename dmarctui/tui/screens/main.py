@@ -19,11 +19,21 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "next_pane(1)", "Next pane", show=False, id="main.next_pane"),
         Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, id="main.prev_pane"),
-        Binding("escape", "cancel_scan", "Cancel",
-                tooltip="Stop the scan (what is read stays)", id="main.cancel_scan"),
+        Binding(
+            "escape",
+            "cancel_scan",
+            "Cancel",
+            tooltip="Stop the scan (what is read stays)",
+            id="main.cancel_scan",
+        ),
         *[
-            Binding(str(number), f"show_pane({number - 1})", f"Pane {number}", show=False,
-                    id=f"main.pane{number}")
+            Binding(
+                str(number),
+                f"show_pane({number - 1})",
+                f"Pane {number}",
+                show=False,
+                id=f"main.pane{number}",
+            )
             for number in range(1, 10)
         ],
     ]

@@ -78,18 +78,43 @@ it, after a confirmation that shows the recipients and the subject.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", tooltip="Back to the sources (Esc ends editing first;"
-                " asks before dropping edits)", id="notice.back"),
-        Binding("l", "toggle_lang", "Lang", tooltip="Switch between Japanese and English",
-                id="notice.lang"),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            tooltip="Back to the sources (Esc ends editing first; asks before dropping edits)",
+            id="notice.back",
+        ),
+        Binding(
+            "l",
+            "toggle_lang",
+            "Lang",
+            tooltip="Switch between Japanese and English",
+            id="notice.lang",
+        ),
         Binding("e", "edit", "Edit", tooltip="Edit the body here", id="notice.edit"),
-        Binding("E", "external_editor", "$EDITOR", tooltip="Edit the body in $EDITOR",
-                id="notice.editor"),
+        Binding(
+            "E",
+            "external_editor",
+            "$EDITOR",
+            tooltip="Edit the body in $EDITOR",
+            id="notice.editor",
+        ),
         Binding("t", "recipient", "To", tooltip="Change the recipient", id="notice.to"),
-        Binding("d", "save_draft", "Draft", tooltip="Save a draft into the drafts folder",
-                id="notice.draft"),
-        Binding("S", "send", "Send", tooltip="Send, after confirming recipients and subject",
-                id="notice.send"),
+        Binding(
+            "d",
+            "save_draft",
+            "Draft",
+            tooltip="Save a draft into the drafts folder",
+            id="notice.draft",
+        ),
+        Binding(
+            "S",
+            "send",
+            "Send",
+            tooltip="Send, after confirming recipients and subject",
+            id="notice.send",
+        ),
     ]
 
     def __init__(self, findings: list[Finding]) -> None:
@@ -110,8 +135,10 @@ it, after a confirmation that shows the recipients and the subject.
     def compose(self) -> ComposeResult:
         ips = list(dict.fromkeys(f.source_ip for f in self.findings))
         kinds = ", ".join(dict.fromkeys(KIND_LABELS[f.kind] for f in self.findings))
-        yield Label(Text.assemble(("Notice", "bold"), f" about {', '.join(ips)} ({kinds})"),
-                    id="notice-title")
+        yield Label(
+            Text.assemble(("Notice", "bold"), f" about {', '.join(ips)} ({kinds})"),
+            id="notice-title",
+        )
         yield Static("", id="notice-headers")
         yield TextArea("", read_only=True, soft_wrap=False, id="notice-body")
         yield Label("", id="notice-hint")
@@ -138,8 +165,13 @@ it, after a confirmation that shows the recipients and the subject.
             self._ask_address(first=first)
             return
         try:
-            msg = build_notice(self.findings, self.dmarc.config, lang=self.lang, to=self.to,
-                               now=datetime.fromtimestamp(self.dmarc.clock(), UTC))
+            msg = build_notice(
+                self.findings,
+                self.dmarc.config,
+                lang=self.lang,
+                to=self.to,
+                now=datetime.fromtimestamp(self.dmarc.clock(), UTC),
+            )
         except (NoticeError, TemplateError) as exc:
             self.notify(str(exc), title="Cannot write the notice", severity="error", timeout=15)
             if first:
@@ -161,10 +193,13 @@ it, after a confirmation that shows the recipients and the subject.
 
         ips = ", ".join(dict.fromkeys(f.source_ip for f in self.findings))
         self.app.push_screen(
-            PromptScreen(f"Recipient for {ips}", value=self.to or "",
-                         placeholder="Name <admin@example.org> or admin@example.org",
-                         hint="No contact is configured for this source · Enter to use the"
-                              " address · Esc to cancel"),
+            PromptScreen(
+                f"Recipient for {ips}",
+                value=self.to or "",
+                placeholder="Name <admin@example.org> or admin@example.org",
+                hint="No contact is configured for this source · Enter to use the"
+                " address · Esc to cancel",
+            ),
             done,
         )
 
@@ -217,8 +252,9 @@ it, after a confirmation that shows the recipients and the subject.
                 self._build()
 
         self.app.push_screen(
-            ConfirmScreen(change, "Rebuilding the letter replaces your edits to the body.",
-                          yes="Replace"),
+            ConfirmScreen(
+                change, "Rebuilding the letter replaces your edits to the body.", yes="Replace"
+            ),
             done,
         )
 
@@ -242,14 +278,17 @@ it, after a confirmation that shows the recipients and the subject.
             if yes:
                 self.dismiss(self.changed)
 
-        self.app.push_screen(ConfirmScreen("Leave the notice", self.unsaved_warning(),
-                                           yes="Leave"), done)
+        self.app.push_screen(
+            ConfirmScreen("Leave the notice", self.unsaved_warning(), yes="Leave"), done
+        )
 
     def unsaved_warning(self) -> str:
         """What leaving now would lose, for the confirmation (only asked when edited)."""
         ips = ", ".join(dict.fromkeys(f.source_ip for f in self.findings))
-        return (f"Your edits to the letter about {ips} are not saved and would be lost.\n"
-                "d saves them as a draft.")
+        return (
+            f"Your edits to the letter about {ips} are not saved and would be lost.\n"
+            "d saves them as a draft."
+        )
 
     def action_toggle_lang(self) -> None:
         if self.msg is None:
@@ -264,8 +303,12 @@ it, after a confirmation that shows the recipients and the subject.
                 self._rebuild_keeping_edits_asked("Change recipient")
 
         current = ", ".join(recipients(self.msg)) if self.msg is not None else ""
-        self.app.push_screen(PromptScreen("Recipient", value=self.to or current,
-                                          placeholder="Name <admin@example.org>"), done)
+        self.app.push_screen(
+            PromptScreen(
+                "Recipient", value=self.to or current, placeholder="Name <admin@example.org>"
+            ),
+            done,
+        )
 
     def action_edit(self) -> None:
         if self.msg is None:
@@ -290,15 +333,19 @@ it, after a confirmation that shows the recipients and the subject.
                 with self.app.suspend():
                     done = subprocess.run([*command, str(path)], check=False)
             except SuspendNotSupported:
-                self.notify("This terminal cannot hand over to an editor: press e to edit here",
-                            severity="warning")
+                self.notify(
+                    "This terminal cannot hand over to an editor: press e to edit here",
+                    severity="warning",
+                )
                 return
             except OSError as exc:
                 self.notify(f"{command[0]}: {exc.strerror or exc}", severity="error")
                 return
             if done.returncode != 0:
-                self.notify(f"{command[0]} exited with status {done.returncode}: body unchanged",
-                            severity="warning")
+                self.notify(
+                    f"{command[0]} exited with status {done.returncode}: body unchanged",
+                    severity="warning",
+                )
                 return
             text = path.read_text(encoding="utf-8", errors="replace")
         self.body.load_text(text)
@@ -309,14 +356,20 @@ it, after a confirmation that shows the recipients and the subject.
         if msg is not None:
             self._save(msg)
 
-    @work(thread=True, exclusive=True, group="notice", exit_on_error=False,
-          description="save the notice as a draft")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="notice",
+        exit_on_error=False,
+        description="save the notice as a draft",
+    )
     def _save(self, msg: EmailMessage) -> None:
         try:
             path = draft_notice(msg, self.findings, drafts_target(self.dmarc.config))
         except (OutboxError, HistoryError) as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Draft not saved",
-                                      severity="error", timeout=30)
+            self.app.call_from_thread(
+                self.notify, str(exc), title="Draft not saved", severity="error", timeout=30
+            )
             return
         self.app.call_from_thread(self._done, f"Draft saved: {path}", "Notice")
 
@@ -336,20 +389,27 @@ it, after a confirmation that shows the recipients and the subject.
             done,
         )
 
-    @work(thread=True, exclusive=True, group="notice", exit_on_error=False,
-          description="send the notice")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="notice",
+        exit_on_error=False,
+        description="send the notice",
+    )
     def _send(self, msg: EmailMessage) -> None:
         config = self.dmarc.config
         try:
             send_notice(msg, self.findings, config, confirmed=True)
         except SendError as exc:
             self.changed = self.changed or exc.draft is not None
-            self.app.call_from_thread(self.notify, str(exc), title="Not sent",
-                                      severity="error", timeout=30)
+            self.app.call_from_thread(
+                self.notify, str(exc), title="Not sent", severity="error", timeout=30
+            )
             return
         except (OutboxError, HistoryError) as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Not sent",
-                                      severity="error", timeout=30)
+            self.app.call_from_thread(
+                self.notify, str(exc), title="Not sent", severity="error", timeout=30
+            )
             return
         self.app.call_from_thread(self._done, f"Sent to {', '.join(recipients(msg))}", "Notice")
 

@@ -67,18 +67,25 @@ were counted once, and messages that are not reports. **Enter** shows the messag
         )
         rows: list[tuple[str, str, str]] = []
         for problem in index.errors():
-            rows.append(("error", problem.message, _where(problem.reason, problem.part,
-                                                            problem.filename)))
+            rows.append(
+                ("error", problem.message, _where(problem.reason, problem.part, problem.filename))
+            )
         for problem in index.warnings():
-            rows.append(("warning", problem.message, _where(problem.reason, problem.part,
-                                                              problem.filename)))
+            rows.append(
+                ("warning", problem.message, _where(problem.reason, problem.part, problem.filename))
+            )
         for dup in index.duplicates():
             rows.append(("duplicate", dup.message, f"same as {dup.duplicate_of}: {dup.why}"))
         for collision in index.collisions():
             merged = "counted once" if collision.counted_once else "both counted"
-            rows.append(("collision", collision.second,
-                         f"report_id {collision.report_id} also in {collision.first}:"
-                         f" {collision.reason.replace('_', ' ')}, {merged}. {collision.detail}"))
+            rows.append(
+                (
+                    "collision",
+                    collision.second,
+                    f"report_id {collision.report_id} also in {collision.first}:"
+                    f" {collision.reason.replace('_', ' ')}, {merged}. {collision.detail}",
+                )
+            )
         for problem in index.not_reports():
             rows.append(("not a report", problem.message, problem.reason))
         table = self.query_one(DataTable)
@@ -105,11 +112,18 @@ were counted once, and messages that are not reports. **Enter** shows the messag
         except LookupError:
             self.notify(f"{key} is no longer in the index", severity="warning")
             return
-        body = fields_table([
-            ("Why", why), ("Subject", summary.subject), ("From", summary.sender),
-            ("Date", summary.date), ("Message-ID", summary.message_id), ("Key", ref.key),
-            ("Location", ref.location), ("Size", f"{ref.size:,} bytes"),
-        ])
+        body = fields_table(
+            [
+                ("Why", why),
+                ("Subject", summary.subject),
+                ("From", summary.sender),
+                ("Date", summary.date),
+                ("Message-ID", summary.message_id),
+                ("Key", ref.key),
+                ("Location", ref.location),
+                ("Size", f"{ref.size:,} bytes"),
+            ]
+        )
         self.app.push_screen(FieldsScreen(f"Message {key}", body))
 
 

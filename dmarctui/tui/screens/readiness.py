@@ -29,8 +29,10 @@ def verdict(item: Readiness) -> Text:
     if item.ready:
         text.append("  ready: no mail from legitimate sources fails DMARC", "bold green")
     else:
-        text.append(f"  not ready: {_n(item.failed_legit)} messages from legitimate sources"
-                    " fail DMARC", "bold red")
+        text.append(
+            f"  not ready: {_n(item.failed_legit)} messages from legitimate sources fail DMARC",
+            "bold red",
+        )
     return text
 
 
@@ -41,8 +43,9 @@ def totals_table(item: Readiness) -> Table:
     table.add_column("fail legit", justify="right", style="red")
     table.add_column("fail outside", justify="right")
     table.add_column("enforced", justify="right")
-    table.add_row("total", _n(item.passed), _n(item.failed_legit), _n(item.failed_outside),
-                  _n(item.enforced))
+    table.add_row(
+        "total", _n(item.passed), _n(item.failed_legit), _n(item.failed_outside), _n(item.enforced)
+    )
     return table
 
 
@@ -72,8 +75,11 @@ def policies_table(item: Readiness) -> Table:
 def policy_line(item: Readiness) -> Text:
     if item.policy_consistent:
         return Text("Every receiver saw the same published policy.")
-    return Text(f"Receivers saw {len(item.variants)} different published policies"
-                " (a change during the period, or DNS answers that differ):", "yellow")
+    return Text(
+        f"Receivers saw {len(item.variants)} different published policies"
+        " (a change during the period, or DNS answers that differ):",
+        "yellow",
+    )
 
 
 def days_table(item: Readiness) -> Table:
@@ -88,8 +94,18 @@ def days_table(item: Readiness) -> Table:
 
 
 def domain_view(item: Readiness) -> Group:
-    return Group(verdict(item), totals_table(item), Text(), stricter_table(item), Text(),
-                 policy_line(item), policies_table(item), Text(), days_table(item), Text())
+    return Group(
+        verdict(item),
+        totals_table(item),
+        Text(),
+        stricter_table(item),
+        Text(),
+        policy_line(item),
+        policies_table(item),
+        Text(),
+        days_table(item),
+        Text(),
+    )
 
 
 class ReadinessPane(LazyPane):
@@ -123,16 +139,20 @@ by finding kind; and whether every receiver saw the same published policy.
     def compute(self) -> None:
         self._compute()
 
-    @work(thread=True, exclusive=True, group="readiness", exit_on_error=False,
-          description="count policy readiness")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="readiness",
+        exit_on_error=False,
+        description="count policy readiness",
+    )
     def _compute(self) -> None:
         try:
             app = self.dmarc
             reports = list(app.index.counted_reports())
             # Cached PTR names only: a PTR-pattern sender can make a failure legitimate.
             ranked = dict.fromkeys(f.source_ip for f in find_findings(reports, app.config))
-            result: list[Readiness] | str = readiness(reports, app.config,
-                                                      app.known_ptrs(ranked))
+            result: list[Readiness] | str = readiness(reports, app.config, app.known_ptrs(ranked))
         except Exception as exc:  # relayed to the pane, never swallowed
             result = f"Readiness failed: {type(exc).__name__}: {exc}"
         self.post_message(self.Computed(result))
@@ -147,8 +167,10 @@ by finding kind; and whether every receiver saw the same published policy.
             body.update("")
         else:
             ready = sum(1 for r in message.result if r.ready)
-            status.update(f"{len(message.result)} domains · {ready} ready for a stricter policy"
-                          " · arrows / PgDn scroll")
+            status.update(
+                f"{len(message.result)} domains · {ready} ready for a stricter policy"
+                " · arrows / PgDn scroll"
+            )
             views: list[RenderableType] = [domain_view(r) for r in message.result]
             body.update(Group(*views))
             self.dmarc.keep_long_lived()

@@ -38,8 +38,13 @@ The XML and headers are read again from the mail folder (read-only).
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,backspace", "app.pop_screen", "Back", tooltip="Back to the list",
-                id="report.back"),
+        Binding(
+            "escape,backspace",
+            "app.pop_screen",
+            "Back",
+            tooltip="Back to the list",
+            id="report.back",
+        ),
         Binding("tab", "next_tab(1)", "Next tab", show=False, id="report.next_tab"),
         Binding("shift+tab", "next_tab(-1)", "Previous tab", show=False, id="report.prev_tab"),
         *[
@@ -60,8 +65,13 @@ The XML and headers are read again from the mail folder (read-only).
         row = self.row
         yield Label(
             Text.assemble(
-                (row.org_name or row.email, "bold"), " · ", row.domain, " · ",
-                period(row.begin, row.end), " · ", (row.report_id, "dim"),
+                (row.org_name or row.email, "bold"),
+                " · ",
+                row.domain,
+                " · ",
+                period(row.begin, row.end),
+                " · ",
+                (row.report_id, "dim"),
             ),
             id="report-title",
         )
@@ -90,8 +100,17 @@ The XML and headers are read again from the mail folder (read-only).
 
     def _fill_records(self, report: AggregateReport) -> None:
         table = self.query_one("#records-table", DataTable)
-        table.add_columns("Source IP", "PTR", "Count", "Disposition", "DKIM", "SPF",
-                          "header_from", "envelope_from", "Auth results")
+        table.add_columns(
+            "Source IP",
+            "PTR",
+            "Count",
+            "Disposition",
+            "DKIM",
+            "SPF",
+            "header_from",
+            "envelope_from",
+            "Auth results",
+        )
         ptrs = self.dmarc.known_ptrs(r.source_ip for r in report.records)
         for record in report.records:
             evaluated = record.policy_evaluated
@@ -107,14 +126,22 @@ The XML and headers are read again from the mail folder (read-only).
                 auth_results(record),
             )
 
-    @work(thread=True, exclusive=True, group="report-raw", exit_on_error=False,
-          description="read the report's message again")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="report-raw",
+        exit_on_error=False,
+        description="read the report's message again",
+    )
     def _load_raw(self) -> None:
         index = self.dmarc.index
         try:
             xml = index.report_xml(self.row.pk)
             xml_view: Syntax | str = Syntax(
-                xml.decode("utf-8", "replace"), "xml", theme="ansi_dark", word_wrap=True,
+                xml.decode("utf-8", "replace"),
+                "xml",
+                theme="ansi_dark",
+                word_wrap=True,
                 line_numbers=True,
             )
         except (MailStoreError, KeyError) as exc:  # the message left or changed since indexed

@@ -32,19 +32,50 @@ class ReportsPane(Pane):
     TITLE = "Reports"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search", tooltip="Search reporter, domain, report id, file",
-                id="reports.search"),
-        Binding("f", "filter", "Filter", tooltip="Filter by domain, reporter, period, result",
-                id="reports.filter"),
-        Binding("s", "sort", "Sort", tooltip="Choose the sort column (again to reverse)",
-                id="reports.sort"),
-        Binding("x", "failing_first", "Failing first", show=False,
-                tooltip="Put reports with failing messages first", id="reports.failing_first"),
-        Binding("e", "extract(False)", "Extract", tooltip="Save this report's XML to a directory",
-                id="reports.extract"),
-        Binding("E", "extract(True)", "Extract all", show=False,
-                tooltip="Save every listed report's XML to a directory",
-                id="reports.extract_all"),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            tooltip="Search reporter, domain, report id, file",
+            id="reports.search",
+        ),
+        Binding(
+            "f",
+            "filter",
+            "Filter",
+            tooltip="Filter by domain, reporter, period, result",
+            id="reports.filter",
+        ),
+        Binding(
+            "s",
+            "sort",
+            "Sort",
+            tooltip="Choose the sort column (again to reverse)",
+            id="reports.sort",
+        ),
+        Binding(
+            "x",
+            "failing_first",
+            "Failing first",
+            show=False,
+            tooltip="Put reports with failing messages first",
+            id="reports.failing_first",
+        ),
+        Binding(
+            "e",
+            "extract(False)",
+            "Extract",
+            tooltip="Save this report's XML to a directory",
+            id="reports.extract",
+        ),
+        Binding(
+            "E",
+            "extract(True)",
+            "Extract all",
+            show=False,
+            tooltip="Save every listed report's XML to a directory",
+            id="reports.extract_all",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -106,9 +137,12 @@ class ReportsPane(Pane):
                 self.set_filter(replace(self.filter, text=text.strip() or None))
 
         self.app.push_screen(
-            PromptScreen("Search reports", value=self.filter.text or "",
-                         placeholder="reporter, domain, report id or file name",
-                         hint="Enter to search (empty clears) · Esc to cancel"),
+            PromptScreen(
+                "Search reports",
+                value=self.filter.text or "",
+                placeholder="reporter, domain, report id or file name",
+                hint="Enter to search (empty clears) · Esc to cancel",
+            ),
             done,
         )
 
@@ -147,13 +181,21 @@ class ReportsPane(Pane):
             self._extract(Path(directory).expanduser(), rows)
 
         self.app.push_screen(
-            PromptScreen(f"Extract {what} to directory", value=self.out_dir,
-                         hint="Conventional names; identical files skipped, none overwritten"),
+            PromptScreen(
+                f"Extract {what} to directory",
+                value=self.out_dir,
+                hint="Conventional names; identical files skipped, none overwritten",
+            ),
             done,
         )
 
-    @work(thread=True, exclusive=True, group="extract", exit_on_error=False,
-          description="extract reports")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="extract",
+        exit_on_error=False,
+        description="extract reports",
+    )
     def _extract(self, out_dir: Path, rows: list[ReportRow | None] | None) -> None:
         index, flt, sort, descending = self.dmarc.index, self.filter, self.sort, self.descending
         chosen = [r for r in rows if r is not None] if rows is not None else None

@@ -33,10 +33,21 @@ report; **Esc** goes back to the sources.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,backspace", "app.pop_screen", "Back", tooltip="Back to the sources",
-                id="source_records.back"),
-        Binding("enter", "open_report", "Report", tooltip="Open the report holding this record",
-                id="source_records.open", priority=True),
+        Binding(
+            "escape,backspace",
+            "app.pop_screen",
+            "Back",
+            tooltip="Back to the sources",
+            id="source_records.back",
+        ),
+        Binding(
+            "enter",
+            "open_report",
+            "Report",
+            tooltip="Open the report holding this record",
+            id="source_records.open",
+            priority=True,
+        ),
     ]
 
     def __init__(self, source_ip: str, findings: list[Finding]) -> None:
@@ -56,10 +67,21 @@ report; **Esc** goes back to the sources.
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Reporter", "Period", "Count", "Disposition", "DKIM", "SPF",
-                          "header_from", "Auth results")
-        found = sorted(self.dmarc.index.records_for_source(self.source_ip),
-                       key=lambda pair: pair[0].begin, reverse=True)
+        table.add_columns(
+            "Reporter",
+            "Period",
+            "Count",
+            "Disposition",
+            "DKIM",
+            "SPF",
+            "header_from",
+            "Auth results",
+        )
+        found = sorted(
+            self.dmarc.index.records_for_source(self.source_ip),
+            key=lambda pair: pair[0].begin,
+            reverse=True,
+        )
         for row, record in found:
             evaluated = record.policy_evaluated
             table.add_row(
@@ -86,8 +108,9 @@ report; **Esc** goes back to the sources.
             title.append(KIND_LABELS[f.kind], SEVERITY_STYLES[f.severity] or "bold")
         reports = len({row.pk for row, _ in found})
         messages = sum(record.count for _, record in found)
-        title.append(f"  · {len(found):,} records in {reports:,} reports, {messages:,} messages",
-                     "dim")
+        title.append(
+            f"  · {len(found):,} records in {reports:,} reports, {messages:,} messages", "dim"
+        )
         return title
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

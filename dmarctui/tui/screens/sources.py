@@ -103,14 +103,35 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "compose", "Notice", tooltip="Write to the admin of this (or the marked)"
-                " source", id="sources.compose"),
-        Binding("space", "mark", "Mark", tooltip="Mark this source for a notice (again: unmark)",
-                id="sources.mark"),
-        Binding("enter", "open", "Records", tooltip="Every record of this source in all reports",
-                id="sources.open", priority=True),
-        Binding("a", "toggle_all", "All kinds", tooltip="Also show forwarded mail and spoofing",
-                id="sources.all"),
+        Binding(
+            "n",
+            "compose",
+            "Notice",
+            tooltip="Write to the admin of this (or the marked) source",
+            id="sources.compose",
+        ),
+        Binding(
+            "space",
+            "mark",
+            "Mark",
+            tooltip="Mark this source for a notice (again: unmark)",
+            id="sources.mark",
+        ),
+        Binding(
+            "enter",
+            "open",
+            "Records",
+            tooltip="Every record of this source in all reports",
+            id="sources.open",
+            priority=True,
+        ),
+        Binding(
+            "a",
+            "toggle_all",
+            "All kinds",
+            tooltip="Also show forwarded mail and spoofing",
+            id="sources.all",
+        ),
     ]
 
     class Triaged(Message):
@@ -160,8 +181,13 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
     def compute(self) -> None:
         self._triage(dict(self.ptrs))
 
-    @work(thread=True, exclusive=True, group="triage", exit_on_error=False,
-          description="rank the sources")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="triage",
+        exit_on_error=False,
+        description="rank the sources",
+    )
     def _triage(self, ptrs: dict[str, str | None]) -> None:
         try:
             app = self.dmarc
@@ -232,8 +258,9 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         axis = day_axis(days[0], days[-1]) if days else []
         table.clear()
         for f in self.shown:
-            table.add_row(*row_cells(f, f.source_ip in self.marked, axis,
-                                     self.states.get(f.source_ip)))
+            table.add_row(
+                *row_cells(f, f.source_ip in self.marked, axis, self.states.get(f.source_ip))
+            )
         if keep is not None:
             rows = [(f.source_ip, f.kind) for f in self.shown]
             if keep in rows:
@@ -263,8 +290,11 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         panel = self.query_one("#source-detail", Static)
         current = self.current
         if current is None:
-            panel.update("Nothing to act on: no source sending as our domains fails DMARC."
-                         if self.loaded else "")
+            panel.update(
+                "Nothing to act on: no source sending as our domains fails DMARC."
+                if self.loaded
+                else ""
+            )
             return
         panel.update(detail(current, self.states.get(current.source_ip)))
 
@@ -314,8 +344,11 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             return
         chosen = letter_findings([f for f in self.findings if f.source_ip in ips])
         if not chosen:
-            self.notify("Forwarded mail and outside spoofing are not something a server admin"
-                        " can fix: no notice for them", severity="warning")
+            self.notify(
+                "Forwarded mail and outside spoofing are not something a server admin"
+                " can fix: no notice for them",
+                severity="warning",
+            )
             return
 
         def done(changed: bool | None) -> None:

@@ -64,31 +64,47 @@ policy. **Enter** shows each policy and its failure details.
         if event.cursor_row >= len(self._found):
             return
         found = self._found[event.cursor_row]
-        self.app.push_screen(FieldsScreen(f"TLS report {found.report.report_id}",
-                                          tls_details(found.message, found.report)))
+        self.app.push_screen(
+            FieldsScreen(
+                f"TLS report {found.report.report_id}", tls_details(found.message, found.report)
+            )
+        )
 
 
 def tls_details(message: str, report: TlsReport) -> Group:
-    head = fields_table([
-        ("Organization", report.organization_name), ("Report ID", report.report_id),
-        ("Period", f"{utc_time(report.begin)} → {utc_time(report.end)}"),
-        ("Contact", report.contact_info), ("Message", message),
-    ])
+    head = fields_table(
+        [
+            ("Organization", report.organization_name),
+            ("Report ID", report.report_id),
+            ("Period", f"{utc_time(report.begin)} → {utc_time(report.end)}"),
+            ("Contact", report.contact_info),
+            ("Message", message),
+        ]
+    )
     parts: list[Table | Text] = [head]
     for policy in report.policies:
         parts.append(Text(f"\n{policy.policy_type} policy for {policy.policy_domain}", "bold"))
-        parts.append(fields_table([
-            ("Successful", f"{policy.successful:,}"), ("Failed", f"{policy.failed:,}"),
-            ("MX hosts", policy.mx_hosts),
-        ]))
+        parts.append(
+            fields_table(
+                [
+                    ("Successful", f"{policy.successful:,}"),
+                    ("Failed", f"{policy.failed:,}"),
+                    ("MX hosts", policy.mx_hosts),
+                ]
+            )
+        )
         for detail in policy.failure_details:
-            parts.append(fields_table([
-                ("Result", Text(detail.result_type, "red")),
-                ("Sessions", f"{detail.failed_session_count:,}"),
-                ("Sending MTA", detail.sending_mta_ip),
-                ("Receiving MX", detail.receiving_mx_hostname),
-                ("Receiving IP", detail.receiving_ip),
-                ("Reason code", detail.failure_reason_code),
-                ("Info", detail.additional_information),
-            ]))
+            parts.append(
+                fields_table(
+                    [
+                        ("Result", Text(detail.result_type, "red")),
+                        ("Sessions", f"{detail.failed_session_count:,}"),
+                        ("Sending MTA", detail.sending_mta_ip),
+                        ("Receiving MX", detail.receiving_mx_hostname),
+                        ("Receiving IP", detail.receiving_ip),
+                        ("Reason code", detail.failure_reason_code),
+                        ("Info", detail.additional_information),
+                    ]
+                )
+            )
     return Group(*parts)

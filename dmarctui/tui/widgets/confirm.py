@@ -19,8 +19,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", tooltip="Confirm", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", tooltip="Cancel: nothing happens",
-                id="confirm.no"),
+        Binding(
+            "n,escape", "answer(False)", "No", tooltip="Cancel: nothing happens", id="confirm.no"
+        ),
     ]
 
     def __init__(self, title: str, question: str, *, yes: str = "Yes", no: str = "Cancel"):

@@ -112,16 +112,26 @@ class KeyBar(Widget, can_focus=False):
         palette_key = self.app.COMMAND_PALETTE_BINDING
         if self.app.ENABLE_COMMAND_PALETTE and palette_key in active:
             _node, binding, enabled, tooltip = active[palette_key]
-            palette = KeySpan(binding.key, self._label(binding, enabled=enabled), enabled,
-                              tooltip or binding.tooltip or binding.description)
+            palette = KeySpan(
+                binding.key,
+                self._label(binding, enabled=enabled),
+                enabled,
+                tooltip or binding.tooltip or binding.description,
+            )
         spans: list[KeySpan] = []
         seen: set[str] = set()
         for _node, binding, enabled, tooltip in active.values():
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            spans.append(KeySpan(binding.key, self._label(binding, enabled=enabled), enabled,
-                                 tooltip or binding.tooltip or binding.description))
+            spans.append(
+                KeySpan(
+                    binding.key,
+                    self._label(binding, enabled=enabled),
+                    enabled,
+                    tooltip or binding.tooltip or binding.description,
+                )
+            )
         return spans, palette
 
     def render(self) -> Text:
@@ -144,8 +154,16 @@ class KeyBar(Widget, can_focus=False):
             line.append(" " * max(room - line.cell_len, 0))
             start = line.cell_len + 1
             line.append(Text(" ") + self._hovered(palette))
-            placed.append(KeySpan(palette.key, palette.label, palette.enabled, palette.tooltip,
-                                  start, start + palette.label.cell_len))
+            placed.append(
+                KeySpan(
+                    palette.key,
+                    palette.label,
+                    palette.enabled,
+                    palette.tooltip,
+                    start,
+                    start + palette.label.cell_len,
+                )
+            )
         self._spans = placed
         return line
 

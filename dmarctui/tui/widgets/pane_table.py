@@ -22,8 +22,13 @@ class PaneTable(DataTable[object]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open", tooltip="Show everything about this line",
-                id="table.open"),
+        Binding(
+            "enter",
+            "select_cursor",
+            "Open",
+            tooltip="Show everything about this line",
+            id="table.open",
+        ),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:

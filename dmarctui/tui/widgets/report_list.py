@@ -50,8 +50,13 @@ from invalid XML, **D** has duplicate copies, **C** shares its report_id with an
         Binding("pagedown,space", "page(1)", "Page down", show=False, id="list.page_down"),
         Binding("home,g", "first", "First", show=False, id="list.first"),
         Binding("end,G", "last", "Last", show=False, id="list.last"),
-        Binding("enter", "open", "Open", tooltip="Show the report's records, XML and headers",
-                id="list.open"),
+        Binding(
+            "enter",
+            "open",
+            "Open",
+            tooltip="Show the report's records, XML and headers",
+            id="list.open",
+        ),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "report-list--header",
