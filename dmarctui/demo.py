@@ -112,31 +112,66 @@ SOURCES: tuple[_Source, ...] = (
     _Source("192.0.2.10", "mail.example.ac.jp", DOMAIN, (), _ALL, 1.0, (20, 240)),
     _Source("192.0.2.11", "mail2.example.ac.jp", DOMAIN, (), _ALL, 0.9, (5, 90)),
     _Source("2001:db8:10::25", "mail.example.ac.jp", DOMAIN, (), ("google",), 0.8, (1, 30)),
-    _Source("192.0.2.71", "mail.lab1.example.ac.jp", DOMAIN, ("internal_no_dkim",), _MAJOR,
-            0.7, (1, 9)),
-    _Source("192.0.2.88", "srv.lab2.example.ac.jp", DOMAIN, ("internal_no_dkim",),
-            (*_MAJOR, "mailru"), 0.6, (1, 7)),
-    _Source("198.51.100.25", "lists.example.org", DOMAIN, ("dkim_broken",), _ALL,
-            0.5, (1, 12)),
-    _Source("203.0.113.20", "mta20.saas.example.net", DOMAIN,
-            ("unaligned_third_party",), _ALL, 1.0, (40, 300)),
-    _Source("198.51.100.200", "fwd.example.com", DOMAIN, ("forwarded",), ("google", "yahoo"),
-            0.5, (1, 5)),
-    _Source("203.0.113.66", "203-0-113-66.dyn.example.net", DOMAIN,
-            ("outside_spoofing",), ("google", "yahoo", "mailru"), 0.35, (1, 40)),
-    _Source("203.0.113.201", "unknown", DOMAIN, ("outside_spoofing",),
-            ("microsoft", "trendmicro"), 0.3, (1, 25)),
-    _Source("2001:db8:bad::17", "unknown", DOMAIN, ("outside_spoofing",),
-            ("google",), 0.25, (1, 15)),
+    _Source(
+        "192.0.2.71", "mail.lab1.example.ac.jp", DOMAIN, ("internal_no_dkim",), _MAJOR, 0.7, (1, 9)
+    ),
+    _Source(
+        "192.0.2.88",
+        "srv.lab2.example.ac.jp",
+        DOMAIN,
+        ("internal_no_dkim",),
+        (*_MAJOR, "mailru"),
+        0.6,
+        (1, 7),
+    ),
+    _Source("198.51.100.25", "lists.example.org", DOMAIN, ("dkim_broken",), _ALL, 0.5, (1, 12)),
+    _Source(
+        "203.0.113.20",
+        "mta20.saas.example.net",
+        DOMAIN,
+        ("unaligned_third_party",),
+        _ALL,
+        1.0,
+        (40, 300),
+    ),
+    _Source(
+        "198.51.100.200",
+        "fwd.example.com",
+        DOMAIN,
+        ("forwarded",),
+        ("google", "yahoo"),
+        0.5,
+        (1, 5),
+    ),
+    _Source(
+        "203.0.113.66",
+        "203-0-113-66.dyn.example.net",
+        DOMAIN,
+        ("outside_spoofing",),
+        ("google", "yahoo", "mailru"),
+        0.35,
+        (1, 40),
+    ),
+    _Source(
+        "203.0.113.201",
+        "unknown",
+        DOMAIN,
+        ("outside_spoofing",),
+        ("microsoft", "trendmicro"),
+        0.3,
+        (1, 25),
+    ),
+    _Source(
+        "2001:db8:bad::17", "unknown", DOMAIN, ("outside_spoofing",), ("google",), 0.25, (1, 15)
+    ),
 )
 LAB1_IP = "192.0.2.71"
 SAAS_IP = "203.0.113.20"
-NOTICE_DAY = 7          # 2024-11-15
-LAB1_FIXED_DAY = 10     # lab1 submits through the department server from here on
-POLICY_DAY = 38         # 2024-12-16: p=quarantine
+NOTICE_DAY = 7  # 2024-11-15
+LAB1_FIXED_DAY = 10  # lab1 submits through the department server from here on
+POLICY_DAY = 38  # 2024-12-16: p=quarantine
 # Which days each reporter sends (index into the 41 reported days).
-_SCHEDULE = {"google": 1, "microsoft": 1, "yahoo": 1, "mailru": 2, "amazonses": 3,
-             "trendmicro": 5}
+_SCHEDULE = {"google": 1, "microsoft": 1, "yahoo": 1, "mailru": 2, "amazonses": 3, "trendmicro": 5}
 DUPLICATE_OF = ("google", 20)
 TRUNCATED = ("yahoo", 25)
 COLLIDING = ("trendmicro", 30)
@@ -150,12 +185,18 @@ def _auth(src: _Source, rng: random.Random) -> tuple[tuple[DkimAuthResult, ...],
     if kind == "internal_no_dkim":
         return (), spf_own
     if kind == "dkim_broken":
-        return ((DkimAuthResult(DOMAIN, "fail", SELECTOR),
-                 DkimAuthResult("lists.example.org", "pass", "ml2023")),
-                SpfAuthResult("lists.example.org", "pass", "mfrom"))
+        return (
+            (
+                DkimAuthResult(DOMAIN, "fail", SELECTOR),
+                DkimAuthResult("lists.example.org", "pass", "ml2023"),
+            ),
+            SpfAuthResult("lists.example.org", "pass", "mfrom"),
+        )
     if kind == "unaligned_third_party":
-        return ((DkimAuthResult("saas.example.net", "pass", "sx1"),),
-                SpfAuthResult("bounce.saas.example.net", "pass", "mfrom"))
+        return (
+            (DkimAuthResult("saas.example.net", "pass", "sx1"),),
+            SpfAuthResult("bounce.saas.example.net", "pass", "mfrom"),
+        )
     if kind == "forwarded":
         return (sig,), SpfAuthResult(DOMAIN, rng.choice(("fail", "softfail")), "mfrom")
     if kind == "outside_spoofing":
@@ -166,8 +207,16 @@ def _auth(src: _Source, rng: random.Random) -> tuple[tuple[DkimAuthResult, ...],
 def _policy(reporter: Reporter, day: int) -> PolicyPublished:
     p = "quarantine" if day >= POLICY_DAY else "none"
     pct = None if reporter.namespace else 100
-    return PolicyPublished(DOMAIN, p, adkim="r", aspf="r", sp="none", pct=pct, fo="1",
-                           discovery_method="psl" if reporter.namespace else None)
+    return PolicyPublished(
+        DOMAIN,
+        p,
+        adkim="r",
+        aspf="r",
+        sp="none",
+        pct=pct,
+        fo="1",
+        discovery_method="psl" if reporter.namespace else None,
+    )
 
 
 def _day_begin(now: int, day: int) -> int:
@@ -183,29 +232,53 @@ def _records(reporter: Reporter, day: int, rng: random.Random, now: int) -> list
             continue
         if src.ip == LAB1_IP and day >= LAB1_FIXED_DAY:
             continue
-        if src.ip == SAAS_IP and weekday != 1:   # the newsletter goes out on Tuesdays
+        if src.ip == SAAS_IP and weekday != 1:  # the newsletter goes out on Tuesdays
             continue
         low, high = src.volume
         if weekday >= 5 and not src.kinds:
             high = max(low, high // 4)
         dkim, spf = _auth(src, rng)
         envelope_to = reporter.domain if reporter.key in ("microsoft", "yahoo") else None
-        records.append(make_record(
-            src.ip, rng.randint(low, high), src.header_from, policy, dkim=dkim, spf=spf,
-            envelope_to=envelope_to, pass_disposition="pass" if reporter.namespace else "none"))
+        records.append(
+            make_record(
+                src.ip,
+                rng.randint(low, high),
+                src.header_from,
+                policy,
+                dkim=dkim,
+                spf=spf,
+                envelope_to=envelope_to,
+                pass_disposition="pass" if reporter.namespace else "none",
+            )
+        )
     return records
 
 
-def _report(reporter: Reporter, day: int, records: list[Record], rng: random.Random, now: int,
-            email: str | None = None, report_id: str | None = None) -> AggregateReport:
+def _report(
+    reporter: Reporter,
+    day: int,
+    records: list[Record],
+    rng: random.Random,
+    now: int,
+    email: str | None = None,
+    report_id: str | None = None,
+) -> AggregateReport:
     begin = _day_begin(now, day)
     end = begin + DAY - (1 if reporter.inclusive_end else 0)
     meta = ReportMetadata(
-        reporter.org_name, email or reporter.email,
-        report_id or new_report_id(rng, reporter.id_style, begin), DateRange(begin, end),
-        extra_contact_info=reporter.extra_contact_info)
-    return AggregateReport(meta, _policy(reporter, day), tuple(records),
-                           version=reporter.version, namespace=reporter.namespace)
+        reporter.org_name,
+        email or reporter.email,
+        report_id or new_report_id(rng, reporter.id_style, begin),
+        DateRange(begin, end),
+        extra_contact_info=reporter.extra_contact_info,
+    )
+    return AggregateReport(
+        meta,
+        _policy(reporter, day),
+        tuple(records),
+        version=reporter.version,
+        namespace=reporter.namespace,
+    )
 
 
 @dataclass
@@ -250,7 +323,7 @@ def _scenario(now: int) -> _Build:
             data = report_email(reporter, report, delivered=delivered, rng=rng)
             build.add(delivered, data, "aggregate")
             build.count(report)
-            if (key, day) == DUPLICATE_OF:   # a second MX relayed the same message again
+            if (key, day) == DUPLICATE_OF:  # a second MX relayed the same message again
                 build.add(delivered + 97, data, "duplicate")
             if (key, day) == COLLIDING:
                 build.count(_colliding(build, reporter, report, day, rng, now))
@@ -259,21 +332,35 @@ def _scenario(now: int) -> _Build:
     return build
 
 
-def _truncated(reporter: Reporter, report: AggregateReport, delivered: int,
-               rng: random.Random) -> bytes:
+def _truncated(
+    reporter: Reporter, report: AggregateReport, delivered: int, rng: random.Random
+) -> bytes:
     meta = report.report_metadata
     whole = compress(aggregate_xml(report).encode(), "gzip", "", meta.date_range.end)
-    return report_email(reporter, report, delivered=delivered, rng=rng,
-                        payload=whole[: len(whole) // 2])
+    return report_email(
+        reporter, report, delivered=delivered, rng=rng, payload=whole[: len(whole) // 2]
+    )
 
 
-def _colliding(build: _Build, reporter: Reporter, first: AggregateReport, day: int,
-               rng: random.Random, now: int) -> AggregateReport:
+def _colliding(
+    build: _Build,
+    reporter: Reporter,
+    first: AggregateReport,
+    day: int,
+    rng: random.Random,
+    now: int,
+) -> AggregateReport:
     """A sister system of the same provider reuses the report_id for the next day."""
     records = _records(reporter, day + 1, rng, now)
-    second = _report(reporter, day + 1, records, rng, now,
-                     email="dmarc-report@tmems-jp.trendmicro.com",
-                     report_id=first.report_metadata.report_id)
+    second = _report(
+        reporter,
+        day + 1,
+        records,
+        rng,
+        now,
+        email="dmarc-report@tmems-jp.trendmicro.com",
+        report_id=first.report_metadata.report_id,
+    )
     delivered = second.report_metadata.date_range.begin + DAY + 5000
     build.add(delivered, report_email(reporter, second, delivered=delivered, rng=rng), "aggregate")
     return second
@@ -287,24 +374,52 @@ def _extras(build: _Build, rng: random.Random, now: int) -> None:
     xml = aggregate_xml(report).encode("utf-8")
     latin1 = xml.replace(courriel.org_name.encode("utf-8"), courriel.org_name.encode("latin-1"))
     delivered = report.report_metadata.date_range.begin + DAY + 7200
-    build.add(delivered, report_email(courriel, report, delivered=delivered, rng=rng,
-                                      payload=latin1), "aggregate")
+    build.add(
+        delivered,
+        report_email(courriel, report, delivered=delivered, rng=rng, payload=latin1),
+        "aggregate",
+    )
     build.count(report)
 
     arrival = now - 9 * DAY + 3 * 3600
-    build.add(arrival + 1800, failure_email(source_ip="203.0.113.66", header_from=DOMAIN,
-                                            arrival=arrival, delivered=arrival + 1800, rng=rng),
-              "failure")
+    build.add(
+        arrival + 1800,
+        failure_email(
+            source_ip="203.0.113.66",
+            header_from=DOMAIN,
+            arrival=arrival,
+            delivered=arrival + 1800,
+            rng=rng,
+        ),
+        "failure",
+    )
     begin = now - 3 * DAY
     delivered = begin + DAY + 9000
-    build.add(delivered, tls_email(domain=DOMAIN, begin=begin, delivered=delivered, rng=rng,
-                                   successful=1843, failed=2, mx="mx.example.ac.jp"), "tls")
+    build.add(
+        delivered,
+        tls_email(
+            domain=DOMAIN,
+            begin=begin,
+            delivered=delivered,
+            rng=rng,
+            successful=1843,
+            failed=2,
+            mx="mx.example.ac.jp",
+        ),
+        "tls",
+    )
     sent = now - 30 * DAY + 5 * 3600
-    build.add(sent, personal_email(
-        sender=("鈴木 一郎", "suzuki@example.ac.jp"),
-        subject="DMARC レポートの件（研究室サーバ）",
-        body="お疲れさまです。\n研究室のメールサーバの件、来週までに設定を確認します。\n鈴木\n",
-        delivered=sent, rng=rng), "not_report")
+    build.add(
+        sent,
+        personal_email(
+            sender=("鈴木 一郎", "suzuki@example.ac.jp"),
+            subject="DMARC レポートの件（研究室サーバ）",
+            body="お疲れさまです。\n研究室のメールサーバの件、来週までに設定を確認します。\n鈴木\n",
+            delivered=sent,
+            rng=rng,
+        ),
+        "not_report",
+    )
 
 
 def _facts(build: _Build, now: int) -> DemoFacts:
@@ -314,13 +429,18 @@ def _facts(build: _Build, now: int) -> DemoFacts:
         # Quarantined spoofing is the policy working; "enforced" means legitimate mail was lost.
         lost = enforced and "outside_spoofing" not in src.kinds
         kinds: tuple[FindingKind, ...] = (*src.kinds, "enforced") if lost else src.kinds
-        sources.append(SeededSource(src.ip, src.name, src.header_from, kinds, messages,
-                                    first, last))
+        sources.append(
+            SeededSource(src.ip, src.name, src.header_from, kinds, messages, first, last)
+        )
     return DemoFacts(
-        sources=tuple(sources), messages=len(build.messages), buckets=dict(build.buckets),
-        recovered=1, collisions=1,
+        sources=tuple(sources),
+        messages=len(build.messages),
+        buckets=dict(build.buckets),
+        recovered=1,
+        collisions=1,
         notice_sent=_day_begin(now, NOTICE_DAY) + 9 * 3600,
-        policy_change=_day_begin(now, POLICY_DAY))
+        policy_change=_day_begin(now, POLICY_DAY),
+    )
 
 
 def demo_config(drafts: Path) -> str:
@@ -416,11 +536,16 @@ def ensure_demo() -> DemoFolder:
     root = default_demo_dir()
     marker = root / MARKER
     maildir = root / "Maildir"
-    complete = (marker.is_file() and marker.read_text(encoding="ascii").strip() == DEMO_VERSION
-                and (root / "config.toml").is_file() and (maildir / "cur").is_dir())
+    complete = (
+        marker.is_file()
+        and marker.read_text(encoding="ascii").strip() == DEMO_VERSION
+        and (root / "config.toml").is_file()
+        and (maildir / "cur").is_dir()
+    )
     if complete:
-        return DemoFolder(root, maildir, root / "config.toml", _facts(_scenario(DEMO_NOW),
-                                                                       DEMO_NOW))
+        return DemoFolder(
+            root, maildir, root / "config.toml", _facts(_scenario(DEMO_NOW), DEMO_NOW)
+        )
     marker.unlink(missing_ok=True)
     if maildir.exists():
         shutil.rmtree(maildir)

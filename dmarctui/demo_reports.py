@@ -67,23 +67,78 @@ class Reporter:
 REPORTERS: dict[str, Reporter] = {
     r.key: r
     for r in (
-        Reporter("google", "google.com", "noreply-dmarc-support@google.com", "google.com",
-                 "zip", "application/zip", "digits", inclusive_end=True,
-                 extra_contact_info="https://support.google.com/a/answer/2466580"),
-        Reporter("microsoft", "Enterprise Outlook", "dmarcreport@microsoft.com",
-                 "enterprise.protection.outlook.com", "gzip", "application/gzip", "hex32",
-                 subject_prefix="[Preview] ", alternative_body=True),
-        Reporter("yahoo", "Yahoo", "dmarchelp@yahooinc.com", "yahoo.com",
-                 "gzip", "application/gzip", "yahoo", version=None),
-        Reporter("mailru", "Mail.Ru", "dmarc_support@corp.mail.ru", "mail.ru",
-                 "gzip", "application/gzip", "digits", namespace=NS_DMARC2,
-                 extra_contact_info="https://help.mail.ru/mail/security/dmarc"),
-        Reporter("amazonses", "AMAZON-SES", "postmaster@amazonses.com", "amazonses.com",
-                 "gzip", "application/octet-stream", "uuid", split_filename=True),
-        Reporter("trendmicro", "Trend Micro", "dmarc-report@tmes.trendmicro.com",
-                 "tmes.trendmicro.com", "zip", "application/octet-stream", "dotted"),
-        Reporter("courriel", "Société Courriel", "dmarc@courriel.example", "courriel.example",
-                 "xml", "text/xml", "digits", version=None),
+        Reporter(
+            "google",
+            "google.com",
+            "noreply-dmarc-support@google.com",
+            "google.com",
+            "zip",
+            "application/zip",
+            "digits",
+            inclusive_end=True,
+            extra_contact_info="https://support.google.com/a/answer/2466580",
+        ),
+        Reporter(
+            "microsoft",
+            "Enterprise Outlook",
+            "dmarcreport@microsoft.com",
+            "enterprise.protection.outlook.com",
+            "gzip",
+            "application/gzip",
+            "hex32",
+            subject_prefix="[Preview] ",
+            alternative_body=True,
+        ),
+        Reporter(
+            "yahoo",
+            "Yahoo",
+            "dmarchelp@yahooinc.com",
+            "yahoo.com",
+            "gzip",
+            "application/gzip",
+            "yahoo",
+            version=None,
+        ),
+        Reporter(
+            "mailru",
+            "Mail.Ru",
+            "dmarc_support@corp.mail.ru",
+            "mail.ru",
+            "gzip",
+            "application/gzip",
+            "digits",
+            namespace=NS_DMARC2,
+            extra_contact_info="https://help.mail.ru/mail/security/dmarc",
+        ),
+        Reporter(
+            "amazonses",
+            "AMAZON-SES",
+            "postmaster@amazonses.com",
+            "amazonses.com",
+            "gzip",
+            "application/octet-stream",
+            "uuid",
+            split_filename=True,
+        ),
+        Reporter(
+            "trendmicro",
+            "Trend Micro",
+            "dmarc-report@tmes.trendmicro.com",
+            "tmes.trendmicro.com",
+            "zip",
+            "application/octet-stream",
+            "dotted",
+        ),
+        Reporter(
+            "courriel",
+            "Société Courriel",
+            "dmarc@courriel.example",
+            "courriel.example",
+            "xml",
+            "text/xml",
+            "digits",
+            version=None,
+        ),
     )
 }
 
@@ -116,9 +171,7 @@ def make_record(
     pass_disposition: str = "none",
 ) -> Record:
     """A record whose ``policy_evaluated`` follows from its auth results, as RFC 7489 §6.6 says."""
-    dkim_ok = any(
-        d.result == "pass" and aligned(d.domain, header_from, policy.adkim) for d in dkim
-    )
+    dkim_ok = any(d.result == "pass" and aligned(d.domain, header_from, policy.adkim) for d in dkim)
     spf_ok = spf.result == "pass" and aligned(spf.domain, header_from, policy.aspf)
     if dkim_ok or spf_ok:
         disposition = pass_disposition
@@ -177,8 +230,18 @@ def aggregate_xml(report: AggregateReport) -> str:
     _el(lines, 2, "generator", meta.generator)
     lines.append("  </report_metadata>")
     lines.append("  <policy_published>")
-    for tag in ("domain", "discovery_method", "adkim", "aspf", "p", "sp", "np", "testing",
-                "pct", "fo"):
+    for tag in (
+        "domain",
+        "discovery_method",
+        "adkim",
+        "aspf",
+        "p",
+        "sp",
+        "np",
+        "testing",
+        "pct",
+        "fo",
+    ):
         _el(lines, 2, tag, getattr(pol, tag))
     lines.append("  </policy_published>")
     for rec in report.records:
@@ -252,15 +315,29 @@ def _b64(data: bytes) -> str:
     return base64.encodebytes(data).decode("ascii")
 
 
-def _headers(sender: str, subject: str, date: int, message_id: str, hops: str,
-             extra: Iterable[tuple[str, str]] = (), from_header: str | None = None) -> list[str]:
+def _headers(
+    sender: str,
+    subject: str,
+    date: int,
+    message_id: str,
+    hops: str,
+    extra: Iterable[tuple[str, str]] = (),
+    from_header: str | None = None,
+) -> list[str]:
     received = (
         f"Received: from {hops} ({hops})\n\tby {LOCAL_MX} (Postfix) with ESMTPS;\n"
         f"\t{format_datetime(_utc(date))}"
     )
-    lines = [f"Return-Path: <{sender}>", received, "MIME-Version: 1.0",
-             f"Date: {format_datetime(_utc(date))}", f"From: {from_header or sender}",
-             f"To: {RECIPIENT}", f"Subject: {subject}", f"Message-ID: <{message_id}>"]
+    lines = [
+        f"Return-Path: <{sender}>",
+        received,
+        "MIME-Version: 1.0",
+        f"Date: {format_datetime(_utc(date))}",
+        f"From: {from_header or sender}",
+        f"To: {RECIPIENT}",
+        f"Subject: {subject}",
+        f"Message-ID: <{message_id}>",
+    ]
     lines += [f"{k}: {v}" for k, v in extra]
     return lines
 
@@ -276,41 +353,65 @@ def _filename_params(filename: str, split: bool) -> tuple[str, str]:
 
 def attachment_part(content_type: str, filename: str, data: bytes, split: bool = False) -> str:
     name, fname = _filename_params(filename, split)
-    return (f"Content-Type: {content_type}; {name}\nContent-Transfer-Encoding: base64\n"
-            f"Content-Disposition: attachment; {fname}\n\n{_b64(data)}")
+    return (
+        f"Content-Type: {content_type}; {name}\nContent-Transfer-Encoding: base64\n"
+        f"Content-Disposition: attachment; {fname}\n\n{_b64(data)}"
+    )
 
 
 def _multipart(kind: str, boundary: str, parts: Sequence[str], params: str = "") -> str:
     body = "".join(f"--{boundary}\n{part}\n" for part in parts)
-    return (f'Content-Type: multipart/{kind}; boundary="{boundary}"{params}\n\n'
-            f"{body}--{boundary}--\n")
+    return (
+        f'Content-Type: multipart/{kind}; boundary="{boundary}"{params}\n\n{body}--{boundary}--\n'
+    )
 
 
-def report_email(reporter: Reporter, report: AggregateReport, *, delivered: int,
-                 rng: random.Random, payload: bytes | None = None) -> bytes:
+def report_email(
+    reporter: Reporter,
+    report: AggregateReport,
+    *,
+    delivered: int,
+    rng: random.Random,
+    payload: bytes | None = None,
+) -> bytes:
     """The e-mail carrying ``report``; ``payload`` overrides the attachment bytes (broken cases)."""
     meta = report.report_metadata
     domain = report.policy_published.domain
     xml = aggregate_xml(report).encode("utf-8")
     filename = report_filename(reporter, domain, meta.date_range.begin, meta.date_range.end)
     member = filename.removesuffix(".zip") + ".xml"
-    data = payload if payload is not None else compress(
-        xml, reporter.packaging, member, meta.date_range.end)
-    subject = (f"{reporter.subject_prefix}Report Domain: {domain} Submitter: {reporter.domain} "
-               f"Report-ID: {meta.report_id}")
+    data = (
+        payload
+        if payload is not None
+        else compress(xml, reporter.packaging, member, meta.date_range.end)
+    )
+    subject = (
+        f"{reporter.subject_prefix}Report Domain: {domain} Submitter: {reporter.domain} "
+        f"Report-ID: {meta.report_id}"
+    )
     boundary = f"----=_Part_{rng.getrandbits(48):012x}"
-    head = _headers(meta.email, subject, delivered, f"{rng.getrandbits(64):016x}@{reporter.domain}",
-                    f"outbound.{reporter.domain}")
+    head = _headers(
+        meta.email,
+        subject,
+        delivered,
+        f"{rng.getrandbits(64):016x}@{reporter.domain}",
+        f"outbound.{reporter.domain}",
+    )
     attach = attachment_part(reporter.content_type, filename, data, reporter.split_filename)
-    text = (f"This is an aggregate report from {reporter.domain}.\n\n"
-            f"Report domain: {domain}\nSubmitter: {reporter.domain}\n"
-            f"Report-ID: {meta.report_id}\n")
+    text = (
+        f"This is an aggregate report from {reporter.domain}.\n\n"
+        f"Report domain: {domain}\nSubmitter: {reporter.domain}\n"
+        f"Report-ID: {meta.report_id}\n"
+    )
     plain = f'Content-Type: text/plain; charset="us-ascii"\n\n{text}'
     parts: list[str]
     if reporter.alternative_body:
         html = "".join(f"<p>{escape(line)}</p>" for line in text.splitlines() if line)
-        alt = _multipart("alternative", boundary + "_alt",
-                         [plain, f'Content-Type: text/html; charset="us-ascii"\n\n{html}\n'])
+        alt = _multipart(
+            "alternative",
+            boundary + "_alt",
+            [plain, f'Content-Type: text/html; charset="us-ascii"\n\n{html}\n'],
+        )
         parts = [alt, attach]
     elif reporter.key == "google":
         parts = [attach]
@@ -319,38 +420,75 @@ def report_email(reporter: Reporter, report: AggregateReport, *, delivered: int,
     return ("\n".join(head) + "\n" + _multipart("mixed", boundary, parts)).encode("ascii")
 
 
-def failure_email(*, source_ip: str, header_from: str, arrival: int, delivered: int,
-                  rng: random.Random, reporter: str = "mx.example.jp") -> bytes:
+def failure_email(
+    *,
+    source_ip: str,
+    header_from: str,
+    arrival: int,
+    delivered: int,
+    rng: random.Random,
+    reporter: str = "mx.example.jp",
+) -> bytes:
     """An ARF (RFC 6591) DMARC failure report about one spoofed message, headers only."""
     boundary = f"arf_{rng.getrandbits(48):012x}"
     orig_id = f"{rng.getrandbits(64):016x}@{header_from}"
-    human = (f"This is an authentication failure report for an email message received from IP\n"
-             f"{source_ip} on {format_datetime(_utc(arrival))}.\n")
-    feedback = "\n".join([
-        "Feedback-Type: auth-failure", "User-Agent: demo-arf/1.0", "Version: 1",
-        f"Original-Mail-From: <billing@{header_from}>", f"Original-Rcpt-To: <user@{reporter}>",
-        f"Arrival-Date: {format_datetime(_utc(arrival))}", f"Source-IP: {source_ip}",
-        f"Reported-Domain: {header_from}", f"Reporting-MTA: dns; {reporter}",
-        "Auth-Failure: dmarc", "Delivery-Result: delivered", "Identity-Alignment: none",
-        f"Authentication-Results: {reporter}; dmarc=fail header.from={header_from};"
-        f" spf=softfail smtp.mailfrom={header_from}; dkim=none",
-    ])
-    original = "\n".join([
-        f"From: Accounting <billing@{header_from}>", f"To: <user@{reporter}>",
-        "Subject: Invoice overdue", f"Date: {format_datetime(_utc(arrival))}",
-        f"Message-ID: <{orig_id}>",
-    ])
-    parts = [f'Content-Type: text/plain; charset="us-ascii"\n\n{human}',
-             f"Content-Type: message/feedback-report\n\n{feedback}\n",
-             f"Content-Type: text/rfc822-headers\n\n{original}\n"]
-    head = _headers(f"dmarc-ruf@{reporter}", f"DMARC Failure Report for {header_from}",
-                    delivered, f"{rng.getrandbits(64):016x}@{reporter}", reporter)
+    human = (
+        f"This is an authentication failure report for an email message received from IP\n"
+        f"{source_ip} on {format_datetime(_utc(arrival))}.\n"
+    )
+    feedback = "\n".join(
+        [
+            "Feedback-Type: auth-failure",
+            "User-Agent: demo-arf/1.0",
+            "Version: 1",
+            f"Original-Mail-From: <billing@{header_from}>",
+            f"Original-Rcpt-To: <user@{reporter}>",
+            f"Arrival-Date: {format_datetime(_utc(arrival))}",
+            f"Source-IP: {source_ip}",
+            f"Reported-Domain: {header_from}",
+            f"Reporting-MTA: dns; {reporter}",
+            "Auth-Failure: dmarc",
+            "Delivery-Result: delivered",
+            "Identity-Alignment: none",
+            f"Authentication-Results: {reporter}; dmarc=fail header.from={header_from};"
+            f" spf=softfail smtp.mailfrom={header_from}; dkim=none",
+        ]
+    )
+    original = "\n".join(
+        [
+            f"From: Accounting <billing@{header_from}>",
+            f"To: <user@{reporter}>",
+            "Subject: Invoice overdue",
+            f"Date: {format_datetime(_utc(arrival))}",
+            f"Message-ID: <{orig_id}>",
+        ]
+    )
+    parts = [
+        f'Content-Type: text/plain; charset="us-ascii"\n\n{human}',
+        f"Content-Type: message/feedback-report\n\n{feedback}\n",
+        f"Content-Type: text/rfc822-headers\n\n{original}\n",
+    ]
+    head = _headers(
+        f"dmarc-ruf@{reporter}",
+        f"DMARC Failure Report for {header_from}",
+        delivered,
+        f"{rng.getrandbits(64):016x}@{reporter}",
+        reporter,
+    )
     body = _multipart("report", boundary, parts, params="; report-type=feedback-report")
     return ("\n".join(head) + "\n" + body).encode("ascii")
 
 
-def tls_email(*, domain: str, begin: int, delivered: int, rng: random.Random,
-              successful: int, failed: int, mx: str) -> bytes:
+def tls_email(
+    *,
+    domain: str,
+    begin: int,
+    delivered: int,
+    rng: random.Random,
+    successful: int,
+    failed: int,
+    mx: str,
+) -> bytes:
     """A Google-style SMTP TLS report (RFC 8460) with a gzipped JSON attachment."""
     end = begin + 86399
     start_s = _utc(begin).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -361,40 +499,74 @@ def tls_email(*, domain: str, begin: int, delivered: int, rng: random.Random,
         "date-range": {"start-datetime": start_s, "end-datetime": end_s},
         "contact-info": "smtp-tls-reporting@google.com",
         "report-id": report_id,
-        "policies": [{
-            "policy": {"policy-type": "sts", "policy-domain": domain, "mx-host": [mx],
-                       "policy-string": ["version: STSv1", "mode: testing", f"mx: {mx}",
-                                         "max_age: 86400"]},
-            "summary": {"total-successful-session-count": successful,
-                        "total-failure-session-count": failed},
-            "failure-details": [{"result-type": "certificate-expired",
-                                 "sending-mta-ip": "209.85.220.41",
-                                 "receiving-mx-hostname": mx,
-                                 "failed-session-count": failed}] if failed else [],
-        }],
+        "policies": [
+            {
+                "policy": {
+                    "policy-type": "sts",
+                    "policy-domain": domain,
+                    "mx-host": [mx],
+                    "policy-string": [
+                        "version: STSv1",
+                        "mode: testing",
+                        f"mx: {mx}",
+                        "max_age: 86400",
+                    ],
+                },
+                "summary": {
+                    "total-successful-session-count": successful,
+                    "total-failure-session-count": failed,
+                },
+                "failure-details": [
+                    {
+                        "result-type": "certificate-expired",
+                        "sending-mta-ip": "209.85.220.41",
+                        "receiving-mx-hostname": mx,
+                        "failed-session-count": failed,
+                    }
+                ]
+                if failed
+                else [],
+            }
+        ],
     }
     data = gzip.compress(json.dumps(doc, indent=1).encode("utf-8"), mtime=end)
     filename = f"google.com!{domain}!{begin}!{end}!001.json.gz"
     boundary = f"{rng.getrandbits(64):016x}"
-    head = _headers("noreply-smtp-tls-reporting@google.com",
-                    f"Report Domain: {domain} Submitter: google.com Report-ID: <{report_id}>",
-                    delivered, f"{rng.getrandbits(64):016x}@google.com", "mail-sor-f69.google.com",
-                    extra=[("TLS-Report-Domain", domain), ("TLS-Report-Submitter", "google.com")])
-    parts = ['Content-Type: text/plain; charset="UTF-8"\n\nThis is an aggregate TLS report '
-             "from google.com\n", attachment_part("application/tlsrpt+gzip", filename, data)]
+    head = _headers(
+        "noreply-smtp-tls-reporting@google.com",
+        f"Report Domain: {domain} Submitter: google.com Report-ID: <{report_id}>",
+        delivered,
+        f"{rng.getrandbits(64):016x}@google.com",
+        "mail-sor-f69.google.com",
+        extra=[("TLS-Report-Domain", domain), ("TLS-Report-Submitter", "google.com")],
+    )
+    parts = [
+        'Content-Type: text/plain; charset="UTF-8"\n\nThis is an aggregate TLS report '
+        "from google.com\n",
+        attachment_part("application/tlsrpt+gzip", filename, data),
+    ]
     body = _multipart("report", boundary, parts, params="; report-type=tlsrpt")
     return ("\n".join(head) + "\n" + body).encode("ascii")
 
 
-def personal_email(*, sender: tuple[str, str], subject: str, body: str, delivered: int,
-                   rng: random.Random) -> bytes:
+def personal_email(
+    *, sender: tuple[str, str], subject: str, body: str, delivered: int, rng: random.Random
+) -> bytes:
     """An ordinary (non-report) message; non-ASCII name and subject are RFC 2047 encoded."""
     encoded = Header(subject, "utf-8").encode()
-    head = _headers(sender[1], encoded, delivered, f"{rng.getrandbits(64):016x}@example.ac.jp",
-                    "mail.example.ac.jp", from_header=formataddr(sender, charset="utf-8"))
+    head = _headers(
+        sender[1],
+        encoded,
+        delivered,
+        f"{rng.getrandbits(64):016x}@example.ac.jp",
+        "mail.example.ac.jp",
+        from_header=formataddr(sender, charset="utf-8"),
+    )
     text = _b64(body.encode("utf-8"))
-    return ("\n".join(head) + '\nContent-Type: text/plain; charset="UTF-8"\n'
-            f"Content-Transfer-Encoding: base64\n\n{text}").encode("ascii")
+    return (
+        "\n".join(head) + '\nContent-Type: text/plain; charset="UTF-8"\n'
+        f"Content-Transfer-Encoding: base64\n\n{text}"
+    ).encode("ascii")
 
 
 # --------------------------------------------------------------------------- folders

@@ -43,9 +43,7 @@ def scan_to_dict(result: ScanResult) -> dict[str, Any]:
         "cancelled": result.cancelled,
         "buckets": result.buckets,
         "reports": [found_report_to_dict(result, f) for f in result.reports],
-        "failures": [
-            {"message": f.message, **asdict(f.report)} for f in result.failures
-        ],
+        "failures": [{"message": f.message, **asdict(f.report)} for f in result.failures],
         "tls": [
             {
                 "message": t.message,
@@ -61,10 +59,15 @@ def scan_to_dict(result: ScanResult) -> dict[str, Any]:
         ],
         "duplicates": [asdict(d) for d in result.duplicates],
         "collisions": [asdict(c) for c in result.collisions],
-        "errors": [{"message": e.message, "reason": e.reason, "part": e.part,
-                    "filename": e.filename} for e in result.errors],
-        "warnings": [{"message": w.message, "reason": w.reason, "part": w.part,
-                      "filename": w.filename} for w in result.warnings],
-        "not_reports": [{"message": n.message, "reason": n.reason}
-                        for n in result.ledger.not_reports],
+        "errors": [
+            {"message": e.message, "reason": e.reason, "part": e.part, "filename": e.filename}
+            for e in result.errors
+        ],
+        "warnings": [
+            {"message": w.message, "reason": w.reason, "part": w.part, "filename": w.filename}
+            for w in result.warnings
+        ],
+        "not_reports": [
+            {"message": n.message, "reason": n.reason} for n in result.ledger.not_reports
+        ],
     }

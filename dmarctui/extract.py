@@ -99,7 +99,5 @@ def extract_folder(
             if on_action is not None:
                 on_action(action)
 
-    result = drain(
-        scan_iter(store, limits=limits, cancel=cancel, keep_xml=True, on_outcome=hook)
-    )
+    result = drain(scan_iter(store, limits=limits, cancel=cancel, keep_xml=True, on_outcome=hook))
     return result, actions

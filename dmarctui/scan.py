@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dmarctui.analysis import MessageOutcome, analyse_message, vanished
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger, report_ref
@@ -29,6 +30,8 @@ from dmarctui.model import (
     Problem,
 )
 from dmarctui.payloads import Limits
+
+R = TypeVar("R")
 
 PROGRESS_EVERY = 0.25
 """Seconds between progress updates."""
@@ -164,8 +167,8 @@ def run_scan(
     return drain(scan_iter(store, limits=limits, cancel=cancel, workers=workers))
 
 
-def drain(gen: Generator[Progress, None, ScanResult]) -> ScanResult:
-    """Run a scan generator to completion and return its result."""
+def drain(gen: Generator[Progress, None, R]) -> R:
+    """Run a scan or index-update generator to completion and return its result."""
     while True:
         try:
             next(gen)

@@ -47,8 +47,15 @@ MARKER = ".dmarctui-synthetic.json"
 DAY = 86400
 FOLDER_NAMES: dict[FolderFormat, str] = {"maildir": "Maildir", "mh": "MH", "mbox": "mbox"}
 DOMAINS = ("example.ac.jp", "example.com", "example.org", "example.net", "lab1.example.ac.jp")
-_REPORTER_WEIGHTS = {"google": 40, "microsoft": 25, "yahoo": 15, "mailru": 6, "amazonses": 6,
-                     "trendmicro": 4, "courriel": 4}
+_REPORTER_WEIGHTS = {
+    "google": 40,
+    "microsoft": 25,
+    "yahoo": 15,
+    "mailru": 6,
+    "amazonses": 6,
+    "trendmicro": 4,
+    "courriel": 4,
+}
 _KEYS = tuple(_REPORTER_WEIGHTS)
 _WEIGHTS = tuple(_REPORTER_WEIGHTS.values())
 _HOSTILE_EVERY = {"truncated": 499, "personal": 503, "duplicate": 509}
@@ -66,15 +73,22 @@ class _Params:
     fmt: FolderFormat
 
     def as_json(self) -> dict[str, Any]:
-        return {"version": SYNTHETIC_VERSION, "messages": self.messages, "seed": self.seed,
-                "fmt": self.fmt}
+        return {
+            "version": SYNTHETIC_VERSION,
+            "messages": self.messages,
+            "seed": self.seed,
+            "fmt": self.fmt,
+        }
 
 
 def _source_pool(rng: random.Random) -> list[str]:
     pool = [f"192.0.2.{n}" for n in range(1, 255)]
     pool += [f"198.51.100.{n}" for n in range(1, 255)]
-    pool += [f"{rng.randrange(11, 223)}.{rng.randrange(256)}.{rng.randrange(256)}."
-             f"{rng.randrange(1, 255)}" for _ in range(2000)]
+    pool += [
+        f"{rng.randrange(11, 223)}.{rng.randrange(256)}.{rng.randrange(256)}."
+        f"{rng.randrange(1, 255)}"
+        for _ in range(2000)
+    ]
     pool += [f"2001:db8:{rng.randrange(65536):x}::{rng.randrange(1, 65536):x}" for _ in range(300)]
     return pool
 
@@ -88,12 +102,18 @@ def _auth(rng: random.Random, domain: str) -> tuple[tuple[DkimAuthResult, ...], 
     if roll < 0.78:
         return (), SpfAuthResult(domain, "pass", "mfrom")
     if roll < 0.84:
-        return ((DkimAuthResult(domain, "fail", "s1"), DkimAuthResult("lists.example.org",
-                                                                       "pass", "ml")),
-                SpfAuthResult("lists.example.org", "pass", "mfrom"))
+        return (
+            (
+                DkimAuthResult(domain, "fail", "s1"),
+                DkimAuthResult("lists.example.org", "pass", "ml"),
+            ),
+            SpfAuthResult("lists.example.org", "pass", "mfrom"),
+        )
     if roll < 0.90:
-        return ((DkimAuthResult("saas.example.net", "pass", "sx"),),
-                SpfAuthResult("bounce.saas.example.net", "pass", "mfrom"))
+        return (
+            (DkimAuthResult("saas.example.net", "pass", "sx"),),
+            SpfAuthResult("bounce.saas.example.net", "pass", "mfrom"),
+        )
     if roll < 0.95:
         return (own_sig,), SpfAuthResult(domain, "softfail", "mfrom")
     return (), SpfAuthResult(domain, rng.choice(("fail", "softfail", "none")), "mfrom")
@@ -101,24 +121,43 @@ def _auth(rng: random.Random, domain: str) -> tuple[tuple[DkimAuthResult, ...], 
 
 def _report(rng: random.Random, reporter: Reporter, begin: int, pool: list[str]) -> AggregateReport:
     domain = rng.choice(DOMAINS[:4])
-    policy = PolicyPublished(domain, rng.choice(("none", "none", "quarantine", "reject")),
-                             adkim="r", aspf="r", sp="none",
-                             pct=None if reporter.namespace else 100)
+    policy = PolicyPublished(
+        domain,
+        rng.choice(("none", "none", "quarantine", "reject")),
+        adkim="r",
+        aspf="r",
+        sp="none",
+        pct=None if reporter.namespace else 100,
+    )
     records: list[Record] = []
     for _ in range(rng.randint(1, 50)):
         header_from = domain if rng.random() < 0.9 else f"lab{rng.randint(1, 9)}.{domain}"
         dkim, spf = _auth(rng, domain)
-        records.append(make_record(rng.choice(pool), rng.choice((1, 1, 2, 3, 5, 8, 40, 300)),
-                                   header_from, policy, dkim=dkim, spf=spf))
+        records.append(
+            make_record(
+                rng.choice(pool),
+                rng.choice((1, 1, 2, 3, 5, 8, 40, 300)),
+                header_from,
+                policy,
+                dkim=dkim,
+                spf=spf,
+            )
+        )
     end = begin + DAY - (1 if reporter.inclusive_end else 0)
-    meta = ReportMetadata(reporter.org_name, reporter.email,
-                          new_report_id(rng, reporter.id_style, begin), DateRange(begin, end))
-    return AggregateReport(meta, policy, tuple(records), version=reporter.version,
-                           namespace=reporter.namespace)
+    meta = ReportMetadata(
+        reporter.org_name,
+        reporter.email,
+        new_report_id(rng, reporter.id_style, begin),
+        DateRange(begin, end),
+    )
+    return AggregateReport(
+        meta, policy, tuple(records), version=reporter.version, namespace=reporter.namespace
+    )
 
 
-def _messages(seed: int, start: int, count: int, first_day: int,
-              days: int) -> Iterator[tuple[int, bytes]]:
+def _messages(
+    seed: int, start: int, count: int, first_day: int, days: int
+) -> Iterator[tuple[int, bytes]]:
     """``count`` messages numbered from ``start``: (delivery time, bytes), in delivery order."""
     rng = random.Random(f"dmarctui-synthetic:{seed}:{start}")
     pool = _source_pool(random.Random(seed))
@@ -130,23 +169,31 @@ def _messages(seed: int, start: int, count: int, first_day: int,
             yield delivered, previous
             continue
         if i % _HOSTILE_EVERY["personal"] == 0:
-            yield delivered, personal_email(sender=("Taro Yamada", "yamada@example.ac.jp"),
-                                            subject="Re: 研究室サーバの設定", body="了解です。\n",
-                                            delivered=delivered, rng=rng)
+            yield (
+                delivered,
+                personal_email(
+                    sender=("Taro Yamada", "yamada@example.ac.jp"),
+                    subject="Re: 研究室サーバの設定",
+                    body="了解です。\n",
+                    delivered=delivered,
+                    rng=rng,
+                ),
+            )
             continue
         truncated = i % _HOSTILE_EVERY["truncated"] == 0
         reporter = REPORTERS["yahoo" if truncated else rng.choices(_KEYS, _WEIGHTS)[0]]
         report = _report(rng, reporter, begin, pool)
         payload = None
-        if truncated:   # the gzip stream stops half way, as when a relay cut the message
+        if truncated:  # the gzip stream stops half way, as when a relay cut the message
             whole = compress(aggregate_xml(report).encode(), "gzip", "", begin)
             payload = whole[: len(whole) // 2]
         previous = report_email(reporter, report, delivered=delivered, rng=rng, payload=payload)
         yield delivered, previous
 
 
-def _write(folder: Path, fmt: FolderFormat, messages: Iterator[tuple[int, bytes]], first: int,
-           seen: bool) -> None:
+def _write(
+    folder: Path, fmt: FolderFormat, messages: Iterator[tuple[int, bytes]], first: int, seen: bool
+) -> None:
     if fmt == "mbox":
         with folder.open("ab") as out:
             for delivered, data in messages:
@@ -196,8 +243,9 @@ def _drop_appended(target: Path, marker: dict[str, Any]) -> None:
     _write_marker(target, {**marker, "appended": 0})
 
 
-def build_synthetic(target: Path, messages: int, *, seed: int = 1,
-                    fmt: FolderFormat = "maildir") -> Path:
+def build_synthetic(
+    target: Path, messages: int, *, seed: int = 1, fmt: FolderFormat = "maildir"
+) -> Path:
     """Build (or reuse) a folder of ``messages`` synthetic report e-mails under ``target``.
 
     Args:
@@ -215,14 +263,18 @@ def build_synthetic(target: Path, messages: int, *, seed: int = 1,
     params = _Params(messages, seed, fmt)
     folder = target / FOLDER_NAMES[fmt]
     marker = _read_marker(target)
-    if marker is not None and marker.get("complete") and all(
-            marker.get(k) == v for k, v in params.as_json().items()):
+    if (
+        marker is not None
+        and marker.get("complete")
+        and all(marker.get(k) == v for k, v in params.as_json().items())
+    ):
         if marker.get("appended"):
             _drop_appended(target, marker)
         return folder
     if marker is None and any(p.exists() for p in (target / n for n in FOLDER_NAMES.values())):
-        raise SyntheticError(f"{target} holds a mail folder dmarctui did not build; "
-                             "choose an empty directory")
+        raise SyntheticError(
+            f"{target} holds a mail folder dmarctui did not build; choose an empty directory"
+        )
     for name in FOLDER_NAMES.values():
         old = target / name
         if old.is_dir():
@@ -236,7 +288,7 @@ def build_synthetic(target: Path, messages: int, *, seed: int = 1,
             (folder / sub).mkdir(parents=True)
     elif fmt == "mh":
         folder.mkdir()
-        (folder / ".mh_sequences").touch()   # as nmh leaves it; Mew's folders may lack one
+        (folder / ".mh_sequences").touch()  # as nmh leaves it; Mew's folders may lack one
     else:
         folder.touch()
     _write(folder, fmt, _messages(seed, 1, messages, DEMO_NOW - 366 * DAY, 365), 1, seen=True)

@@ -15,7 +15,8 @@ from dmarctui.cli import main
 def test_missing_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "dmarctui", "scan", str(tmp_path / "nope")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
@@ -39,7 +40,9 @@ def test_scan_forced_format(corpus: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_scan_text_summary_piped_has_no_progress(corpus: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "dmarctui", "scan", str(corpus / "mail" / "MH")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "69 messages" in proc.stdout
     assert "aggregate" in proc.stdout

@@ -32,8 +32,14 @@ from dmarctui.synthetic import SyntheticError, append_synthetic, build_synthetic
 from dmarctui.triage import find_findings
 
 FILENAME = re.compile(r"^[a-z0-9.-]+!example\.ac\.jp!(\d+)!(\d+)\.(xml\.gz|zip|xml)$")
-ALL_KINDS = {"internal_no_dkim", "dkim_broken", "unaligned_third_party", "forwarded",
-             "outside_spoofing", "enforced"}
+ALL_KINDS = {
+    "internal_no_dkim",
+    "dkim_broken",
+    "unaligned_third_party",
+    "forwarded",
+    "outside_spoofing",
+    "enforced",
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +48,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoFolder:
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / "Maildir").rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((root / "Maildir").rglob("*"))
+        if p.is_file()
+    }
 
 
 def _messages(demo: DemoFolder) -> list[Message]:
@@ -89,8 +98,14 @@ def test_is_a_maildir_with_every_message_accounted(demo: DemoFolder) -> None:
     assert len(box) == demo.facts.messages
     assert 150 <= len(box) <= 250
     assert sum(demo.facts.buckets.values()) == len(box)
-    assert demo.facts.buckets == {"aggregate": 168, "duplicate": 1, "error": 1, "failure": 1,
-                                  "tls": 1, "not_report": 1}
+    assert demo.facts.buckets == {
+        "aggregate": 168,
+        "duplicate": 1,
+        "error": 1,
+        "failure": 1,
+        "tls": 1,
+        "not_report": 1,
+    }
     assert list((demo.maildir / "new").iterdir()), "the last day's reports are still unread"
 
 
@@ -109,8 +124,11 @@ def test_report_mail_has_each_reporters_shape(demo: DemoFolder) -> None:
         assert filename is not None and FILENAME.match(filename), filename
         begin, end = map(int, FILENAME.match(filename).groups()[:2])  # type: ignore[union-attr]
         assert end - begin in (86399, 86400)
-        assert re.match(r"(\[Preview\] )?Report Domain: example\.ac\.jp Submitter: \S+ "
-                        r"Report-ID: \S+$", str(msg["Subject"]))
+        assert re.match(
+            r"(\[Preview\] )?Report Domain: example\.ac\.jp Submitter: \S+ "
+            r"Report-ID: \S+$",
+            str(msg["Subject"]),
+        )
         layout = "/".join(p.get_content_type() for p in msg.get_payload())  # type: ignore[union-attr]
         shapes.setdefault(_reporter(msg), (part.get_content_type(), layout))
     assert shapes == {
@@ -120,8 +138,10 @@ def test_report_mail_has_each_reporters_shape(demo: DemoFolder) -> None:
         "corp.mail.ru": ("application/gzip", "text/plain/application/gzip"),
         "amazonses.com": ("application/octet-stream", "text/plain/application/octet-stream"),
         "tmes.trendmicro.com": ("application/octet-stream", "text/plain/application/octet-stream"),
-        "tmems-jp.trendmicro.com": ("application/octet-stream",
-                                    "text/plain/application/octet-stream"),
+        "tmems-jp.trendmicro.com": (
+            "application/octet-stream",
+            "text/plain/application/octet-stream",
+        ),
         "courriel.example": ("text/xml", "text/plain/text/xml"),
     }
 
@@ -145,15 +165,19 @@ def test_policy_evaluated_agrees_with_auth_results(demo: DemoFolder) -> None:
         try:
             root = ElementTree.fromstring(_xml(_attachment(msg)))
         except (EOFError, ElementTree.ParseError):
-            continue   # the truncated and the mis-encoded report, checked elsewhere
+            continue  # the truncated and the mis-encoded report, checked elsewhere
         ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
         namespaced += bool(ns)
         for rec in root.iter(f"{ns}record"):
             assert rec.findtext(f"{ns}identifiers/{ns}header_from") == "example.ac.jp"
-            dkim = any(d.findtext(f"{ns}result") == "pass" and _ours(d.findtext(f"{ns}domain"))
-                       for d in rec.iter(f"{ns}dkim"))
-            spf = any(s.findtext(f"{ns}result") == "pass" and _ours(s.findtext(f"{ns}domain"))
-                      for s in rec.iter(f"{ns}spf"))
+            dkim = any(
+                d.findtext(f"{ns}result") == "pass" and _ours(d.findtext(f"{ns}domain"))
+                for d in rec.iter(f"{ns}dkim")
+            )
+            spf = any(
+                s.findtext(f"{ns}result") == "pass" and _ours(s.findtext(f"{ns}domain"))
+                for s in rec.iter(f"{ns}spf")
+            )
             evaluated = rec.find(f"{ns}row/{ns}policy_evaluated")
             assert evaluated is not None
             assert evaluated.findtext(f"{ns}dkim") == ("pass" if dkim else "fail")
@@ -167,8 +191,14 @@ def test_awkward_messages_are_there(demo: DemoFolder) -> None:
     msgs = _messages(demo)
     subjects = [str(make_header(decode_header(str(m["Subject"])))) for m in msgs]
     assert "DMARC レポートの件（研究室サーバ）" in subjects
-    assert sum(m.get_content_type() == "multipart/report"
-               and m.get_param("report-type") == "feedback-report" for m in msgs) == 1
+    assert (
+        sum(
+            m.get_content_type() == "multipart/report"
+            and m.get_param("report-type") == "feedback-report"
+            for m in msgs
+        )
+        == 1
+    )
     tls = [m for m in msgs if m.get_param("report-type") == "tlsrpt"]
     assert [_attachment(m).get_content_type() for m in tls] == ["application/tlsrpt+gzip"]
     raw = [bytes(m) for m in msgs]
@@ -201,7 +231,8 @@ def test_report_id_collision_differs_by_email_and_one_day(demo: DemoFolder) -> N
             meta = root.find("report_metadata")
             assert meta is not None
             seen.setdefault(meta.findtext("report_id") or "", set()).add(
-                (meta.findtext("email") or "", int(meta.findtext("date_range/begin") or 0)))
+                (meta.findtext("email") or "", int(meta.findtext("date_range/begin") or 0))
+            )
     (pair,) = [sorted(v, key=lambda e: e[1]) for v in seen.values() if len(v) > 1]
     (email1, begin1), (email2, begin2) = pair
     assert email1 != email2
@@ -228,8 +259,9 @@ def test_config_parses_and_names_the_scenario(demo: DemoFolder) -> None:
     assert data["notice"]["drafts"] == str(demo.root / "Drafts")
 
 
-def test_ensure_demo_builds_once_into_the_cache(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ensure_demo_builds_once_into_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_demo_dir() == tmp_path / "dmarctui" / "demo"
     first = ensure_demo()
@@ -239,7 +271,7 @@ def test_ensure_demo_builds_once_into_the_cache(tmp_path: Path,
     stamp = next((first.maildir / "cur").iterdir()).stat().st_ino
     assert ensure_demo().facts == first.facts
     assert next((first.maildir / "cur").iterdir()).stat().st_ino == stamp, "not rebuilt"
-    (first.root / ".dmarctui-demo").write_text("0\n")   # written by an older version
+    (first.root / ".dmarctui-demo").write_text("0\n")  # written by an older version
     rebuilt = ensure_demo()
     assert len(list((rebuilt.maildir / "cur").iterdir())) > 100
     assert (drafts / "kept.eml").read_text() == "Subject: mine\n\n"
@@ -247,7 +279,7 @@ def test_ensure_demo_builds_once_into_the_cache(tmp_path: Path,
 
 # --------------------------------------------------------------------------- synthetic folders
 
-SYNTH = 520   # passes one of each hostile kind (messages 499, 503 and 509)
+SYNTH = 520  # passes one of each hostile kind (messages 499, 503 and 509)
 
 
 @pytest.fixture(scope="module")
@@ -261,10 +293,15 @@ def test_synthetic_folder_is_reproducible_and_mixed(synthetic: Path, tmp_path: P
     assert ours == {p.name: p.read_bytes() for p in (again / "cur").iterdir()}
     box = list(mailbox.Maildir(synthetic, create=False))
     assert len(box) == SYNTH
-    types = Counter(_attachment(m).get_content_type() for m in box
-                    if "Report-ID" in str(m["Subject"]))
-    assert set(types) == {"application/zip", "application/gzip", "application/octet-stream",
-                          "text/xml"}
+    types = Counter(
+        _attachment(m).get_content_type() for m in box if "Report-ID" in str(m["Subject"])
+    )
+    assert set(types) == {
+        "application/zip",
+        "application/gzip",
+        "application/octet-stream",
+        "text/xml",
+    }
     raw = [bytes(m) for m in box]
     assert len(raw) - len(set(raw)) == 1
     assert sum("Report-ID" not in str(m["Subject"]) for m in box) == 1
@@ -298,8 +335,9 @@ def test_synthetic_folder_is_reused_and_appends_undone(synthetic: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["mh", "mbox"])
-def test_synthetic_other_formats_hold_the_same_messages(synthetic: Path, tmp_path: Path,
-                                                        fmt: FolderFormat) -> None:
+def test_synthetic_other_formats_hold_the_same_messages(
+    synthetic: Path, tmp_path: Path, fmt: FolderFormat
+) -> None:
     folder = build_synthetic(tmp_path, SYNTH, seed=3, fmt=fmt)
 
     def opened() -> mailbox.Mailbox:
@@ -347,7 +385,8 @@ def test_triage_finds_what_was_seeded(demo: DemoFolder, scanned: ScanResult) -> 
     assert problems == []
     findings = find_findings(scanned.counted_reports(), config)
     assert {(f.source_ip, f.kind) for f in findings} == {
-        (s.ip, kind) for s in demo.facts.sources for kind in s.kinds}
+        (s.ip, kind) for s in demo.facts.sources for kind in s.kinds
+    }
     by_key = {(f.source_ip, f.kind): f for f in findings}
     for source in demo.facts.sources:
         if source.kinds:

@@ -67,7 +67,12 @@ def test_every_message_lands_in_its_bucket(corpus: Path, scans: dict, fmt: str) 
     want = {e["n"]: EXPECTED_BUCKET.get(e["n"], "aggregate") for e in _manifest(corpus)}
     assert got == want
     assert result.buckets == {
-        "aggregate": 43, "failure": 5, "tls": 5, "duplicate": 3, "not_report": 5, "error": 8,
+        "aggregate": 43,
+        "failure": 5,
+        "tls": 5,
+        "duplicate": 3,
+        "not_report": 5,
+        "error": 8,
     }
 
 
@@ -132,8 +137,19 @@ def test_json_output_shape(scans: dict) -> None:
     assert data["messages"] == sum(data["buckets"].values()) == 69
     assert len(data["errors"]) == data["buckets"]["error"]
     for report in data["reports"]:
-        assert {"message", "filename", "org_name", "email", "report_id", "begin", "end",
-                "domain", "records", "messages_total", "status"} <= report.keys()
+        assert {
+            "message",
+            "filename",
+            "org_name",
+            "email",
+            "report_id",
+            "begin",
+            "end",
+            "domain",
+            "records",
+            "messages_total",
+            "status",
+        } <= report.keys()
         assert isinstance(report["begin"], int) and isinstance(report["end"], int)
     dup_messages = {d["message"] for d in data["duplicates"]}
     assert not dup_messages & {r["message"] for r in data["reports"]}

@@ -14,24 +14,30 @@ COMMANDS: tuple[str, ...] = ("scan", "extract", "flagged", "readiness", "notice"
 """Modules of ``dmarctui.cli`` that each register one or more subcommands."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
+    """The headless commands' parser and the names of its subcommands."""
     parser = argparse.ArgumentParser(
         prog="dmarctui",
         description="Triage DMARC reports straight from a Maildir, mbox or MH folder.",
-        epilog="Run `dmarctui PATH` to open the folder in the terminal UI.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "Without a COMMAND, dmarctui opens the terminal UI:\n"
+            "  dmarctui PATH [--format F] [--db FILE | --no-index] [--config FILE] [--no-dns]\n"
+            "  dmarctui --demo            a demo folder built on this machine\n"
+            "`dmarctui PATH --help` lists the UI's options, `dmarctui COMMAND --help` a command's."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"dmarctui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"dmarctui.cli.{name}")
         module.add_parser(sub)
-    return parser
+    return parser, set(sub.choices)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    subcommands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    parser, subcommands = build_parser()
     first = next((a for a in args_list if not a.startswith("-")), None)
     if first is None or first not in subcommands:
         if any(a in ("-h", "--help", "--version") for a in args_list) and first is None:

@@ -13,8 +13,19 @@ from pathlib import Path
 from dmarctui import __version__
 from dmarctui.cli.common import FORMATS, fail
 
-THEMES = ("textual-dark", "textual-light", "nord", "gruvbox", "monokai", "solarized-light",
-          "dracula", "tokyo-night", "catppuccin-mocha", "catppuccin-latte", "flexoki")
+THEMES = (
+    "textual-dark",
+    "textual-light",
+    "nord",
+    "gruvbox",
+    "monokai",
+    "solarized-light",
+    "dracula",
+    "tokyo-night",
+    "catppuccin-mocha",
+    "catppuccin-latte",
+    "flexoki",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,20 +36,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dmarctui {__version__}")
     parser.add_argument("path", nargs="?", metavar="PATH", help="Maildir, MH folder or mbox file")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="folder format (default: detect)")
-    parser.add_argument("--db", type=Path, metavar="PATH",
-                        help="index file (default: one per folder under ~/.cache/dmarctui)")
-    parser.add_argument("--no-index", action="store_true",
-                        help="keep the index in memory only (the folder is read in full)")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="configuration file (default: ~/.config/dmarctui/config.toml)")
-    parser.add_argument("--demo", action="store_true",
-                        help="build a demo folder of realistic reports and open it")
-    parser.add_argument("--no-dns", action="store_true",
-                        help="do not look up PTR names of flagged sources (cached names only)")
-    parser.add_argument("--theme", choices=THEMES, default=None,
-                        help="colour theme (ctrl+t toggles light/dark in the app)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default=None, help="folder format (default: detect)"
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="index file (default: one per folder under ~/.cache/dmarctui)",
+    )
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="keep the index in memory only (the folder is read in full)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="configuration file (default: ~/.config/dmarctui/config.toml)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="build a demo folder of realistic reports and open it"
+    )
+    parser.add_argument(
+        "--no-dns",
+        action="store_true",
+        help="do not look up PTR names of flagged sources (cached names only)",
+    )
+    parser.add_argument(
+        "--theme",
+        choices=THEMES,
+        default=None,
+        help="colour theme (ctrl+t toggles light/dark in the app)",
+    )
     return parser
 
 
@@ -68,9 +99,17 @@ def run_tui(argv: list[str]) -> int:
     from dmarctui.tui.app import make_app
 
     try:
-        app = make_app(args.path, fmt=args.format, db=args.db, config=config, demo=args.demo,
-                       in_memory=args.no_index, theme=args.theme, notes=notes,
-                       dns=not args.no_dns)
+        app = make_app(
+            args.path,
+            fmt=args.format,
+            db=args.db,
+            config=config,
+            demo=args.demo,
+            in_memory=args.no_index,
+            theme=args.theme,
+            notes=notes,
+            dns=not args.no_dns,
+        )
     except (MailStoreError, IndexStoreError, DemoError) as exc:
         return fail(str(exc))
     except OSError as exc:
