@@ -250,6 +250,24 @@ def _text(parent: Element, name: str) -> str | None:
     return (child.text or "").strip()
 
 
+_CLEAN_LIMIT = 4096
+"""Entries kept in ``_clean``; it is emptied when full (a report repeats the same few values)."""
+_CLEAN_KEY_CHARS = 512
+"""Only short texts are remembered, so a hostile report cannot pin large strings."""
+_clean: dict[tuple[str | None, ...], Any] = {}
+"""Sub-objects of records (identifiers, evaluated policy, auth results) built from child texts
+that needed no normalisation, by kind and texts. Records repeat them over and over; the objects
+are frozen, so one instance can stand for all (building them was a third of a scan's time)."""
+
+
+def _remember(key: tuple[str | None, ...], value: Any) -> Any:
+    if sum(len(text) for text in key if text) <= _CLEAN_KEY_CHARS:
+        if len(_clean) >= _CLEAN_LIMIT:
+            _clean.clear()
+        _clean[key] = value
+    return value
+
+
 class _Reader:
     """Turns a namespace-free ``<feedback>`` tree into the model, logging every normalisation."""
 
@@ -397,9 +415,9 @@ class _Reader:
         auth = parts.get("auth_results")
         for result in () if auth is None else auth:
             if result.tag == "dkim":
-                dkim.append(self.dkim(f"{where}/auth_results/dkim[{len(dkim)}]", result))
+                dkim.append(self.dkim(where, len(dkim), result))
             elif result.tag == "spf":
-                spf.append(self.spf(f"{where}/auth_results/spf[{len(spf)}]", result))
+                spf.append(self.spf(where, len(spf), result))
         return Record(
             source_ip=source_ip,
             count=count,
@@ -410,10 +428,19 @@ class _Reader:
         )
 
     def evaluated(self, where: str, element: Element | None) -> PolicyEvaluated:
-        where = f"{where}/row/policy_evaluated"
         if element is None:
-            self.note(where, "(missing)", "")
+            self.note(f"{where}/row/policy_evaluated", "(missing)", "")
             return PolicyEvaluated(disposition="", dkim="", spf="")
+        texts = _texts(element)
+        if "reason" not in texts:
+            key = ("evaluated", texts.get("disposition"), texts.get("dkim"), texts.get("spf"))
+            hit = _clean.get(key)
+            if hit is not None:
+                return hit  # type: ignore[no-any-return]
+        else:
+            key = None
+        where = f"{where}/row/policy_evaluated"
+        noted = len(self.normalised)
         reasons: list[PolicyOverrideReason] = []
         for child in element:
             if child.tag != "reason":
@@ -424,43 +451,78 @@ class _Reader:
                 self.note(at, "", "other")
                 reason_type = "other"
             reasons.append(PolicyOverrideReason(reason_type, _text(child, "comment") or None))
-        texts = _texts(element)
-        return PolicyEvaluated(
+        evaluated = PolicyEvaluated(
             disposition=self.lower(f"{where}/disposition", texts.get("disposition")),
             dkim=self.lower(f"{where}/dkim", texts.get("dkim"), RESULT_SYNONYMS),
             spf=self.lower(f"{where}/spf", texts.get("spf"), RESULT_SYNONYMS),
             reason=tuple(reasons),
         )
+        if key is None or len(self.normalised) != noted:
+            return evaluated
+        return _remember(key, evaluated)  # type: ignore[no-any-return]
 
     def identifiers(self, where: str, element: Element | None) -> Identifiers:
-        where = f"{where}/identifiers"
         if element is None:
-            self.note(where, "(missing)", "")
+            self.note(f"{where}/identifiers", "(missing)", "")
             return Identifiers(header_from="")
         texts = _texts(element)
-        return Identifiers(
+        key = (
+            "identifiers",
+            texts.get("header_from"),
+            texts.get("envelope_from"),
+            texts.get("envelope_to"),
+        )
+        hit = _clean.get(key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        where = f"{where}/identifiers"
+        noted = len(self.normalised)
+        identifiers = Identifiers(
             header_from=self.lower(f"{where}/header_from", texts.get("header_from")),
             envelope_from=self.optional(f"{where}/envelope_from", texts.get("envelope_from")),
             envelope_to=self.optional(f"{where}/envelope_to", texts.get("envelope_to")),
         )
+        if len(self.normalised) != noted:
+            return identifiers
+        return _remember(key, identifiers)  # type: ignore[no-any-return]
 
-    def dkim(self, at: str, element: Element) -> DkimAuthResult:
+    def dkim(self, where: str, index: int, element: Element) -> DkimAuthResult:
         texts = _texts(element)
-        return DkimAuthResult(
-            domain=self.lower(f"{at}/domain", texts.get("domain")),
-            result=self.lower(f"{at}/result", texts.get("result"), RESULT_SYNONYMS),
-            selector=texts.get("selector") or None,
-            human_result=texts.get("human_result") or None,
+        get = texts.get
+        key = ("dkim", get("domain"), get("result"), get("selector"), get("human_result"))
+        hit = _clean.get(key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        at = f"{where}/auth_results/dkim[{index}]"
+        noted = len(self.normalised)
+        result = DkimAuthResult(
+            domain=self.lower(f"{at}/domain", get("domain")),
+            result=self.lower(f"{at}/result", get("result"), RESULT_SYNONYMS),
+            selector=get("selector") or None,
+            human_result=get("human_result") or None,
         )
+        if len(self.normalised) != noted:
+            return result
+        return _remember(key, result)  # type: ignore[no-any-return]
 
-    def spf(self, at: str, element: Element) -> SpfAuthResult:
+    def spf(self, where: str, index: int, element: Element) -> SpfAuthResult:
         texts = _texts(element)
-        return SpfAuthResult(
-            domain=self.lower(f"{at}/domain", texts.get("domain")),
-            result=self.lower(f"{at}/result", texts.get("result"), RESULT_SYNONYMS),
-            scope=self.optional(f"{at}/scope", texts.get("scope")),
-            human_result=texts.get("human_result") or None,
+        get = texts.get
+        key = ("spf", get("domain"), get("result"), get("scope"), get("human_result"))
+        hit = _clean.get(key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        at = f"{where}/auth_results/spf[{index}]"
+        noted = len(self.normalised)
+        result = SpfAuthResult(
+            domain=self.lower(f"{at}/domain", get("domain")),
+            result=self.lower(f"{at}/result", get("result"), RESULT_SYNONYMS),
+            scope=self.optional(f"{at}/scope", get("scope")),
+            human_result=get("human_result") or None,
         )
+        if len(self.normalised) != noted:
+            return result
+        return _remember(key, result)  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- derived views
