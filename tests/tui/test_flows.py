@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Tab, TabbedContent
+from textual.widgets import DataTable, Input
 
 from dmarctui.demo import DemoFolder
 from dmarctui.extract import conventional_name
@@ -15,6 +15,7 @@ from dmarctui.scan import drain
 from dmarctui.tui.app import DmarcApp, make_app
 from dmarctui.tui.screens.help import HelpScreen
 from dmarctui.tui.screens.report_detail import ReportScreen
+from dmarctui.tui.widgets.pane_tabs import PaneTabs
 from dmarctui.tui.widgets.report_list import ReportList
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
 
@@ -114,8 +115,8 @@ async def test_number_keys_and_tab_switch_panes(demo_app: AppFactory) -> None:
     app = demo_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        tabs = app.screen.query_one(TabbedContent)
-        assert [tab.label_text for tab in app.screen.query(Tab)] == [
+        tabs = app.screen.query_one(PaneTabs)
+        assert tabs.labels == [
             "1 Reports",
             "2 Sources",
             "3 Readiness",
@@ -123,23 +124,34 @@ async def test_number_keys_and_tab_switch_panes(demo_app: AppFactory) -> None:
             "5 TLS",
             "6 Problems",
         ]
+        assert screen_text(app).splitlines()[1].startswith(" 1 Reports  2 Sources  3 Readiness")
+
+        def shown() -> str:
+            pane = app.main_screen.active_pane
+            assert pane is not None and pane.display
+            assert tabs.active == pane.PANE_ID
+            return pane.PANE_ID
+
         await pilot.press("6")
-        assert tabs.active == "tab-problems"
+        assert shown() == "problems"
         text = screen_text(app)
         assert "173 messages = 168 aggregate + 1 failure + 1 TLS + 1 duplicate" in text
         assert "collision" in text and "not a report" in text and "error" in text
         await pilot.press("4")
-        assert tabs.active == "tab-failures"
+        assert shown() == "failures"
         assert "1 failure reports" in screen_text(app)
         await pilot.press("tab")
-        assert tabs.active == "tab-tls"
+        assert shown() == "tls"
         assert "1 TLS reports" in screen_text(app)
         await pilot.press("shift+tab", "shift+tab")
-        assert tabs.active == "tab-readiness"
+        assert shown() == "readiness"
         await pilot.press("shift+tab")
-        assert tabs.active == "tab-sources"
+        assert shown() == "sources"
         await pilot.press("shift+tab")
-        assert tabs.active == "tab-reports"
+        assert shown() == "reports"
+        await pilot.press("shift+tab")
+        assert shown() == "problems"
+        assert [p.PANE_ID for p in app.main_screen.panes if p.display] == ["problems"]
 
 
 async def test_filter_by_reporter_and_result(demo_app: AppFactory) -> None:

@@ -1,8 +1,9 @@
 """What makes switching panes cheap must not change what the user sees or can do.
 
-The key bar replaces Textual's Footer, pane tables keep their rendered rows, the Sources table
-lists at most ``LISTED`` findings, and a rescan that found nothing does not rank the sources
-again. Each test checks the user-visible side of one of those.
+The key bar replaces Textual's Footer, a one-line pane row replaces TabbedContent's tabs, pane
+tables keep their rendered rows, the Sources table lists at most ``LISTED`` findings, and a
+rescan that found nothing does not rank the sources again. Each test checks the user-visible
+side of one of those.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dmarctui.tui.screens.source_records import SourceRecordsScreen
 from dmarctui.tui.screens.sources import SourcesPane
 from dmarctui.tui.widgets.key_bar import KeyBar
 from dmarctui.tui.widgets.pane_table import PaneTable
+from dmarctui.tui.widgets.pane_tabs import PaneTabs
 
 from .conftest import AppFactory, screen_text, settle
 from .sources_support import SOURCES_KEY, demo_config_in, open_sources, sources_factory
@@ -64,6 +66,54 @@ async def test_clicking_a_key_in_the_bar_presses_it(demo_app: AppFactory) -> Non
         await pilot.click(KeyBar, offset=(placed.start, 0))
         await settle(pilot)
         assert "dmarctui keys" in screen_text(app)
+
+
+async def test_clicking_a_pane_title_shows_and_focuses_that_pane(demo_app: AppFactory) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        row = app.screen.query_one(PaneTabs)
+        problems = next(s for s in row._spans if s.label == "6 Problems")
+        await pilot.click(PaneTabs, offset=(problems.start + 1, 0))
+        await settle(pilot)
+        assert row.active == "problems"
+        assert app.focused is not None and app.focused in app.screen.query_one("#problems").query(
+            "*"
+        )
+        assert "173 messages = 168 aggregate" in screen_text(app)
+        await pilot.click(PaneTabs, offset=(problems.end, 0))  # the gap between two titles
+        await settle(pilot)
+        assert row.active == "problems"
+
+
+async def test_a_lazy_pane_computes_only_while_shown(
+    demo_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[int] = []
+    compute = SourcesPane.compute
+
+    def counted(self: SourcesPane) -> None:
+        runs.append(1)
+        compute(self)
+
+    monkeypatch.setattr(SourcesPane, "compute", counted)
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert runs == []  # hidden since start: the ranking has not run
+        await pilot.press(SOURCES_KEY)
+        await settle(pilot)
+        assert len(runs) == 1
+        await pilot.press("1")
+        app.main_screen.reload_panes()  # the index changed while Sources is hidden
+        await settle(pilot)
+        assert len(runs) == 1
+        await pilot.press(SOURCES_KEY)
+        await settle(pilot)
+        assert len(runs) == 2
+        await pilot.press("tab", "shift+tab")  # shown again, index unchanged: no new run
+        await settle(pilot)
+        assert len(runs) == 2
 
 
 async def test_enter_on_a_pane_table_opens_the_line(demo_app: AppFactory) -> None:

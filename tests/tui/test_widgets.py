@@ -130,7 +130,8 @@ async def test_palette_offers_noun_verb_commands_that_apply(demo_app: AppFactory
         assert "reports: show in sort order" in again
         titles["problems: show"]()
         await pilot.pause()
-        assert app.screen.query_one("#panes").active == "tab-problems"
+        assert app.main_screen.active_pane is not None
+        assert app.main_screen.active_pane.PANE_ID == "problems"
 
 
 def test_missing_folder_is_one_line_and_exit_2(

@@ -1,4 +1,9 @@
-"""The main screen: one tab per pane, the scan progress line, the footer."""
+"""The main screen: the pane row, one pane shown at a time, the scan progress line, the key bar.
+
+The pane row is ``PaneTabs`` over a ``ContentSwitcher`` rather than a ``TabbedContent``: the
+switcher shows one pane and hides the others (so panes still get ``Show``/``Hide``, which
+``LazyPane`` relies on), and the row repaints one line instead of restyling a widget per tab.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Header, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Header
 
 from dmarctui.tui.pane import Pane
 from dmarctui.tui.panes import PANES
 from dmarctui.tui.widgets.key_bar import KeyBar
+from dmarctui.tui.widgets.pane_tabs import PaneTabs
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
 
 
@@ -40,10 +46,15 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(id="panes"):
-            for number, pane in enumerate(PANES, start=1):
-                with TabPane(f"{number} {pane.TITLE}", id=f"tab-{pane.PANE_ID}"):
-                    yield pane()
+        first = PANES[0].PANE_ID
+        yield PaneTabs(
+            [(p.PANE_ID, f"{n} {p.TITLE}") for n, p in enumerate(PANES, start=1)],
+            active=first,
+            id="pane-tabs",
+        )
+        with ContentSwitcher(id="panes", initial=first):
+            for pane in PANES:
+                yield pane()
         yield ScanProgressBar(id="scan-progress")
         yield KeyBar()
 
@@ -59,8 +70,8 @@ class MainScreen(Screen[None]):
 
     @property
     def active_pane(self) -> Pane | None:
-        active = self.query_one(TabbedContent).active
-        return next((p for p in self.panes if f"tab-{p.PANE_ID}" == active), None)
+        shown = self.query_one("#panes", ContentSwitcher).visible_content
+        return shown if isinstance(shown, Pane) else None
 
     def reload_panes(self) -> None:
         for pane in self.panes:
@@ -68,7 +79,9 @@ class MainScreen(Screen[None]):
                 pane.reload()
 
     def show_pane(self, pane_id: str) -> None:
-        self.query_one(TabbedContent).active = f"tab-{pane_id}"
+        """Show ``pane_id`` and focus it; the row and the pane change in the same frame."""
+        self.query_one("#panes", ContentSwitcher).current = pane_id
+        self.query_one(PaneTabs).active = pane_id
         self._focus_active_pane()
 
     def action_show_pane(self, position: int) -> None:
@@ -81,8 +94,8 @@ class MainScreen(Screen[None]):
         position = ids.index(current.PANE_ID) if current else 0
         self.show_pane(ids[(position + step) % len(ids)])
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._focus_active_pane()
+    def on_pane_tabs_selected(self, event: PaneTabs.Selected) -> None:
+        self.show_pane(event.pane_id)
 
     def _focus_active_pane(self) -> None:
         pane = self.active_pane
