@@ -136,9 +136,159 @@ def _read(key: str, items: Any) -> Any:
 
 def parse_message_lazily(raw: bytes) -> Message:
     """Parse raw bytes leniently, as ``payloads.parse_message`` does, reading headers lazily."""
+    text = raw.decode("ascii", "surrogateescape")
+    simple = _split_simple(text)
+    if simple is not None:
+        return simple
     try:
         return BytesParser(LazyHeaderMessage, policy=policy.compat32).parsebytes(raw)
     except Exception:  # the stdlib parser has had crash bugs on hostile input
         message = LazyHeaderMessage()
         message.set_payload(raw.decode("latin-1"))
         return message
+
+
+# --------------------------------------------------------------------------- simple messages
+
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
+"""A header line as the feed parser's ``headerRE`` takes it, minus its odd cases (an empty name,
+a ``From `` envelope line)."""
+_MULTIPART_CTE = ("7bit", "8bit", "binary")
+_MAX_NESTING = 4
+"""Multiparts nested deeper than this go through the feed parser."""
+_BOUNDARY_KINDS = {"": "part", "--": "close"}
+
+
+def _split_simple(text: str) -> LazyHeaderMessage | None:
+    """The message the stdlib feed parser would build, for the common well-formed shapes.
+
+    The feed parser reads a message line by line and compiles a regular expression for every
+    MIME boundary (unique per message): half of a scan's parsing time. A message with LF line
+    ends whose top level is a single part, or a multipart of single parts with exact boundary
+    lines, is cut here with ``str.find`` into the very objects the feed parser makes (same
+    headers, payloads, preamble, epilogue). Anything else returns None and goes the long way;
+    ``tests/test_scan_fastpaths2.py`` compares both on the corpus and on edge cases.
+    """
+    if "\r" in text:
+        return None
+    head = _head(text)
+    if head is None:
+        return None
+    root, body = head
+    maintype = root.get_content_maintype()
+    if maintype == "message":
+        return None
+    if maintype != "multipart":
+        root.set_payload(body)
+        return root
+    return _multipart(root, body, 0)
+
+
+def _multipart(message: LazyHeaderMessage, body: str, depth: int) -> LazyHeaderMessage | None:
+    boundary = message.get_boundary()
+    if (
+        boundary is None
+        or message.get_content_type() == "multipart/digest"
+        or str(message.get("content-transfer-encoding", "8bit")).lower() not in _MULTIPART_CTE
+    ):
+        return None
+    return _split_parts(message, body, "--" + boundary, depth)
+
+
+def _split_parts(
+    root: LazyHeaderMessage, body: str, separator: str, depth: int
+) -> LazyHeaderMessage | None:
+    """Attach each part between boundary lines; None on anything the feed parser would read
+    with a defect or differently (no closing boundary, doubled boundaries, trailing blanks)."""
+    at, end, kind = _next_boundary(body, separator, 0)
+    if kind != "part":
+        return None
+    if at > 0:
+        root.preamble = body[: at - 1]
+    parts: list[LazyHeaderMessage] = []
+    while kind == "part":
+        if end < 0:
+            return None
+        start = end + 1
+        at, end, kind = _next_boundary(body, separator, start)
+        if kind not in ("part", "close") or at == start:
+            return None
+        part = _part(body[start:at], depth)
+        if part is None:
+            return None
+        parts.append(part)
+    for part in parts:
+        root.attach(part)
+    root.epilogue = "" if end < 0 else body[end + 1 :]
+    return root
+
+
+def _next_boundary(body: str, separator: str, start: int) -> tuple[int, int, str]:
+    """Start, end (its newline, -1 at the end of the text) and kind of the first line at or
+    after ``start`` (a line start) that the feed parser's boundary regex matches.
+
+    The kind is "part", "close", "odd" (with trailing blanks) or "" when there is none. A line
+    that merely starts with the separator (an inner boundary extending the outer one) is not one.
+    """
+    if body.startswith(separator, start):
+        at = start
+    else:
+        found = body.find("\n" + separator, start)
+        at = found + 1 if found >= 0 else -1
+    while at >= 0:
+        end = body.find("\n", at)
+        rest = body[at + len(separator) : end if end >= 0 else len(body)]
+        kind = _BOUNDARY_KINDS.get(rest)
+        if kind is not None:
+            return at, end, kind
+        if not rest.removeprefix("--").strip(" \t"):
+            return at, end, "odd"
+        if end < 0:
+            break
+        found = body.find("\n" + separator, end)
+        at = found + 1 if found >= 0 else -1
+    return -1, -1, ""
+
+
+def _part(region: str, depth: int) -> LazyHeaderMessage | None:
+    """One part; the line end before the next boundary belongs to the boundary (RFC 2046)."""
+    head = _head(region)
+    if head is None:
+        return None
+    part, body = head
+    maintype = part.get_content_maintype()
+    if maintype == "message" or (maintype == "multipart" and depth >= _MAX_NESTING):
+        return None
+    if maintype != "multipart":
+        part.set_payload(body[:-1] if body.endswith("\n") else body)
+        return part
+    if _multipart(part, body, depth + 1) is None:
+        return None
+    epilogue = part.epilogue
+    part.epilogue = None if not epilogue else epilogue.removesuffix("\n")
+    return part
+
+
+def _head(text: str) -> tuple[LazyHeaderMessage, str] | None:
+    """A message with the headers of ``text`` and the body after its blank line."""
+    message = LazyHeaderMessage(policy=policy.compat32)
+    if text.startswith("\n"):
+        return message, text[1:]
+    end = text.find("\n\n")
+    if end < 0:
+        return None
+    lines = text[: end + 1].split("\n")
+    lines.pop()
+    field: list[str] = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and field:
+            field.append(line + "\n")
+            continue
+        if not _HEADER_NAME.match(line):
+            return None
+        if field:
+            message.set_raw(*policy.compat32.header_source_parse(field))
+        field = [line + "\n"]
+    if field:
+        message.set_raw(*policy.compat32.header_source_parse(field))
+    return message, text[end + 2 :]

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from email import policy
+from email.message import Message
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
 from dmarctui.aggregate import parse_aggregate
+from dmarctui.lazy_headers import LazyHeaderMessage, _split_simple, parse_message_lazily
 from dmarctui.model import DkimAuthResult, Identifiers, Normalisation
 
 RECORD = (
@@ -59,3 +67,91 @@ def test_repeated_record_parts_still_log_each_records_own_normalisation() -> Non
 def test_a_report_parsed_twice_gives_equal_reports() -> None:
     data = _report(_record("192.0.2.1"), _record("192.0.2.2", "Example.ORG"))
     assert parse_aggregate(data) == parse_aggregate(data)
+
+
+# --------------------------------------------------------------------------- MIME splitting
+
+SIMPLE = (
+    "From: a@example.org\nSubject: r\n  folded\nContent-Type: multipart/mixed;"
+    ' boundary="b1"\n\n{preamble}--b1\nContent-Type: text/plain\n\nhello\n\n'
+    "--b1\nContent-Type: application/gzip\nContent-Transfer-Encoding: base64\n\nH4sI\n"
+    "--b1--\n{epilogue}"
+)
+NESTED = (
+    'Content-Type: multipart/mixed; boundary="==x"\n\n--==x\n'
+    'Content-Type: multipart/alternative; boundary="==x_alt"\n\n--==x_alt\n\ntext\n'
+    "--==x_alt\nContent-Type: text/html\n\n<p>t</p>\n--==x_alt--\n{inner_epilogue}--==x\n"
+    "Content-Type: application/zip\n\nPK\n--==x--"
+)
+
+
+def _state(message: Message) -> dict[str, object]:
+    """Everything a parsed message holds, minus the lazy header cache."""
+    state = {k: v for k, v in vars(message).items() if k != "_parsed"}
+    payload = state.get("_payload")
+    if isinstance(payload, list):
+        state["_payload"] = [_state(part) for part in payload]
+    state["defects"] = [repr(d) for d in message.defects]
+    return state
+
+
+def _stdlib(raw: bytes) -> Message:
+    return BytesParser(LazyHeaderMessage, policy=policy.compat32).parsebytes(raw)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SIMPLE.format(preamble="", epilogue=""),
+        SIMPLE.format(preamble="This is MIME.\n\n", epilogue="trailer\n"),
+        SIMPLE.format(preamble="\n", epilogue="\n\n"),
+        SIMPLE.format(preamble="--b1x is not a boundary\n", epilogue=""),
+        NESTED.format(inner_epilogue=""),
+        NESTED.format(inner_epilogue="\n"),
+        NESTED.format(inner_epilogue="after\n\n"),
+        "Subject: single\nContent-Type: application/gzip\n\nH4sI\n",
+        "Subject: no body\n\n",
+        "\nheaderless body\n",
+    ],
+)
+def test_well_formed_messages_are_split_as_the_feed_parser_splits_them(text: str) -> None:
+    raw = text.encode()
+    fast = _split_simple(raw.decode("ascii", "surrogateescape"))
+    assert fast is not None
+    assert _state(fast) == _state(_stdlib(raw))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SIMPLE.replace("\n", "\r\n").format(preamble="", epilogue=""),  # CRLF
+        SIMPLE.format(preamble="", epilogue="").replace("--b1--\n", ""),  # no close
+        SIMPLE.format(preamble="", epilogue="").replace("--b1\nContent-Type: app", "--b1 \nC"),
+        SIMPLE.format(preamble="", epilogue="").replace("--b1\n", "--b1\n--b1\n", 1),  # doubled
+        SIMPLE.format(preamble="", epilogue="").replace("Subject: r", "From x@y Mon"),  # envelope
+        SIMPLE.format(preamble="", epilogue="").replace("Content-Type: text/plain\n", "bad\n"),
+        SIMPLE.format(preamble="", epilogue="").replace("multipart/mixed", "multipart/digest"),
+        'Content-Type: multipart/mixed; boundary="q"\nContent-Transfer-Encoding: base64\n\n'
+        "--q\n\nx\n--q--\n",
+        "Content-Type: message/rfc822\n\nSubject: inner\n\nbody\n",
+        "Content-Type: multipart/mixed\n\n--q\n\nx\n--q--\n",  # no boundary parameter
+        "Subject: only headers\n",
+    ],
+)
+def test_anything_unusual_is_left_to_the_feed_parser(text: str) -> None:
+    assert _split_simple(text) is None
+    raw = text.encode()
+    assert _state(parse_message_lazily(raw)) == _state(_stdlib(raw))
+
+
+def test_corpus_messages_split_fast_equal_the_feed_parsers(corpus: Path) -> None:
+    compared = 0
+    for path in sorted((corpus / "mail").rglob("*")):
+        if not path.is_file() or path.name == "MANIFEST.json":
+            continue
+        raw = path.read_bytes()
+        fast = _split_simple(raw.decode("ascii", "surrogateescape"))
+        if fast is not None:
+            compared += 1
+            assert _state(fast) == _state(_stdlib(raw)), path
+    assert compared > 0
