@@ -149,15 +149,38 @@ def record_rows(report: AggregateReport) -> list[tuple[Any, ...]]:
     rows = []
     for i, record in enumerate(report.records):
         evaluated, ids = record.policy_evaluated, record.identifiers
+        reasons, dkim, spf = _auth_columns(evaluated.reason, record.dkim, record.spf)
         rows.append((
             i, record.source_ip, record.count, evaluated.disposition, evaluated.dkim,
-            evaluated.spf, _json_rows([[r.type, r.comment] for r in evaluated.reason]),
-            ids.header_from, ids.envelope_from, ids.envelope_to,
-            _json_rows([[d.domain, d.result, d.selector, d.human_result] for d in record.dkim]),
-            _json_rows([[s.domain, s.result, s.scope, s.human_result] for s in record.spf]),
-            _ip_key(record.source_ip),
+            evaluated.spf, reasons, ids.header_from, ids.envelope_from, ids.envelope_to,
+            dkim, spf, _ip_key(record.source_ip),
         ))  # fmt: skip
     return rows
+
+
+_AUTH_MEMO_SIZE = 4096
+_auth_memo: dict[tuple[object, ...], tuple[str, str, str]] = {}
+"""The reasons, auth_dkim and auth_spf columns by the values they encode: records repeat them."""
+
+
+def _auth_columns(
+    reasons: tuple[PolicyOverrideReason, ...],
+    dkim: tuple[DkimAuthResult, ...],
+    spf: tuple[SpfAuthResult, ...],
+) -> tuple[str, str, str]:
+    key = (reasons, dkim, spf)
+    columns = _auth_memo.get(key)
+    if columns is None:
+        columns = (
+            _json_rows([[r.type, r.comment] for r in reasons]),
+            _json_rows([[d.domain, d.result, d.selector, d.human_result] for d in dkim]),
+            _json_rows([[s.domain, s.result, s.scope, s.human_result] for s in spf]),
+        )
+        if len(_auth_memo) >= _AUTH_MEMO_SIZE:
+            _auth_memo.clear()
+        if sum(map(len, columns)) <= 1024:
+            _auth_memo[key] = columns
+    return columns
 
 
 # --------------------------------------------------------------------------- rows to objects

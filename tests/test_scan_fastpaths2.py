@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from dmarctui import aggregate
 from dmarctui.aggregate import parse_aggregate
+from dmarctui.index_rows import record_rows
 from dmarctui.lazy_headers import LazyHeaderMessage, _split_simple, parse_message_lazily
 from dmarctui.model import DkimAuthResult, Identifiers, Normalisation
 
@@ -155,3 +158,37 @@ def test_corpus_messages_split_fast_equal_the_feed_parsers(corpus: Path) -> None
             compared += 1
             assert _state(fast) == _state(_stdlib(raw)), path
     assert compared > 0
+
+
+# --------------------------------------------------------------------------- keys and rows
+
+
+def test_record_digest_lines_are_the_generic_encoders_json() -> None:
+    """Content keys are stored in indexes: the memoised encoding must not change a byte."""
+    extra = '<selector>s1</selector><human_result>signé "ok"</human_result>'
+    odd = RECORD.replace("<result>{dkim}</result>", "<result>{dkim}</result>" + extra)
+    third = odd.format(
+        ip="192.0.2.9", header_from="example.org", disposition="none", spf="fail", dkim="fail"
+    )
+    data = _report(
+        _record("192.0.2.1"),
+        _record("2001:db8::1", dkim="pass"),
+        third,
+        _record("192.0.2.1"),
+    )
+    report = parse_aggregate(data)
+    generic = sorted(aggregate._compact(aggregate._digest_fields(r)) for r in report.records)
+    aggregate._last_digest = None
+    assert list(aggregate._records_digest(report)) == generic
+    assert '"signé \\"ok\\""' in "".join(generic)
+
+
+def test_record_rows_encode_auth_results_as_json_lists() -> None:
+    report = parse_aggregate(_report(_record("192.0.2.1"), _record("192.0.2.2", dkim="pass")))
+    rows = record_rows(report)
+    assert [json.loads(row[10]) for row in rows] == [
+        [["example.org", "fail", None, None]],
+        [["example.org", "pass", None, None]],
+    ]
+    assert [json.loads(row[11]) for row in rows] == [[["example.org", "pass", None, None]]] * 2
+    assert [row[6] for row in rows] == ["[]", "[]"]
