@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from dmarctui import aggregate
+from dmarctui import aggregate, index_update
 from dmarctui.aggregate import parse_aggregate
+from dmarctui.index import Index
 from dmarctui.index_rows import record_rows
 from dmarctui.lazy_headers import LazyHeaderMessage, _split_simple, parse_message_lazily
 from dmarctui.model import DkimAuthResult, Identifiers, Normalisation
+from dmarctui.scan import drain
 
 RECORD = (
     "<record><row><source_ip>{ip}</source_ip><count>1</count><policy_evaluated>"
@@ -192,3 +195,60 @@ def test_record_rows_encode_auth_results_as_json_lists() -> None:
     ]
     assert [json.loads(row[11]) for row in rows] == [[["example.org", "pass", None, None]]] * 2
     assert [row[6] for row in rows] == ["[]", "[]"]
+
+
+# --------------------------------------------------------------------------- first builds
+
+
+def _build(folder: Path, db: Path) -> dict[str, list[tuple[object, ...]]]:
+    with Index.open(folder, db=db) as index:
+        drain(index.update(workers=1))
+    conn = sqlite3.connect(db)
+    try:
+        tables = {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+            for table in ("reports", "records", "failures", "tls", "problems", "issues")
+        }
+        tables["indexes"] = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        ).fetchall()
+        tables["meta"] = conn.execute(
+            "SELECT key FROM meta WHERE key = 'deferred_indexes'"
+        ).fetchall()
+        return tables
+    finally:
+        conn.close()
+
+
+def test_a_bulk_first_build_equals_a_row_by_row_one(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = corpus / "mail" / "Maildir"
+    monkeypatch.setattr(index_update, "BULK_FROM", 10**9)
+    row_by_row = _build(folder, tmp_path / "rows.sqlite3")
+    monkeypatch.setattr(index_update, "BULK_FROM", 1)
+    bulk = _build(folder, tmp_path / "bulk.sqlite3")
+    assert len(bulk["reports"]) == 49  # the reports of the corpus Maildir
+    assert {"records_ip_key", "reports_content"} <= {name for name, _ in bulk["indexes"]}
+    assert bulk["meta"] == []
+    assert bulk == row_by_row
+
+
+def test_indexes_dropped_by_a_killed_first_build_come_back_on_the_next_update(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, db = corpus / "mail" / "Maildir", tmp_path / "index.sqlite3"
+    monkeypatch.setattr(index_update, "BULK_FROM", 1)
+    restore = index_update._restore_indexes
+    monkeypatch.setattr(index_update, "_restore_indexes", lambda conn: None)  # killed: no cleanup
+    with Index.open(folder, db=db) as index:
+        drain(index.update(workers=1))
+    conn = sqlite3.connect(db)
+    names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "records_ip_key" not in names
+    monkeypatch.setattr(index_update, "_restore_indexes", restore)
+    monkeypatch.setattr(index_update, "BULK_FROM", 10**9)
+    after = _build(folder, db)
+    assert {"records_ip_key", "reports_content"} <= {name for name, _ in after["indexes"]}
+    assert after["meta"] == []
