@@ -86,6 +86,20 @@ async def test_clicking_a_pane_title_shows_and_focuses_that_pane(demo_app: AppFa
         assert row.active == "problems"
 
 
+async def test_narrow_pane_row_keeps_the_shown_title_whole(demo_app: AppFactory) -> None:
+    app = demo_app()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await settle(pilot)
+        assert screen_text(app).splitlines()[1].rstrip() == " 1 Reports  2  3  4  5  6"
+        await pilot.press("6")
+        await settle(pilot)
+        assert screen_text(app).splitlines()[1].rstrip() == " 1  2  3  4  5  6 Problems"
+        three = next(s for s in app.screen.query_one(PaneTabs)._spans if s.label == "3")
+        await pilot.click(PaneTabs, offset=(three.start + 1, 0))
+        await settle(pilot)
+        assert screen_text(app).splitlines()[1].rstrip() == " 1  2  3 Readiness  4  5  6"
+
+
 async def test_a_lazy_pane_computes_only_while_shown(
     demo_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

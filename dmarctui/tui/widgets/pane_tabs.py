@@ -5,7 +5,8 @@ over an underline. A pane switch restyles two of those widgets, lays the row out
 the underline in a later refresh, so with a large index the last frame of a switch came tens of
 milliseconds after the new pane was already on screen. This row is one widget that renders one
 line: a switch repaints that line in the same frame as the pane it shows. A click on a title
-posts ``PaneTabs.Selected``; the screen decides what showing a pane means.
+posts ``PaneTabs.Selected``; the screen decides what showing a pane means. When the full titles
+do not fit, the other panes show only their number, so the shown pane's title is never cut.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class TabSpan:
 
     pane_id: str
     label: str
-    start: int
-    end: int
+    start: int = 0
+    end: int = 0
 
 
 class PaneTabs(Widget, can_focus=False):
@@ -78,7 +79,8 @@ class PaneTabs(Widget, can_focus=False):
         self, tabs: Sequence[tuple[str, str]], *, active: str, id: str | None = None
     ) -> None:
         super().__init__(id=id)
-        self._spans = _layout(tabs)
+        self._tabs = [TabSpan(pane_id, label) for pane_id, label in tabs]
+        self._spans = _layout(self._tabs)
         self._active = active
         self._hover: str | None = None
 
@@ -96,14 +98,19 @@ class PaneTabs(Widget, can_focus=False):
 
     @property
     def pane_ids(self) -> list[str]:
-        return [span.pane_id for span in self._spans]
+        return [tab.pane_id for tab in self._tabs]
 
     @property
     def labels(self) -> list[str]:
-        """The titles as shown, e.g. ``"1 Reports"``."""
-        return [span.label for span in self._spans]
+        """The full titles, e.g. ``"1 Reports"``."""
+        return [tab.label for tab in self._tabs]
 
     def render(self) -> Text:
+        self._spans = _layout(self._tabs)
+        if self._spans and self._spans[-1].end > self.size.width:
+            self._spans = _layout(
+                [tab if tab.pane_id == self._active else _number_only(tab) for tab in self._tabs]
+            )
         line = Text(no_wrap=True, overflow="crop", end="")
         for span in self._spans:
             line.append(" " * (span.start - line.cell_len))
@@ -143,12 +150,17 @@ class PaneTabs(Widget, can_focus=False):
             self.refresh()
 
 
-def _layout(tabs: Sequence[tuple[str, str]]) -> list[TabSpan]:
+def _layout(tabs: Sequence[TabSpan]) -> list[TabSpan]:
     """Cells of each title, padded by one blank on each side, ``GAP`` cells apart."""
     spans: list[TabSpan] = []
     start = 0
-    for pane_id, label in tabs:
-        end = start + cell_len(label) + 2
-        spans.append(TabSpan(pane_id, label, start, end))
+    for tab in tabs:
+        end = start + cell_len(tab.label) + 2
+        spans.append(TabSpan(tab.pane_id, tab.label, start, end))
         start = end + GAP
     return spans
+
+
+def _number_only(tab: TabSpan) -> TabSpan:
+    """``"3 Readiness"`` -> ``"3"``: the key that shows the pane."""
+    return TabSpan(tab.pane_id, tab.label.split(" ", 1)[0])
