@@ -46,8 +46,9 @@ LEGEND = """\
   steps, so any work rounds up to one more step (cursor keys: ~21 net for ~6 shown)
 - shown: from the key event entering the app to the first screen update computed after it
   (Textual's compositor update; only the write to a real terminal is skipped headless).
-- painted: the same to the last update the key caused (e.g. the tab underline moving after
-  the new pane is already shown).
+- painted: the same to the last update the key caused. After a pane switch that is Textual
+  repainting scrollbars it re-styled for the focus change: it changes no cell and waits for the
+  next tick of Textual's 60 fps update timer after the switch's own frame.
 - CPU: process CPU time during the press, all threads; not slowed by other load on the machine."""
 
 
@@ -109,7 +110,7 @@ async def measure(folder: Path, db: Path) -> dict[str, Samples]:
     from dmarctui.tui.panes import PANES
 
     app = make_app(folder, db=db, poll_seconds=None, scan_on_start=False)
-    app.animation_level = "none"  # the tab underline slides; what it costs is not the key's
+    app.animation_level = "none"  # smooth scrolling and sliding tabs cost frames, not the key
     results: dict[str, Samples] = {}
     updates = _watch_updates(app)
     async with app.run_test(size=(120, 40)) as pilot:
