@@ -100,7 +100,11 @@ def _date_text(value: str) -> str | None:
 
 
 class LazyHeaderMessage(Message):
-    """A message whose ``get`` returns what ``EmailMessage.get`` would, cached per name."""
+    """A message whose ``get`` returns what ``EmailMessage.get`` would, cached per name.
+
+    Its content type is cached too: the MIME walk asks each part for it about twenty times.
+    Every way of changing headers or the default type drops both caches.
+    """
 
     def get(self, name: str, failobj: Any = None) -> Any:
         cache: dict[str, Any] = self.__dict__.setdefault("_parsed", {})
@@ -110,17 +114,39 @@ class LazyHeaderMessage(Message):
         value = cache[key]
         return failobj if value is None else value
 
-    def set_raw(self, name: str, value: Any) -> None:
+    def get_content_type(self) -> str:
+        ctype: str | None = self.__dict__.get("_ctype")
+        if ctype is None:
+            ctype = self.__dict__["_ctype"] = super().get_content_type()
+        return ctype
+
+    def _forget(self) -> None:
         self.__dict__.pop("_parsed", None)
+        self.__dict__.pop("_ctype", None)
+
+    def set_raw(self, name: str, value: Any) -> None:
+        self._forget()
         super().set_raw(name, value)
 
     def __setitem__(self, name: str, val: Any) -> None:
-        self.__dict__.pop("_parsed", None)
+        self._forget()
         super().__setitem__(name, val)
 
     def __delitem__(self, name: str) -> None:
-        self.__dict__.pop("_parsed", None)
+        self._forget()
         super().__delitem__(name)
+
+    def add_header(self, _name: str, _value: str, **_params: Any) -> None:
+        self._forget()
+        super().add_header(_name, _value, **_params)
+
+    def replace_header(self, _name: str, _value: Any) -> None:
+        self._forget()
+        super().replace_header(_name, _value)
+
+    def set_default_type(self, ctype: str) -> None:
+        self._forget()
+        super().set_default_type(ctype)
 
 
 def _read(key: str, items: Any) -> Any:

@@ -93,7 +93,7 @@ NESTED = (
 
 def _state(message: Message) -> dict[str, object]:
     """Everything a parsed message holds, minus the lazy header cache."""
-    state = {k: v for k, v in vars(message).items() if k != "_parsed"}
+    state = {k: v for k, v in vars(message).items() if k not in ("_parsed", "_ctype")}
     payload = state.get("_payload")
     if isinstance(payload, list):
         state["_payload"] = [_state(part) for part in payload]
@@ -252,3 +252,15 @@ def test_indexes_dropped_by_a_killed_first_build_come_back_on_the_next_update(
     after = _build(folder, db)
     assert {"records_ip_key", "reports_content"} <= {name for name, _ in after["indexes"]}
     assert after["meta"] == []
+
+
+def test_a_changed_content_type_is_read_again() -> None:
+    message = parse_message_lazily(b"Content-Type: text/plain\n\nbody\n")
+    assert message.get_content_type() == "text/plain"
+    message.replace_header("Content-Type", "application/gzip")
+    assert message.get_content_type() == "application/gzip"
+    del message["Content-Type"]
+    message.set_default_type("message/rfc822")
+    assert message.get_content_type() == "message/rfc822"
+    message.add_header("Content-Type", "application/zip", name="r.zip")
+    assert (message.get_content_type(), message.get_filename()) == ("application/zip", "r.zip")
