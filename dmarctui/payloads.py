@@ -54,7 +54,9 @@ _TLSRPT_TYPES = frozenset({"application/tlsrpt+gzip", "application/tlsrpt+json"}
 _REPORT_EXTENSION = re.compile(r"\.(xml|json|gz|gzip|zip)$", re.IGNORECASE)
 _REPORT_DOCUMENT = re.compile(r"\.(xml|json)(\.gz|\.zip)?$", re.IGNORECASE)
 _REPORT_SUBJECT = re.compile(r"report[ _-]?domain|report-id|dmarc|tls[ -]?report|tlsrpt", re.I)
-_BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_BASE64_JUNK = bytes(set(range(256)) - set(_BASE64_ALPHABET))
+"""Bytes dropped before decoding base64 (line breaks, spaces, stray characters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +145,9 @@ def safe_name(name: str | None) -> str | None:
     if not name:
         return None
     base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    base = "".join(char for char in base if char.isprintable()).strip()
+    if not base.isprintable():
+        base = "".join(char for char in base if char.isprintable())
+    base = base.strip()
     if not base.strip("."):
         return None
     if len(base) > 200:
@@ -458,9 +462,12 @@ def _decode_transfer(encoded: bytes, cte: str) -> bytes:
     """Decode base64 forgivingly (bad padding, stray characters) or quoted-printable."""
     if cte == "quoted-printable":
         return quopri.decodestring(encoded)
-    cleaned = _BASE64_JUNK.sub(b"", encoded)
+    cleaned = encoded.translate(None, _BASE64_JUNK)
+    chunks = [cleaned.rstrip(b"=")]  # padding at the end only: the usual case, one block
+    if b"=" in chunks[0]:
+        chunks = re.split(rb"=+", cleaned)  # some encoders concatenate padded blocks
     decoded = bytearray()
-    for chunk in re.split(rb"=+", cleaned):  # some encoders concatenate padded blocks
+    for chunk in chunks:
         usable = chunk[:-1] if len(chunk) % 4 == 1 else chunk  # a lone trailing character
         try:
             decoded += base64.b64decode(usable + b"=" * (-len(usable) % 4))

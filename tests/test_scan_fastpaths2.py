@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dmarctui import aggregate, index_update
+from dmarctui import aggregate, index_update, payloads
 from dmarctui.aggregate import parse_aggregate
 from dmarctui.index import Index
 from dmarctui.index_rows import record_rows
@@ -264,3 +264,22 @@ def test_a_changed_content_type_is_read_again() -> None:
     assert message.get_content_type() == "message/rfc822"
     message.add_header("Content-Type", "application/zip", name="r.zip")
     assert (message.get_content_type(), message.get_filename()) == ("application/zip", "r.zip")
+
+
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        (b"PGZlZWRiYWNrPg==\n", b"<feedback>"),
+        (b"PGZl\r\nZWRi YWNr\tPg", b"<feedback>"),  # folded, blanks, padding dropped
+        (b"PGZlZWRiYWNrPg==PGZlZWRiYWNrPg==", b"<feedback><feedback>"),  # two padded blocks
+        (b"PGZlZWRiYWNrPg=*=\xff!", b"<feedback>"),  # stray bytes among the padding
+        (b"PGZlZWRiYWNrX", b"<feedback"),  # a lone trailing character
+    ],
+)
+def test_base64_is_decoded_forgivingly(encoded: bytes, decoded: bytes) -> None:
+    assert payloads._decode_transfer(encoded, "base64") == decoded
+
+
+def test_base64_that_decodes_to_nothing_is_unreadable() -> None:
+    with pytest.raises(payloads._Unreadable, match="nothing could be decoded"):
+        payloads._decode_transfer(b"====\n=", "base64")
