@@ -84,6 +84,7 @@ def main() -> int:
     large = build(opts.large)
     work = Path(tempfile.mkdtemp(prefix="dmarctui-bench-"))
     rows: list[tuple[str, str, str, str]] = []
+    load_before = os.getloadavg()
     try:
         db = work / "small.sqlite3"
         cold = child("index", str(small), str(db))
@@ -91,7 +92,8 @@ def main() -> int:
             f"cold scan, {cold['messages']:,} messages ({cold['workers']} workers)",
             f"{cold['elapsed']:.2f} s",
             f"{cold['messages'] / cold['elapsed']:,.0f} msg/s, "
-            f"{cold['records'] / cold['elapsed']:,.0f} records/s",
+            f"{cold['records'] / cold['elapsed']:,.0f} records/s; CPU: writer "
+            f"{cold['parent_cpu']:.1f} s, workers {cold['workers_cpu']:.1f} s",
             mb(cold["maxrss_kib"]),
         ))  # fmt: skip
         floor = child("floor", str(small))
@@ -138,7 +140,9 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         build(opts.messages)  # drops the 100 appended messages again
 
-    print(f"\n{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}\n")
+    print(f"\n{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
+    load = ", ".join(f"{n:.2f}" for n in load_before)
+    print(f"load average before the runs: {load} (other work on the machine slows every row)\n")
     print("| measurement | time | throughput | peak RSS |")
     print("|---|---:|---|---:|")
     for row in rows:

@@ -41,7 +41,11 @@ def run_index(folder: str, db: str) -> dict:
         records = index._conn.execute("SELECT sum(record_count) FROM reports").fetchone()[0]
     import os
 
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
+        "parent_cpu": own.ru_utime + own.ru_stime,
+        "workers_cpu": workers.ru_utime + workers.ru_stime,
         "elapsed": elapsed,
         "messages": stats.messages,
         "records": records or 0,
