@@ -162,8 +162,10 @@ def _read(key: str, items: Any) -> Any:
 
 def parse_message_lazily(raw: bytes) -> Message:
     """Parse raw bytes leniently, as ``payloads.parse_message`` does, reading headers lazily."""
-    text = raw.decode("ascii", "surrogateescape")
-    simple = _split_simple(text)
+    try:
+        simple = _split_simple(raw.decode("ascii", "surrogateescape"))
+    except Exception:  # header methods on hostile input: the feed parser decides below
+        simple = None
     if simple is not None:
         return simple
     try:
