@@ -1,0 +1,60 @@
+"""Accounting across messages in the in-memory scan: duplicates and report_id collisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mailbuild import BEGIN, Rec, aggregate_xml, report_mail, write_maildir
+
+from dmarctui.scan import run_scan
+
+RECORDS = (Rec("192.0.2.10", 5), Rec("198.51.100.7", 2, dkim="fail", spf="fail"))
+
+
+def test_resent_report_is_a_duplicate_pointing_at_the_first(tmp_path: Path) -> None:
+    xml = aggregate_xml(*RECORDS)
+    folder = tmp_path / "m"
+    write_maildir(folder, [report_mail(xml), report_mail(xml, "zip")])
+    result = run_scan(folder, workers=1)
+    assert result.buckets["aggregate"] == 1
+    assert result.buckets["duplicate"] == 1
+    assert len(result.reports) == 1
+    (dup,) = result.duplicates
+    assert dup.duplicate_of == result.reports[0].message
+    assert dup.message != dup.duplicate_of
+
+
+def test_date_range_only_collision_is_listed_and_counted_once(tmp_path: Path) -> None:
+    first = aggregate_xml(*RECORDS, report_id="same")
+    second = aggregate_xml(*RECORDS, report_id="same", begin=BEGIN + 3600)
+    folder = tmp_path / "m"
+    write_maildir(folder, [report_mail(first), report_mail(second)])
+    result = run_scan(folder, workers=1)
+    assert len(result.reports) == 2  # both stay visible
+    (collision,) = result.collisions
+    assert collision.reason == "date_range_only"
+    assert collision.counted_once
+    assert "counted once" in collision.detail
+    assert [r.messages_total for r in result.counted_reports()] == [7]
+
+
+def test_shared_reporting_system_keeps_both_reports(tmp_path: Path) -> None:
+    first = aggregate_xml(*RECORDS, report_id="same", email="dmarc@hoster-a.example")
+    second = aggregate_xml(Rec("203.0.113.5", 3), report_id="same", email="dmarc@hoster-b.example")
+    folder = tmp_path / "m"
+    write_maildir(folder, [report_mail(first), report_mail(second)])
+    result = run_scan(folder, workers=1)
+    (collision,) = result.collisions
+    assert collision.reason == "different_email"
+    assert not collision.counted_once
+    assert sorted(r.messages_total for r in result.counted_reports()) == [3, 7]
+
+
+def test_other_collision_names_what_differs(tmp_path: Path) -> None:
+    first = aggregate_xml(*RECORDS, report_id="same")
+    second = aggregate_xml(Rec("203.0.113.5", 3), report_id="same")
+    folder = tmp_path / "m"
+    write_maildir(folder, [report_mail(first), report_mail(second)])
+    (collision,) = run_scan(folder, workers=1).collisions
+    assert collision.reason == "other"
+    assert collision.detail.endswith("differs in records")
