@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dmarctui.analysis import analyse_message, vanished
-from dmarctui.index_replay import replay
+from dmarctui.index_replay import Replayer, replay
 from dmarctui.index_rows import (
     FAILURE_COLUMNS,
     RECORD_COLUMNS,
@@ -116,7 +116,11 @@ def update(
     stats = UpdateStats()
     limits = limits or Limits()
     with lock:
+        first = conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
         plan = _plan(conn, store, stats)
+    # From an empty index the rows are written in folder order, the order the replay reads them
+    # back in: the ledger then runs as they are written, not over all of them at the end.
+    replayer = Replayer() if first else None
     total = stats.unchanged + len(plan.to_read)
     if workers is None:
         workers = (os.cpu_count() or 1) if len(plan.to_read) >= PARALLEL_FROM else 1
@@ -153,13 +157,13 @@ def update(
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY:
                 with lock, _transaction(conn):
-                    _write(conn, pending)
+                    _write(conn, pending, replayer)
                 pending.clear()
                 last = now
                 done = stats.unchanged + stats.bodies_read
                 yield Progress(done, total, counts[0], counts[1], now - started)
         with lock, _transaction(conn):
-            _write(conn, pending)
+            _write(conn, pending, replayer)
     finally:
         close = getattr(rows_iter, "close", None)
         if close is not None:
@@ -171,7 +175,9 @@ def update(
                 _restore_indexes(conn)
     plan.to_read.clear()  # 100,000 refs are not needed while the replay holds its facts
     with lock, _transaction(conn):
-        if dirty:
+        if dirty and replayer is not None:
+            replayer.store(conn)
+        elif dirty:
             replay(conn)
         if store.format == "mbox" and plan.mbox_state is not None and not stats.cancelled:
             _save_mbox_state(conn, store.path, plan.mbox_state)
@@ -428,26 +434,40 @@ _INSERT_TLS = (
 )
 
 
-def _write(conn: sqlite3.Connection, pending: list[tuple[int, MessageRows]]) -> None:
+def _write(
+    conn: sqlite3.Connection, pending: list[tuple[int, MessageRows]], replayer: Replayer | None
+) -> None:
+    """Insert the rows of parsed messages; ``replayer`` accounts each one as it is written."""
     now = time.time()
     for seq, rows in pending:
-        message_id = conn.execute(
+        message_id = _rowid(conn.execute(
             _INSERT_MESSAGE,
             (rows.key, seq, rows.location, rows.size, rows.mtime, rows.sha256, *rows.summary,
              rows.not_report_reason, now),
-        ).lastrowid  # fmt: skip
+        ))  # fmt: skip
+        pks = []
         for report, records in rows.reports:
-            pk = conn.execute(_INSERT_REPORT, (message_id, *report)).lastrowid
+            pk = _rowid(conn.execute(_INSERT_REPORT, (message_id, *report)))
             conn.executemany(_INSERT_RECORD, [(pk, *record) for record in records])
-        if rows.failures:
-            conn.executemany(_INSERT_FAILURE, [(message_id, *f) for f in rows.failures])
-        if rows.tls:
-            conn.executemany(_INSERT_TLS, [(message_id, *t) for t in rows.tls])
+            pks.append(pk)
+        failure_ids = [_rowid(conn.execute(_INSERT_FAILURE, (message_id, *f)))
+                       for f in rows.failures]  # fmt: skip
+        tls_ids = [_rowid(conn.execute(_INSERT_TLS, (message_id, *t))) for t in rows.tls]
         if rows.problems:
             conn.executemany(
                 "INSERT INTO problems (message_id, part, filename, reason) VALUES (?,?,?,?)",
                 [(message_id, *p) for p in rows.problems],
             )
+        if replayer is not None:
+            replayer.written(message_id, rows, pks, failure_ids, tls_ids)
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT just added (only None for statements that add none)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise sqlite3.InterfaceError("an INSERT reported no rowid")
+    return rowid
 
 
 class _transaction(AbstractContextManager[None]):
