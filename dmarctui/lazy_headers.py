@@ -99,11 +99,15 @@ def _date_text(value: str) -> str | None:
         return None
 
 
+_ABSENT = object()
+"""Parameters of a header the message does not have."""
+
+
 class LazyHeaderMessage(Message):
     """A message whose ``get`` returns what ``EmailMessage.get`` would, cached per name.
 
-    Its content type is cached too: the MIME walk asks each part for it about twenty times.
-    Every way of changing headers or the default type drops both caches.
+    Its content type and header parameters are cached too: the MIME walk asks each part for
+    them about twenty times. Every way of changing headers or the default type drops the caches.
     """
 
     def get(self, name: str, failobj: Any = None) -> Any:
@@ -120,9 +124,21 @@ class LazyHeaderMessage(Message):
             ctype = self.__dict__["_ctype"] = super().get_content_type()
         return ctype
 
+    def _get_params_preserve(self, failobj: Any, header: str) -> Any:
+        """The header's parameters, parsed once per header: ``get_param`` is asked for the
+        charset, boundary, name and filename of every part, and each ask parsed them again."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_params", {})
+        key = header.lower()
+        params = cache.get(key)
+        if params is None:
+            params = super()._get_params_preserve(_ABSENT, header)  # type: ignore[misc]
+            cache[key] = params = _ABSENT if params is _ABSENT else tuple(params)
+        return failobj if params is _ABSENT else list(params)
+
     def _forget(self) -> None:
         self.__dict__.pop("_parsed", None)
         self.__dict__.pop("_ctype", None)
+        self.__dict__.pop("_params", None)
 
     def set_raw(self, name: str, value: Any) -> None:
         self._forget()

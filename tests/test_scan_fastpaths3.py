@@ -76,3 +76,38 @@ def test_an_update_of_a_built_index_still_replays(
         buckets = dict(index._conn.execute("SELECT bucket, count(*) FROM messages GROUP BY bucket"))
         assert sum(buckets.values()) == 69
         assert buckets["duplicate"] == 3
+
+
+def test_header_parameters_equal_the_feed_parsers_and_follow_header_changes(corpus: Path) -> None:
+    from email import policy
+    from email.parser import BytesParser
+
+    from dmarctui.lazy_headers import parse_message_lazily
+
+    asked = 0
+    for path in sorted((corpus / "mail" / "Maildir").glob("*/*")):
+        raw = path.read_bytes()
+        lazy = list(parse_message_lazily(raw).walk())
+        plain = list(BytesParser(policy=policy.default).parsebytes(raw).walk())
+        assert len(lazy) == len(plain)
+        for mine, theirs in zip(lazy, plain, strict=True):
+            for _ in range(2):  # the second ask is answered from the cache
+                for name in ("charset", "boundary", "name", "report-type"):
+                    assert mine.get_param(name) == theirs.get_param(name)
+                    asked += 1
+                assert mine.get_filename() == theirs.get_filename()
+                assert mine.get_params() == theirs.get_params()
+    assert asked > 1000
+    message = parse_message_lazily(b"Content-Type: text/plain; charset=latin-1\n\nhi\n")
+    assert message.get_param("charset") == "latin-1"
+    params = message.get_params(unquote=False)
+    assert params is not None
+    params.clear()  # a caller's list is its own
+    assert message.get_param("charset") == "latin-1"
+    message.set_param("charset", "utf-8")
+    assert message.get_param("charset") == "utf-8"
+    message.replace_header("Content-Type", "text/html")
+    assert message.get_param("charset") is None
+    assert message.get_param("charset", "none") == "none"
+    del message["Content-Type"]
+    assert message.get_params() is None
