@@ -36,6 +36,11 @@ from dmarctui.model import (
     SpfAuthResult,
 )
 
+LATEST_EPOCH = 253_402_300_799
+"""9999-12-31T23:59:59Z: later "epochs" are garbage, and would not fit the index."""
+MAX_COUNT = 2**63 - 1
+"""The largest message count SQLite can store; a larger one is garbage."""
+
 
 class AggregateError(ValueError):
     """The data is meant to be an aggregate report but cannot be read; str() is one line."""
@@ -350,17 +355,23 @@ class _Reader:
         where = f"report_metadata/date_range/{name}"
         if not raw:
             raise AggregateError(f"report {report_id!r}: <date_range> has no <{name}>")
+        noted = False
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
-            pass
-        try:
-            value = int(float(raw))
-        except ValueError:
+            try:
+                value = int(float(raw))
+            except (ValueError, OverflowError):  # "abc", "nan", "inf", "1e400"
+                raise AggregateError(
+                    f"report {report_id!r}: {where} is {raw!r}, not seconds since the epoch"
+                ) from None
+            noted = True
+        if not 0 <= value <= LATEST_EPOCH:
             raise AggregateError(
-                f"report {report_id!r}: {where} is {raw!r}, not seconds since the epoch"
-            ) from None
-        self.note(where, raw, str(value))
+                f"report {report_id!r}: {where} is {raw!r}, outside the years 1970 to 9999"
+            )
+        if noted:
+            self.note(where, raw, str(value))
         return value
 
     def policy(self, element: Element) -> PolicyPublished:
@@ -409,8 +420,10 @@ class _Reader:
             raise AggregateError(
                 f"{where} (source_ip {source_ip}): count {count_raw!r} is not a whole number"
             ) from None
-        if count < 0:
-            raise AggregateError(f"{where} (source_ip {source_ip}): negative count {count}")
+        if not 0 <= count <= MAX_COUNT:
+            raise AggregateError(
+                f"{where} (source_ip {source_ip}): count {count_raw!r} is out of range"
+            )
         dkim: list[DkimAuthResult] = []
         spf: list[SpfAuthResult] = []
         auth = parts.get("auth_results")

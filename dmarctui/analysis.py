@@ -40,7 +40,21 @@ class MessageOutcome:
 def analyse_message(
     raw: bytes, ref: MessageRef, limits: Limits, *, keep_xml: bool = False
 ) -> MessageOutcome:
-    """Parse one message completely; never raises for bad input."""
+    """Parse one message completely; never raises for bad input.
+
+    The parsers turn every malformation they know into a reason; should one still fail in a way
+    nobody foresaw, that message becomes an error with the exception's text instead of stopping
+    the scan of the whole folder.
+    """
+    try:
+        return _analyse(raw, ref, limits, keep_xml)
+    except Exception as exc:  # one hostile message must not stop the folder
+        return vanished(
+            ref, f"unexpected failure reading this message ({type(exc).__name__}: {exc})"[:500]
+        )
+
+
+def _analyse(raw: bytes, ref: MessageRef, limits: Limits, keep_xml: bool) -> MessageOutcome:
     msg = parse_message_lazily(raw)
     summary = summarise(msg)
     failure = parse_failure(msg)

@@ -39,6 +39,8 @@ def parse_tls(data: bytes) -> TlsReport:
         raise TlsError(f"not UTF-8 text (byte {exc.start}): not a TLS report") from None
     except json.JSONDecodeError as exc:
         raise TlsError(f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, [[[[… nested too deep
+        raise TlsError(f"JSON this program will not read: {str(exc)[:120]}") from None
     if not isinstance(document, dict):
         raise TlsError(f"JSON {type(document).__name__}, not an object: not a TLS report")
     missing = [
@@ -79,8 +81,8 @@ def _optional_string(value: Any) -> str | None:
 
 
 def _count(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TlsError(f"{where} is {value!r}, not a session count")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise TlsError(f"{where} is {str(value)[:40]!r}, not a session count")
     return value
 
 

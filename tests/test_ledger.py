@@ -58,3 +58,34 @@ def test_other_collision_names_what_differs(tmp_path: Path) -> None:
     (collision,) = run_scan(folder, workers=1).collisions
     assert collision.reason == "other"
     assert collision.detail.endswith("differs in records")
+
+
+def test_absurd_numbers_are_errors_not_crashes(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    write_maildir(
+        folder,
+        [
+            report_mail(aggregate_xml(*RECORDS).replace(b"<begin>", b"<begin>1e400", 1)),
+            report_mail(aggregate_xml(*RECORDS, begin=10**25, report_id="huge")),
+            report_mail(aggregate_xml(Rec("192.0.2.1", 2**64), report_id="count")),
+            report_mail(
+                b'{"policies": [' * 5000 + b'"date-range"', "gzip", filename="x!y!1!2.json.gz"
+            ),
+        ],
+    )
+    result = run_scan(folder, workers=1)
+    assert result.buckets["error"] == 4
+    assert all(
+        "epoch" in e.reason or "range" in e.reason or "JSON" in e.reason for e in result.errors
+    ), [e.reason for e in result.errors]
+
+
+def test_absurd_numbers_do_not_break_the_index(tmp_path: Path) -> None:
+    from dmarctui.index import Index
+    from dmarctui.scan import drain
+
+    folder = tmp_path / "m"
+    write_maildir(folder, [report_mail(aggregate_xml(*RECORDS, begin=10**25, report_id="huge"))])
+    with Index.open(folder, db=tmp_path / "index.sqlite3") as index:
+        drain(index.update(workers=1))
+        assert index.buckets()["error"] == 1
