@@ -271,11 +271,17 @@ def _plan_mbox(
             stats.unchanged = len(stored)
             return _Plan()
         if st.st_size >= end and _window(store.path, end, stats) == window:
-            last_seq = max(old[5] for old in stored.values())
-            listing = _listed(store.refs(start_offset=end), stats)
-            plan = _diff(listing, last_seq + 1, stored, stats, keep_rest=True, by_mtime=False)
-            plan.mbox_state = listed
-            return plan
+            try:
+                listing = _listed(store.refs(start_offset=end), stats)
+            except MailStoreError:
+                # No message starts where the last indexed one ended: it was still being
+                # delivered then, or it grew since. List the whole file again.
+                pass
+            else:
+                last_seq = max(old[5] for old in stored.values())
+                plan = _diff(listing, last_seq + 1, stored, stats, keep_rest=True, by_mtime=False)
+                plan.mbox_state = listed
+                return plan
     stats.rewritten = bool(stored)
     listing = _listed(store.refs(), stats)
     plan = _diff(listing, 0, stored, stats, slot=_offset, by_mtime=False)

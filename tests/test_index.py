@@ -213,3 +213,27 @@ def test_cancel_keeps_a_consistent_partial_index(maildir: Path, tmp_path: Path) 
         assert resumed.new == 8 - stats.bodies_read
         assert not index.scan_result().cancelled
         assert_equals_fresh_scan(index)
+
+
+def test_mbox_message_still_being_written_is_read_again_in_full(tmp_path: Path) -> None:
+    """The last message was half-delivered at the previous update: no error, the whole is read."""
+    from mailbuild import aggregate_xml, report_mail
+
+    from dmarctui.index import Index
+    from dmarctui.scan import drain
+
+    whole = b"From dmarc@example.net Mon Jul  1 00:00:00 2024\n" + report_mail(
+        aggregate_xml(report_id="half")
+    )
+    first = b"From dmarc@example.net Mon Jul  1 00:00:00 2024\n" + report_mail(aggregate_xml())
+    mbox = tmp_path / "mbox"
+    mbox.write_bytes(first + b"\n" + whole[: len(whole) // 2])
+    db = tmp_path / "i.sqlite3"
+    with Index.open(mbox, "mbox", db=db) as index:
+        drain(index.update(workers=1))
+    with mbox.open("ab") as out:
+        out.write(whole[len(whole) // 2 :] + b"\n")
+    with Index.open(mbox, "mbox", db=db) as index:
+        stats = drain(index.update(workers=1))
+        assert index.buckets()["aggregate"] == 2
+        assert stats.rewritten
