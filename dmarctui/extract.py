@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dmarctui.analysis import MessageOutcome
 from dmarctui.ledger import Ledger
@@ -20,6 +20,9 @@ from dmarctui.mailstore import MailStore
 from dmarctui.model import Bucket, FoundReport
 from dmarctui.payloads import Limits
 from dmarctui.scan import ScanResult, drain, scan_iter
+
+if TYPE_CHECKING:
+    from dmarctui.index import Index, ReportRow
 
 CONVENTIONAL = re.compile(
     r"^(?P<stem>[^!/\\]+![^!/\\]+!\d+!\d+(?:![^/\\]*?)?)\.xml(?:\.gz|\.zip)?$", re.IGNORECASE
@@ -53,6 +56,46 @@ def _safe(stem: str) -> str:
     return cleaned[:200] or "report"
 
 
+def refuse_mail_folder(out_dir: Path, folder: Path) -> None:
+    """Raise ValueError when ``out_dir`` is the mail folder or inside it: that is read-only."""
+    out, mail = out_dir.resolve(), folder.resolve()
+    if out == mail or mail in out.parents:
+        raise ValueError(f"{out_dir}: inside the mail folder {folder}, which dmarctui never writes")
+
+
+def extract_indexed(
+    index: Index,
+    out_dir: Path,
+    rows: Iterable[ReportRow],
+    on_action: Callable[[ExtractAction], None] | None = None,
+) -> tuple[list[ExtractAction], list[str]]:
+    """Write the XML of indexed reports, re-read from their messages.
+
+    Returns the actions and, for reports whose message can no longer be read (moved or deleted
+    since the scan), one line each saying so; those do not stop the others.
+    """
+    from dmarctui.mailstore import MailStoreError
+
+    refuse_mail_folder(out_dir, index.folder)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = out_dir.resolve()
+    actions: list[ExtractAction] = []
+    failed: list[str] = []
+    for row in rows:
+        try:
+            detail = index.report(row.pk)
+            xml = index.report_xml(row.pk)
+        except (LookupError, ValueError, MailStoreError) as exc:
+            failed.append(f"{row.message}: {exc}")
+            continue
+        found = FoundReport(row.message, row.part, row.filename, detail.report, content_key="")
+        action = write_report(out_dir, found, xml)
+        actions.append(action)
+        if on_action is not None:
+            on_action(action)
+    return actions, failed
+
+
 def write_report(out_dir: Path, found: FoundReport, xml: bytes) -> ExtractAction:
     """Write one report; an identical file is skipped, a different one is never overwritten."""
     name = conventional_name(found)
@@ -84,6 +127,7 @@ def extract_folder(
     select: Callable[[FoundReport], bool] | None = None,
 ) -> tuple[ScanResult, list[ExtractAction]]:
     """Scan ``store`` and write every distinct report (optionally only selected ones)."""
+    refuse_mail_folder(out_dir, store.path)
     out_dir.mkdir(parents=True, exist_ok=True)
     out_dir = out_dir.resolve()
     actions: list[ExtractAction] = []

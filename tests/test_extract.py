@@ -82,3 +82,15 @@ def test_extract_refuses_a_file_as_output(tmp_path: Path, corpus: Path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
     assert main(["extract", str(corpus / "mail" / "MH"), "--out", str(target)]) == 2
+
+
+def test_extract_refuses_to_write_into_the_mail_folder(corpus: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "Maildir"
+    shutil.copytree(corpus / "mail" / "Maildir", folder)
+    before = sorted(p.name for p in (folder / "new").iterdir())
+    for extra in ([], ["--no-index"]):
+        code = main(["extract", str(folder), "--out", str(folder / "new"), *extra])
+        assert code == 2
+    assert sorted(p.name for p in (folder / "new").iterdir()) == before

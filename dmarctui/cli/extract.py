@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 
 from dmarctui.cli.common import add_folder_arguments, add_index_arguments, fail, open_index
-from dmarctui.extract import ExtractAction, extract_folder, write_report
+from dmarctui.extract import ExtractAction, extract_folder, extract_indexed
 from dmarctui.index import Index, IndexStoreError
 from dmarctui.mailstore import MailStoreError, open_store
-from dmarctui.model import FoundReport
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,15 +38,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.no_index:
             store = open_store(args.path, args.format)
-            out.mkdir(parents=True, exist_ok=True)
             result, actions = extract_folder(store, out, on_action=show)
             duplicates, errors = len(result.duplicates), len(result.errors)
         else:
             index, _ = open_index(args)
             with index:
-                actions = _extract_indexed(index, out)
+                actions, _failed = _extract_indexed(index, out)
                 duplicates, errors = len(index.duplicates()), len(index.errors())
-    except (MailStoreError, IndexStoreError) as exc:
+    except (MailStoreError, IndexStoreError, ValueError) as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"{out}: {exc.strerror or exc}")
@@ -61,16 +59,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract_indexed(index: Index, out: Path) -> list[ExtractAction]:
+def _extract_indexed(index: Index, out: Path) -> tuple[list[ExtractAction], list[str]]:
     """Write each distinct report, re-extracting its XML from its message."""
-    out.mkdir(parents=True, exist_ok=True)
-    out = out.resolve()
-    actions = []
-    total = index.count_reports()
-    for row in index.reports_page(sort="pk", descending=False, limit=total):
-        detail = index.report(row.pk)
-        found = FoundReport(row.message, row.part, row.filename, detail.report, "")
-        action = write_report(out, found, index.report_xml(row.pk))
-        show(action)
-        actions.append(action)
-    return actions
+    rows = index.reports_page(sort="pk", descending=False, limit=index.count_reports())
+    actions, failed = extract_indexed(index, out, rows, on_action=show)
+    for line in failed:
+        print(f"skipped {line}")
+    return actions, failed

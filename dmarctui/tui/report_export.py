@@ -6,9 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dmarctui.extract import write_report
-from dmarctui.mailstore import MailStoreError
-from dmarctui.model import FoundReport
+from dmarctui.extract import extract_indexed
 
 if TYPE_CHECKING:
     from dmarctui.index import Index, ReportFilter, ReportRow
@@ -28,28 +26,14 @@ def export_reports(
 
     Raises:
         OSError: the directory cannot be created or written.
+        ValueError: the directory is inside the mail folder.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out_dir = out_dir.resolve()
-    wrote = skipped = failed = 0
     chosen = rows if rows is not None else _all_rows(index, flt, sort, descending)
-    for row in chosen:
-        try:
-            xml = index.report_xml(row.pk)
-        except (LookupError, ValueError, MailStoreError) as exc:
-            failed += 1
-            last_error = f"{row.message}: {exc}"
-            continue
-        detail = index.report(row.pk)
-        found = FoundReport(row.message, row.part, row.filename, detail.report, content_key="")
-        action = write_report(out_dir, found, xml)
-        if action.action == "wrote":
-            wrote += 1
-        else:
-            skipped += 1
-    summary = f"{wrote} written, {skipped} identical skipped in {out_dir}"
+    actions, failed = extract_indexed(index, out_dir, chosen)
+    wrote = sum(1 for a in actions if a.action == "wrote")
+    summary = f"{wrote} written, {len(actions) - wrote} identical skipped in {out_dir.resolve()}"
     if failed:
-        summary += f"; {failed} could not be read again (last: {last_error})"
+        summary += f"; {len(failed)} could not be read again (last: {failed[-1]})"
     return summary
 
 

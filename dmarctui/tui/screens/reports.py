@@ -206,6 +206,9 @@ class ReportsPane(Pane):
                 self.notify, f"{out_dir}: {exc.strerror or exc}", severity="error"
             )
             return
+        except ValueError as exc:  # the mail folder itself, which is never written
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
         self.app.call_from_thread(self.notify, summary, title="Extract", timeout=8)
 
     def on_report_list_opened(self, event: ReportList.Opened) -> None:
