@@ -82,7 +82,9 @@ def _optional_string(value: Any) -> str | None:
 
 def _count(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise TlsError(f"{where} is {str(value)[:40]!r}, not a session count")
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:40] + "…"
+        raise TlsError(f"{where} is {shown}, not a session count")
     return value
 
 
