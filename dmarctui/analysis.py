@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from dmarctui.aggregate import AggregateError, NotAggregate, content_key, parse_aggregate
 from dmarctui.failure import parse_failure
 from dmarctui.lazy_headers import parse_message_lazily
+from dmarctui.mailstore import MessageGone
 from dmarctui.model import (
     FailureReport,
     FoundReport,
@@ -100,6 +101,15 @@ def _analyse(raw: bytes, ref: MessageRef, limits: Limits, keep_xml: bool) -> Mes
 def vanished(ref: MessageRef, why: str) -> MessageOutcome:
     """The outcome for a message that could not be read at all."""
     return MessageOutcome(ref, MessageSummary(), problems=(Problem(ref.key, why),))
+
+
+def unreadable(ref: MessageRef, exc: OSError) -> MessageOutcome:
+    """The outcome for a message the folder would not give back (``read_message`` raised)."""
+    if isinstance(exc, MessageGone):
+        return vanished(
+            ref, "message disappeared during the scan (moved or deleted by another client)"
+        )
+    return vanished(ref, f"cannot read message: {exc.strerror or exc}")
 
 
 def _read_tls(

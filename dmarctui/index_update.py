@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dmarctui.analysis import analyse_message, vanished
+from dmarctui.analysis import analyse_message, unreadable
 from dmarctui.index_replay import Replayer, replay
 from dmarctui.index_rows import (
     FAILURE_COLUMNS,
@@ -38,7 +38,6 @@ from dmarctui.mailstore import (
     MailStore,
     MailStoreError,
     MboxStore,
-    MessageGone,
     read_message,
 )
 from dmarctui.model import FolderFormat, MessageRef
@@ -404,13 +403,8 @@ def parse_batch(
     for seq, ref in refs:
         try:
             raw = read_message(fmt, folder, ref)
-        except MessageGone:
-            why = "message disappeared during the scan (moved or deleted by another client)"
-            out.append((seq, message_rows(vanished(ref, why), None)))
-            continue
-        except (OSError, MailStoreError) as exc:
-            why = f"cannot read message: {exc}"
-            out.append((seq, message_rows(vanished(ref, why), None)))
+        except OSError as exc:  # MessageGone and MailStoreError included
+            out.append((seq, message_rows(unreadable(ref, exc), None)))
             continue
         sha = hashlib.sha256(raw).hexdigest()
         out.append((seq, message_rows(analyse_message(raw, ref, limits), sha)))

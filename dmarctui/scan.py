@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from dmarctui.analysis import MessageOutcome, analyse_message, vanished
+from dmarctui.analysis import MessageOutcome, analyse_message, unreadable
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger, report_ref
-from dmarctui.mailstore import MailStore, MessageGone, open_store, read_message
+from dmarctui.mailstore import MailStore, open_store, read_message
 from dmarctui.model import (
     AggregateReport,
     Bucket,
@@ -210,10 +210,6 @@ def _analyse_job(job: tuple[FolderFormat, Path, MessageRef, Limits, bool]) -> Me
     fmt, folder, ref, limits, keep_xml = job
     try:
         raw = read_message(fmt, folder, ref)
-    except MessageGone:
-        return vanished(
-            ref, "message disappeared during the scan (moved or deleted by another client)"
-        )
-    except OSError as exc:
-        return vanished(ref, f"cannot read message: {exc.strerror or exc}")
+    except OSError as exc:  # MessageGone and MailStoreError included
+        return unreadable(ref, exc)
     return analyse_message(raw, ref, limits, keep_xml=keep_xml)
