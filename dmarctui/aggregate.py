@@ -35,6 +35,7 @@ from dmarctui.model import (
     ReportMetadata,
     SpfAuthResult,
 )
+from dmarctui.record_split import MARK, split_records
 
 LATEST_EPOCH = 253_402_300_799
 """9999-12-31T23:59:59Z: later "epochs" are garbage, and would not fit the index."""
@@ -72,9 +73,14 @@ def parse_aggregate(data: bytes) -> AggregateReport:
         NotAggregate: well-formed XML whose root is not ``<feedback>``.
     """
     _refuse_obvious_non_xml(data)
+    plain = _no_dtd_possible(data)
+    if plain:
+        report = _read_plain(data)
+        if report is not None:
+            return report
     repairs: list[Repair] = []
     try:
-        root = _parse_xml(data)
+        root = _parse_xml(data, plain)
     except (ParseError, LookupError) as strict_error:
         repaired = xmlrepair.repair(data)
         if repaired is None:
@@ -99,9 +105,32 @@ _EXPAT_SAFE_ENCODINGS = frozenset(
 """Encodings expat reads natively and in which ``<!DOCTYPE`` is spelt with ASCII bytes."""
 
 
-def _parse_xml(data: bytes | str) -> Element:
+def _read_plain(data: bytes) -> AggregateReport | None:
+    """The report read through ``record_split`` (records by regex, the rest as a tree); None
+    when the document is not written plainly enough for that, or is not well-formed."""
+    split = split_records(data)
+    if split is None:
+        return None
+    skeleton, matches = split
+    parser = XMLParser()
+    try:
+        parser.feed(skeleton)
+        root = parser.close()
+        feedback, namespace = _feedback_root(root)
+    except (ParseError, LookupError, ValueError):  # NotAggregate included: the full path says so
+        return None
+    if not any(child.tag == MARK for child in feedback):
+        return None
+    reader = _Reader([])
+    records = reader.plain_records(matches)
+    if records is None:
+        return None
+    return reader.report(feedback, namespace, records)
+
+
+def _parse_xml(data: bytes | str, no_dtd: bool | None = None) -> Element:
     """Parse with the C parser when the document provably has no DTD, else with defusedxml."""
-    if _no_dtd_possible(data):
+    if no_dtd if no_dtd is not None else _no_dtd_possible(data):
         parser = XMLParser()
         try:
             parser.feed(data)
@@ -300,17 +329,22 @@ class _Reader:
 
     # ----------------------------------------------------------------- sections
 
-    def report(self, root: Element, namespace: str | None) -> AggregateReport:
+    def report(
+        self, root: Element, namespace: str | None, records: tuple[Record, ...] | None = None
+    ) -> AggregateReport:
+        """The report of a ``<feedback>`` tree; ``records`` are its records when they were
+        already read (``plain_records``), else its ``<record>`` children are."""
         metadata = root.find("report_metadata")
         if metadata is None:
             raise AggregateError("no <report_metadata> in the <feedback> document")
         policy = root.find("policy_published")
         if policy is None:
             raise AggregateError("no <policy_published> in the <feedback> document")
-        records = tuple(
-            self.record(index, element)
-            for index, element in enumerate(child for child in root if child.tag == "record")
-        )
+        if records is None:
+            records = tuple(
+                self.record(index, element)
+                for index, element in enumerate(child for child in root if child.tag == "record")
+            )
         return AggregateReport(
             report_metadata=self.metadata(metadata),
             policy_published=self.policy(policy),
@@ -424,22 +458,56 @@ class _Reader:
             raise AggregateError(
                 f"{where} (source_ip {source_ip}): count {count_raw!r} is out of range"
             )
-        dkim: list[DkimAuthResult] = []
-        spf: list[SpfAuthResult] = []
-        auth = parts.get("auth_results")
-        for result in () if auth is None else auth:
-            if result.tag == "dkim":
-                dkim.append(self.dkim(where, len(dkim), result))
-            elif result.tag == "spf":
-                spf.append(self.spf(where, len(spf), result))
+        dkim, spf = self.auth(where, parts.get("auth_results"))
         return Record(
             source_ip=source_ip,
             count=count,
             policy_evaluated=self.evaluated(where, row_parts.get("policy_evaluated")),
             identifiers=self.identifiers(where, parts.get("identifiers")),
-            dkim=tuple(dkim),
-            spf=tuple(spf),
+            dkim=dkim,
+            spf=spf,
         )
+
+    def plain_records(self, matches: list[re.Match[bytes]]) -> tuple[Record, ...] | None:
+        """Records from ``record_split`` matches, with the same values and notes as
+        ``record`` gives; None when one of them is not clean (``record`` says why)."""
+        records = []
+        parts = _plain_parts
+        for index, match in enumerate(matches):
+            ip, count_raw, evaluated, identifiers, auth = match.group(
+                "ip", "count", "evaluated", "identifiers", "auth"
+            )
+            source_ip = ip.strip().decode("ascii")
+            try:
+                count = int(count_raw)
+            except ValueError:
+                return None
+            if not source_ip or not 0 <= count <= MAX_COUNT:
+                return None
+            try:
+                (dkim, spf), auth_notes = parts.read("auth_results", auth)
+                policy_evaluated, evaluated_notes = parts.read("policy_evaluated", evaluated)
+                ids, ids_notes = parts.read("identifiers", identifiers)
+            except ParseError:  # the regex only passes well-formed parts: a safety net
+                return None
+            if auth_notes or evaluated_notes or ids_notes:
+                where = f"record[{index}]"
+                for note in (*auth_notes, *evaluated_notes, *ids_notes):
+                    self.note(where + note.where, note.original, note.value)
+            records.append(Record(source_ip, count, policy_evaluated, ids, dkim, spf))
+        return tuple(records)
+
+    def auth(
+        self, where: str, element: Element | None
+    ) -> tuple[tuple[DkimAuthResult, ...], tuple[SpfAuthResult, ...]]:
+        dkim: list[DkimAuthResult] = []
+        spf: list[SpfAuthResult] = []
+        for result in () if element is None else element:
+            if result.tag == "dkim":
+                dkim.append(self.dkim(where, len(dkim), result))
+            elif result.tag == "spf":
+                spf.append(self.spf(where, len(spf), result))
+        return tuple(dkim), tuple(spf)
 
     def evaluated(self, where: str, element: Element | None) -> PolicyEvaluated:
         if element is None:
@@ -537,6 +605,46 @@ class _Reader:
         if len(self.normalised) != noted:
             return result
         return _remember(key, result)  # type: ignore[no-any-return]
+
+
+class _PlainParts:
+    """The parts of plain records (evaluated policy, identifiers, auth results) by their exact
+    bytes, read once with the element-tree methods and kept with the notes reading them made
+    (their places relative to the record). Records repeat a few spellings thousands of times."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, dict[bytes | None, tuple[Any, tuple[Normalisation, ...]]]] = {
+            "auth_results": {},
+            "policy_evaluated": {},
+            "identifiers": {},
+        }
+
+    def read(self, tag: str, content: bytes | None) -> tuple[Any, tuple[Normalisation, ...]]:
+        known = self.known[tag]
+        hit = known.get(content)
+        if hit is not None:
+            return hit
+        reader = _Reader([])
+        element = None
+        if content is not None:  # only <auth_results> may be absent
+            parser = XMLParser()
+            parser.feed(b"<%s>%s</%s>" % (tag.encode(), content, tag.encode()))
+            element = parser.close()
+        if tag == "auth_results":
+            value: Any = reader.auth("", element)
+        elif tag == "policy_evaluated":
+            value = reader.evaluated("", element)
+        else:
+            value = reader.identifiers("", element)
+        found = (value, tuple(reader.normalised))
+        if content is None or len(content) <= _CLEAN_KEY_CHARS:
+            if len(known) >= _CLEAN_LIMIT:
+                known.clear()
+            known[content] = found
+        return found
+
+
+_plain_parts = _PlainParts()
 
 
 # --------------------------------------------------------------------------- derived views
