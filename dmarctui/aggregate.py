@@ -473,6 +473,9 @@ class _Reader:
         ``record`` gives; None when one of them is not clean (``record`` says why)."""
         records = []
         parts = _plain_parts
+        known_auth = parts.known["auth_results"]
+        known_evaluated = parts.known["policy_evaluated"]
+        known_ids = parts.known["identifiers"]
         for index, match in enumerate(matches):
             ip, count_raw, evaluated, identifiers, auth = match.group(
                 "ip", "count", "evaluated", "identifiers", "auth"
@@ -485,9 +488,13 @@ class _Reader:
             if not source_ip or not 0 <= count <= MAX_COUNT:
                 return None
             try:
-                (dkim, spf), auth_notes = parts.read("auth_results", auth)
-                policy_evaluated, evaluated_notes = parts.read("policy_evaluated", evaluated)
-                ids, ids_notes = parts.read("identifiers", identifiers)
+                (dkim, spf), auth_notes = known_auth.get(auth) or parts.read("auth_results", auth)
+                policy_evaluated, evaluated_notes = known_evaluated.get(evaluated) or parts.read(
+                    "policy_evaluated", evaluated
+                )
+                ids, ids_notes = known_ids.get(identifiers) or parts.read(
+                    "identifiers", identifiers
+                )
             except ParseError:  # the regex only passes well-formed parts: a safety net
                 return None
             if auth_notes or evaluated_notes or ids_notes:
@@ -620,10 +627,8 @@ class _PlainParts:
         }
 
     def read(self, tag: str, content: bytes | None) -> tuple[Any, tuple[Normalisation, ...]]:
+        """Read a part not seen before (callers look in ``known`` first)."""
         known = self.known[tag]
-        hit = known.get(content)
-        if hit is not None:
-            return hit
         reader = _Reader([])
         element = None
         if content is not None:  # only <auth_results> may be absent
@@ -757,18 +762,27 @@ _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 """Encoders made once: ``json.dumps`` with options builds a new one for every call."""
 
 
-_last_digest: tuple[AggregateReport, tuple[str, ...]] | None = None
-"""The last report digested and its lines: ``content_key`` and then ``records_key`` of the
-same report (as the scan asks for them) serialise its records once."""
+_last_digest: tuple[AggregateReport, tuple[str, ...], str] | None = None
+"""The last report digested, its record lines and their canonical JSON: ``content_key`` and
+then ``records_key`` of the same report (as the scan asks for them) serialise its records once."""
 
 
 def _records_digest(report: AggregateReport) -> tuple[str, ...]:
     """Records serialised one by one (positional, compact) and sorted, so a reordered resend
     keeps its key."""
+    return _digested(report)[1]
+
+
+def _records_json(report: AggregateReport) -> str:
+    """``_canonical(_records_digest(report))``, made once per report."""
+    return _digested(report)[2]
+
+
+def _digested(report: AggregateReport) -> tuple[AggregateReport, tuple[str, ...], str]:
     global _last_digest
     last = _last_digest
     if last is not None and last[0] is report:
-        return last[1]
+        return last
     lines = []
     for r in report.records:
         if isinstance(r.source_ip, str) and type(r.count) is int:
@@ -777,8 +791,8 @@ def _records_digest(report: AggregateReport) -> tuple[str, ...]:
         else:  # not what the parser makes: let the encoder say how it is spelt
             lines.append(_compact(_digest_fields(r)))
     digest = tuple(sorted(lines))
-    _last_digest = (report, digest)
-    return digest
+    _last_digest = (report, digest, _canonical(digest))
+    return _last_digest
 
 
 def _digest_fields(r: Record) -> list[Any]:
@@ -817,16 +831,23 @@ def _digest_parts(
     return text
 
 
+_EMPTY_RECORDS = '"records":[]'
+
+
 def content_key(report: AggregateReport) -> str:
     """sha256 of metadata + policy + records (normalised values, no repairs or version hints).
 
     The same report sent twice, relayed by a second MX or re-compressed has the same key.
     """
-    content = _content(report, records=_records_digest(report))
-    return hashlib.sha256(_canonical(content).encode("utf-8")).hexdigest()
+    # The records' JSON is made once (records_key needs it too) and put in the place of the
+    # empty list: a quoted "records" followed by ":[]" can only be that key, as quotes inside
+    # strings are escaped and the other objects' keys are fixed.
+    text = _canonical(_content(report, records=()))
+    text = text.replace(_EMPTY_RECORDS, '"records":' + _records_json(report), 1)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def records_key(report: AggregateReport) -> str:
     """sha256 of the records alone: equal keys with different content keys mean only the
     metadata (e.g. the date range) differs."""
-    return hashlib.sha256(_canonical(_records_digest(report)).encode("utf-8")).hexdigest()
+    return hashlib.sha256(_records_json(report).encode("utf-8")).hexdigest()

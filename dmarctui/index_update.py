@@ -141,6 +141,7 @@ def update(
         cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
         if plan.to_read:
             conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
+            conn.execute("PRAGMA foreign_keys = OFF")  # see _write; on again below
     try:
         pending: list[tuple[int, MessageRows]] = []
         for seq, rows in rows_iter:
@@ -169,6 +170,7 @@ def update(
             close()
         with lock:
             conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
+            conn.execute("PRAGMA foreign_keys = ON")
         if bulk:
             with lock, _transaction(conn):
                 _restore_indexes(conn)
@@ -437,7 +439,12 @@ _INSERT_TLS = (
 def _write(
     conn: sqlite3.Connection, pending: list[tuple[int, MessageRows]], replayer: Replayer | None
 ) -> None:
-    """Insert the rows of parsed messages; ``replayer`` accounts each one as it is written."""
+    """Insert the rows of parsed messages; ``replayer`` accounts each one as it is written.
+
+    ``update`` turns foreign-key checks off around the writing: each row refers to the row
+    inserted just before it, and checking cost a lookup per record. Deleting (which needs the
+    cascades) happens before, with the checks on.
+    """
     now = time.time()
     for seq, rows in pending:
         message_id = _rowid(conn.execute(

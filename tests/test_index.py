@@ -93,6 +93,12 @@ def test_add_remove_change_and_move(maildir: Path, tmp_path: Path) -> None:
         assert stats.moved == 1
         assert {r.report_id for r in index.reports_page()} == {"r20", "r1", "r2", "r4", "r5", "r9"}
         assert_equals_fresh_scan(index)
+        # rows are written with foreign-key checks off; every reference must still hold, the
+        # checks must be on again, and the gone message's rows must have been cascaded away
+        conn = index._conn
+        assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("SELECT count(*) FROM reports").fetchone() == (7,)
 
 
 def test_deleted_first_copy_makes_the_duplicate_count(tmp_path: Path) -> None:

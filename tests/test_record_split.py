@@ -134,6 +134,8 @@ VARIANTS: dict[str, Callable[[str], str]] = {
     ),
     "marker in a comment": lambda d: d.replace("<version>", f"<!-- <{MARK}/> --><version>"),
     "marker as an element": lambda d: d.replace("<version>", f"<{MARK}/><version>"),
+    "marker as an element after the records": lambda d: d.replace(TAIL, f"<{MARK}/>" + TAIL),
+    "marker spelt in a record's value": lambda d: d.replace("s1</selector>", f"{MARK}</selector>"),
     "attribute on a record": lambda d: d.replace("<record>", '<record id="1">', 1),
     "record tag with a space": lambda d: d.replace("<record>", "<record >", 1),
     "entity in a value": lambda d: d.replace("s1</selector>", "s&amp;1</selector>"),

@@ -318,3 +318,31 @@ def test_shuffled_mime_fragments_parse_as_the_feed_parser_parses_them() -> None:
         fast += _split_simple(text) is not None
         assert _state(parse_message_lazily(raw)) == _state(_stdlib(raw)), text
     assert fast > 300
+
+
+def test_content_keys_are_unchanged_by_how_they_are_computed() -> None:
+    """Keys are stored in indexes: these two were made by the first implementation (one
+    canonical JSON of the whole content), before the records' JSON was shared between them.
+    Strings spelling the records key inside the metadata must not confuse the splice."""
+    data = (
+        '<feedback><report_metadata><org_name>"records":[] org</org_name>'
+        '<email>a@x.example</email><report_id>r"records":[]</report_id><date_range>'
+        "<begin>1</begin><end>2</end></date_range></report_metadata><policy_published>"
+        '<domain>example.org</domain><p>none</p><fo>records":[]</fo></policy_published>'
+        "<record><row><source_ip>192.0.2.1</source_ip><count>2</count><policy_evaluated>"
+        "<disposition>none</disposition><dkim>fail</dkim><spf>pass</spf></policy_evaluated>"
+        "</row><identifiers><header_from>example.org</header_from></identifiers><auth_results>"
+        "<dkim><domain>example.org</domain><result>fail</result>"
+        '<human_result>signé "ok"</human_result></dkim></auth_results></record>'
+        "<record><row><source_ip>2001:db8::1</source_ip><count>1</count><policy_evaluated>"
+        "<disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>"
+        "</row><identifiers><header_from>example.org</header_from></identifiers></record>"
+        "</feedback>"
+    ).encode()
+    report = parse_aggregate(data)
+    assert aggregate.content_key(report) == (
+        "c47749e5a906e363aa53a535d11ab1d742780f4238130011d2042c4c84b4d607"
+    )
+    assert aggregate.records_key(report) == (
+        "c9d02c4ddf40c854bee86b905d21a1c11db4db89489ab349dbef40bd18a93681"
+    )
