@@ -808,9 +808,13 @@ def _digest_fields(r: Record) -> list[Any]:
     ]
 
 
-_digest_memo: dict[tuple[object, ...], str] = {}
+_digest_memo: dict[tuple[object, ...], tuple[object, str]] = {}
 """The JSON of a record's parts after its address and count, by those parts: records repeat
-them (and share the objects, see ``_clean``), and encoding them was a tenth of a scan."""
+them (and share the objects, see ``_clean``), and encoding them was a tenth of a scan.
+
+Looked up first by the parts' identities, which is cheap (hashing the frozen dataclasses by
+value cost more than the lookup saved), then by value. An entry holds its key objects, so
+while it exists no other object can have their ids."""
 
 
 def _digest_parts(
@@ -819,15 +823,21 @@ def _digest_parts(
     dkim: tuple[DkimAuthResult, ...],
     spf: tuple[SpfAuthResult, ...],
 ) -> str:
+    same = (id(evaluated), id(ids), id(dkim), id(spf))
+    hit = _digest_memo.get(same)
+    if hit is not None:
+        return hit[1]
     key = (evaluated, ids, dkim, spf)
-    text = _digest_memo.get(key)
-    if text is None:
+    hit = _digest_memo.get(key)
+    if hit is not None:
+        text = hit[1]
+    else:
         fields = _digest_fields(Record("", 0, evaluated, ids, dkim, spf))
         text = _compact(fields[2:])[1:-1]
-        if len(text) <= _CLEAN_KEY_CHARS:
-            if len(_digest_memo) >= _CLEAN_LIMIT:
-                _digest_memo.clear()
-            _digest_memo[key] = text
+    if len(text) <= _CLEAN_KEY_CHARS:
+        if len(_digest_memo) >= 2 * _CLEAN_LIMIT:
+            _digest_memo.clear()
+        _digest_memo[same] = _digest_memo[key] = (key, text)
     return text
 
 

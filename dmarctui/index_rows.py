@@ -159,8 +159,10 @@ def record_rows(report: AggregateReport) -> list[tuple[Any, ...]]:
 
 
 _AUTH_MEMO_SIZE = 4096
-_auth_memo: dict[tuple[object, ...], tuple[str, str, str]] = {}
-"""The reasons, auth_dkim and auth_spf columns by the values they encode: records repeat them."""
+_auth_memo: dict[tuple[object, ...], tuple[object, tuple[str, str, str]]] = {}
+"""The reasons, auth_dkim and auth_spf columns by the values they encode: records repeat them.
+Looked up by the values' identities first, as ``aggregate._digest_parts`` does (each entry
+holds its key objects, so their ids stay theirs), then by value."""
 
 
 def _auth_columns(
@@ -168,18 +170,24 @@ def _auth_columns(
     dkim: tuple[DkimAuthResult, ...],
     spf: tuple[SpfAuthResult, ...],
 ) -> tuple[str, str, str]:
+    same = (id(reasons), id(dkim), id(spf))
+    hit = _auth_memo.get(same)
+    if hit is not None:
+        return hit[1]
     key = (reasons, dkim, spf)
-    columns = _auth_memo.get(key)
-    if columns is None:
+    hit = _auth_memo.get(key)
+    if hit is not None:
+        columns = hit[1]
+    else:
         columns = (
             _json_rows([[r.type, r.comment] for r in reasons]),
             _json_rows([[d.domain, d.result, d.selector, d.human_result] for d in dkim]),
             _json_rows([[s.domain, s.result, s.scope, s.human_result] for s in spf]),
         )
-        if len(_auth_memo) >= _AUTH_MEMO_SIZE:
+    if sum(map(len, columns)) <= 1024:
+        if len(_auth_memo) >= 2 * _AUTH_MEMO_SIZE:
             _auth_memo.clear()
-        if sum(map(len, columns)) <= 1024:
-            _auth_memo[key] = columns
+        _auth_memo[same] = _auth_memo[key] = (key, columns)
     return columns
 
 

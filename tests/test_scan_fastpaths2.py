@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dmarctui import aggregate, index_update, payloads
+from dmarctui import aggregate, index_rows, index_update, payloads
 from dmarctui.aggregate import parse_aggregate
 from dmarctui.index import Index
 from dmarctui.index_rows import record_rows
@@ -346,3 +346,29 @@ def test_content_keys_are_unchanged_by_how_they_are_computed() -> None:
     assert aggregate.records_key(report) == (
         "c9d02c4ddf40c854bee86b905d21a1c11db4db89489ab349dbef40bd18a93681"
     )
+
+
+def test_memoised_record_parts_follow_the_values_not_the_objects() -> None:
+    """The digest and auth-column memos look objects up by identity first: equal values held
+    in other objects, and other values in reused shapes, must still encode as themselves."""
+    rng = random.Random(5)
+    pool = [
+        DkimAuthResult(domain, result)
+        for domain in ("example.org", "example.net")
+        for result in ("pass", "fail")
+    ]
+    for _ in range(300):
+        dkim = tuple(
+            rng.choice(pool) if rng.random() < 0.5 else DkimAuthResult(d.domain, d.result)
+            for d in rng.sample(pool, rng.randint(0, 2))
+        )
+        ids = Identifiers(rng.choice(["example.org", "Example.ORG"]))
+        report = parse_aggregate(_report(_record("192.0.2.1")))
+        record = report.records[0]
+        evaluated = record.policy_evaluated
+        expected = aggregate._compact(
+            aggregate._digest_fields(type(record)("", 0, evaluated, ids, dkim, record.spf))[2:]
+        )[1:-1]
+        assert aggregate._digest_parts(evaluated, ids, dkim, record.spf) == expected
+        columns = index_rows._auth_columns(evaluated.reason, dkim, record.spf)
+        assert json.loads(columns[1]) == [[d.domain, d.result, None, None] for d in dkim]
