@@ -11,6 +11,7 @@ non-ASCII, odd syntax) goes through the default policy itself.
 
 from __future__ import annotations
 
+import datetime
 import re
 from email import policy
 from email.headerregistry import HeaderRegistry
@@ -105,10 +106,31 @@ def _distinct_parameters(value: str) -> bool:
     return len(names) == len(set(names))
 
 
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+)}  # fmt: skip
+_CANONICAL_DATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-3]\d) ([A-Z][a-z]{2}) ([12]\d{3}) "
+    r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d [+-](?:[01]\d|2[0-3])[0-5]\d"
+)
+"""A date as ``format_datetime`` writes it (when its weekday is right), so re-formatting it
+gives it back unchanged: a four-digit year, an offset of whole minutes under a day."""
+
+
 def _date_text(value: str) -> str | None:
     """What ``DateHeader`` shows: the date re-formatted, or the text itself when unparseable."""
     if not value:
         return None
+    canonical = _CANONICAL_DATE.fullmatch(value)
+    if canonical is not None:
+        weekday, day, month, year = canonical.group(1, 2, 3, 4)
+        try:
+            real = _WEEKDAYS[datetime.date(int(year), _MONTHS.get(month, 0), int(day)).weekday()]
+        except ValueError:  # no such day: the full parse below decides
+            real = None
+        if real == weekday:
+            return value
     try:
         return format_datetime(parsedate_to_datetime(value))
     except ValueError:
