@@ -46,6 +46,7 @@ def parse_failure(msg: Message) -> FailureReport | None:
         return None
     fields_text = None
     sample: Message | None = None
+    plain_texts: list[str] = []  # every text/plain part, when no ARF fields were found
     for part in _leaf_parts(msg):
         kind = part.get_content_type()
         if kind == "message/feedback-report" and fields_text is None:
@@ -54,16 +55,18 @@ def parse_failure(msg: Message) -> FailureReport | None:
             sample = _sample_headers(part)
         elif kind == "text/plain" and fields_text is None:
             text = _part_text(part)
-            if re.search(r"^Feedback-Type:", text, re.M | re.I):
+            plain_texts.append(text)
+            if _ARF_FIELDS.search(text):
                 fields_text = text
     if fields_text is not None:
         return _from_arf(fields_text, sample)
-    for part in _leaf_parts(msg):
-        if part.get_content_type() == "text/plain":
-            text = _part_text(part)
-            if TEXT_VARIANT_MARKER in text:
-                return _from_text_variant(text, sample)
+    for text in plain_texts:
+        if TEXT_VARIANT_MARKER in text:
+            return _from_text_variant(text, sample)
     return None
+
+
+_ARF_FIELDS = re.compile(r"^Feedback-Type:", re.M | re.I)
 
 
 # --------------------------------------------------------------------------- MIME walking
