@@ -46,9 +46,10 @@ from dmarctui.scan import PARALLEL_FROM, PROGRESS_EVERY, Progress
 
 BATCH = 32
 """Messages per job sent to a worker process."""
-WRITE_CACHE_KIB = 32768
+WRITE_CACHE_KIB = 8192
 """SQLite page cache while rows are written: the record indexes are filled in random order, and
-with the default 2 MiB cache a cold scan of 10,000 messages spent twice as long in SQLite."""
+with the default 2 MiB cache a cold scan of 10,000 messages spent twice as long in SQLite; more
+than 8 MiB made no difference (a first build makes its indexes after the rows) but memory."""
 BULK_FROM = 1000
 """A first build of at least this many messages creates the reports' and records' secondary
 indexes once the rows are in, not row by row (a third of the writer's SQLite time)."""
@@ -136,12 +137,12 @@ def update(
     dirty = bool(plan.delete or plan.to_read)
     counts = _counts(conn, lock)
     last = started
-    rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)
     with lock:
         cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
         if plan.to_read:
             conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
             conn.execute("PRAGMA foreign_keys = OFF")  # see _write; on again below
+    rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)  # empties it
     try:
         pending: list[tuple[int, MessageRows]] = []
         for seq, rows in rows_iter:
@@ -174,7 +175,6 @@ def update(
         if bulk:
             with lock, _transaction(conn):
                 _restore_indexes(conn)
-    plan.to_read.clear()  # 100,000 refs are not needed while the replay holds its facts
     with lock, _transaction(conn):
         if dirty and replayer is not None:
             replayer.store(conn)
@@ -344,12 +344,20 @@ def _parse(
     limits: Limits,
     workers: int,
 ) -> Iterator[tuple[int, MessageRows]]:
-    batches = (
-        (fmt, folder, to_read[i : i + BATCH], limits) for i in range(0, len(to_read), BATCH)
-    )  # made as they are sent: the listing is not held twice
+    batches = _batches(fmt, folder, to_read, limits)
     if workers <= 1:
         return (item for batch in batches for item in parse_batch(batch))
     return _pooled(batches, workers)
+
+
+def _batches(
+    fmt: FolderFormat, folder: Path, to_read: list[tuple[int, MessageRef]], limits: Limits
+) -> Iterator[tuple[FolderFormat, Path, list[tuple[int, MessageRef]], Limits]]:
+    """Jobs of ``BATCH`` messages, made as they are sent and taken out of ``to_read``: at
+    100,000 messages the listing is 40 MB that the accounts can use as the scan goes on."""
+    to_read.reverse()
+    while to_read:
+        yield fmt, folder, [to_read.pop() for _ in range(min(BATCH, len(to_read)))], limits
 
 
 def _pooled(
