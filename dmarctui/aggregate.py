@@ -35,7 +35,7 @@ from dmarctui.model import (
     ReportMetadata,
     SpfAuthResult,
 )
-from dmarctui.record_split import MARK, split_records
+from dmarctui.record_split import MARK, TAIL, PlainRecord, split_records
 
 LATEST_EPOCH = 253_402_300_799
 """9999-12-31T23:59:59Z: later "epochs" are garbage, and would not fit the index."""
@@ -108,7 +108,7 @@ _EXPAT_SAFE_ENCODINGS = frozenset(
 def _read_plain(data: bytes) -> AggregateReport | None:
     """The report read through ``record_split`` (records by regex, the rest as a tree); None
     when the document is not written plainly enough for that, or is not well-formed."""
-    split = split_records(data)
+    split = split_records(data, _plain_parts.rests)
     if split is None:
         return None
     skeleton, matches = split
@@ -468,18 +468,13 @@ class _Reader:
             spf=spf,
         )
 
-    def plain_records(self, matches: list[re.Match[bytes]]) -> tuple[Record, ...] | None:
-        """Records from ``record_split`` matches, with the same values and notes as
-        ``record`` gives; None when one of them is not clean (``record`` says why)."""
+    def plain_records(self, matches: list[PlainRecord]) -> tuple[Record, ...] | None:
+        """Records from ``record_split``, with the same values and notes as ``record`` gives;
+        None when one of them is not clean (``record`` then says why)."""
         records = []
         parts = _plain_parts
-        known_auth = parts.known["auth_results"]
-        known_evaluated = parts.known["policy_evaluated"]
-        known_ids = parts.known["identifiers"]
-        for index, match in enumerate(matches):
-            ip, count_raw, evaluated, identifiers, auth = match.group(
-                "ip", "count", "evaluated", "identifiers", "auth"
-            )
+        known = parts.rests
+        for index, (ip, count_raw, rest, matched) in enumerate(matches):
             source_ip = ip.strip().decode("ascii")
             try:
                 count = int(count_raw)
@@ -487,19 +482,18 @@ class _Reader:
                 return None
             if not source_ip or not 0 <= count <= MAX_COUNT:
                 return None
-            try:
-                (dkim, spf), auth_notes = known_auth.get(auth) or parts.read("auth_results", auth)
-                policy_evaluated, evaluated_notes = known_evaluated.get(evaluated) or parts.read(
-                    "policy_evaluated", evaluated
-                )
-                ids, ids_notes = known_ids.get(identifiers) or parts.read(
-                    "identifiers", identifiers
-                )
-            except ParseError:  # the regex only passes well-formed parts: a safety net
-                return None
-            if auth_notes or evaluated_notes or ids_notes:
+            found = known.get(rest)
+            if found is None:
+                try:
+                    found = parts.read_rest(rest, matched)
+                except ParseError:  # TAIL only passes well-formed parts: a safety net
+                    return None
+                if found is None:
+                    return None
+            (policy_evaluated, ids, dkim, spf), notes = found
+            if notes:
                 where = f"record[{index}]"
-                for note in (*auth_notes, *evaluated_notes, *ids_notes):
+                for note in notes:
                     self.note(where + note.where, note.original, note.value)
             records.append(Record(source_ip, count, policy_evaluated, ids, dkim, spf))
         return tuple(records)
@@ -617,7 +611,8 @@ class _Reader:
 class _PlainParts:
     """The parts of plain records (evaluated policy, identifiers, auth results) by their exact
     bytes, read once with the element-tree methods and kept with the notes reading them made
-    (their places relative to the record). Records repeat a few spellings thousands of times."""
+    (their places relative to the record). Records repeat a few spellings thousands of times,
+    and whole rests (everything after the count) nearly as often."""
 
     def __init__(self) -> None:
         self.known: dict[str, dict[bytes | None, tuple[Any, tuple[Normalisation, ...]]]] = {
@@ -625,10 +620,35 @@ class _PlainParts:
             "policy_evaluated": {},
             "identifiers": {},
         }
+        self.rests: dict[bytes, tuple[Any, tuple[Normalisation, ...]]] = {}
+        """(evaluated policy, identifiers, DKIM results, SPF results) and notes by rest; only
+        rests that ``TAIL`` matched are here (``split_records`` trusts them)."""
 
-    def read(self, tag: str, content: bytes | None) -> tuple[Any, tuple[Normalisation, ...]]:
-        """Read a part not seen before (callers look in ``known`` first)."""
+    def read_rest(
+        self, rest: bytes, matched: re.Match[bytes] | None
+    ) -> tuple[Any, tuple[Normalisation, ...]] | None:
+        """The parts of a rest not in ``rests``; None when ``TAIL`` does not match it."""
+        if matched is None:  # known when the record was split, forgotten since
+            matched = TAIL.fullmatch(rest)
+            if matched is None:
+                return None
+        auth, evaluated, identifiers = matched.group("auth", "evaluated", "identifiers")
+        (dkim, spf), auth_notes = self.part("auth_results", auth)
+        policy_evaluated, evaluated_notes = self.part("policy_evaluated", evaluated)
+        ids, ids_notes = self.part("identifiers", identifiers)
+        found = ((policy_evaluated, ids, dkim, spf), (*auth_notes, *evaluated_notes, *ids_notes))
+        if len(rest) <= 2 * _CLEAN_KEY_CHARS:
+            if len(self.rests) >= _CLEAN_LIMIT:
+                self.rests.clear()
+            self.rests[rest] = found
+        return found
+
+    def part(self, tag: str, content: bytes | None) -> tuple[Any, tuple[Normalisation, ...]]:
+        """One part, read with the element-tree methods the first time it is seen."""
         known = self.known[tag]
+        hit = known.get(content)
+        if hit is not None:
+            return hit
         reader = _Reader([])
         element = None
         if content is not None:  # only <auth_results> may be absent

@@ -252,3 +252,26 @@ def test_public_reports_give_the_trees_answer() -> None:
         taken += aggregate._read_plain(data) is not None if data[:1] == b"<" else 0
     assert len(files) == 41
     assert taken >= 34  # the plain ones: all but comments in records, damage and repairs
+
+
+def test_known_rests_are_not_matched_again_and_read_the_same() -> None:
+    """A record whose rest was matched before is cut at its </record> without matching it
+    again; when the memo was emptied in between, the rest is matched then."""
+    data = document().encode()
+    first = aggregate._read_plain(data)
+    assert first is not None
+    known = aggregate._plain_parts.rests
+    split = split_records(data, known)
+    assert split is not None and all(matched is None for *_, matched in split[1])
+    assert aggregate._read_plain(data) == first == outcome(data, plain=False)
+    known.clear()  # forgotten between the split and the reading
+    again = aggregate._Reader([]).plain_records(split[1])
+    assert again == first.records
+
+
+def test_a_record_missing_its_end_tag_is_not_cut_at_the_next_one() -> None:
+    data = document().encode()
+    aggregate._read_plain(data)  # every rest known
+    broken = data.replace(b"</record>", b"", 1)
+    assert split_records(broken, aggregate._plain_parts.rests) is None
+    assert_same(broken)
