@@ -3,6 +3,7 @@ result always equal to a fresh in-memory scan of the folder as it is now."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -61,9 +62,11 @@ def maildir(tmp_path: Path) -> Path:
 
 def test_first_update_reads_everything_then_nothing(maildir: Path, tmp_path: Path) -> None:
     before = folder_state(maildir)
+    thresholds = gc.get_threshold()
     with Index.open(maildir, db=tmp_path / "i.db") as index:
         assert not index.has_data()
         assert counts(update(index)) == (8, 0, 0, 0, 8)
+        assert gc.get_threshold() == thresholds  # raised while writing, given back after
         assert index.has_data()
         assert index.buckets()["aggregate"] == 6
         assert index.buckets()["duplicate"] == 1

@@ -10,7 +10,7 @@ import pytest
 from mailbuild import Rec, aggregate_xml, report_mail, write_maildir
 
 from dmarctui.index import Index, IndexStoreError, default_db_path
-from dmarctui.index_schema import MIGRATIONS, SCHEMA_VERSION, connect
+from dmarctui.index_schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION, connect
 from dmarctui.scan import drain
 
 
@@ -116,3 +116,18 @@ def test_index_inside_the_mail_folder_is_refused(folder: Path) -> None:
     with pytest.raises(IndexStoreError, match="inside the mail folder"):
         Index.open(folder, db=folder / "index.db")
     assert not (folder / "index.db").exists()
+
+
+def test_new_indexes_get_large_pages_and_old_ones_keep_theirs(folder: Path, tmp_path: Path) -> None:
+    with Index.open(folder, db=tmp_path / "new.db") as index:
+        drain(index.update())
+        assert index._conn.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.execute("PRAGMA page_size = 4096")
+    old.execute("CREATE TABLE t (x)")  # a file with pages already laid out
+    old.execute("DROP TABLE t")
+    old.close()
+    with Index.open(folder, db=tmp_path / "old.db") as index:
+        drain(index.update())
+        assert index._conn.execute("PRAGMA page_size").fetchone() == (4096,)
+        assert index.count_reports() > 0
