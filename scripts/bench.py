@@ -116,7 +116,7 @@ def main() -> int:
                 f"parsedmarc {theirs['version']}, offline, {which} {theirs['messages']:,} messages"
                 f" ({theirs['reports']:,} reports parsed)",
                 f"{theirs['elapsed']:.2f} s",
-                f"{rate:,.1f} msg/s; ours = {ours / rate:,.0f}× parsedmarc (target ≥ 10×)",
+                f"{rate:,.1f} msg/s; ours = {ours / rate:,.1f}× parsedmarc (target ≥ 10×)",
                 mb(theirs["maxrss_kib"]),
             ))  # fmt: skip
         warm = child("index", str(small), str(db))
