@@ -183,12 +183,13 @@ class Accounts:
     def _add_others(self, key: str, kind: str, found: tuple[OtherFacts, ...]) -> tuple[int, ...]:
         fresh: list[int] = []
         for index, other in enumerate(found):
-            first = self._other_seen.setdefault(other.digest, key)
-            if first != key:
+            first = self._other_seen.get(other.digest)
+            if first is not None:  # in an earlier message, or earlier in this one
                 self.duplicates.append(
                     Duplicate(key, first, f"same {kind} report as in {first}", other.report_id)
                 )
                 continue
+            self._other_seen[other.digest] = key
             fresh.append(index)
         return tuple(fresh)
 

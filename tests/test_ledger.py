@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailbuild import BEGIN, Rec, aggregate_xml, report_mail, write_maildir
+from mailbuild import (
+    BEGIN,
+    Rec,
+    aggregate_xml,
+    mail,
+    mime_part,
+    multipart,
+    report_mail,
+    tls_json,
+    write_maildir,
+    zip_bytes,
+)
 
-from dmarctui.scan import run_scan
+from dmarctui.export import scan_to_dict
+from dmarctui.index import Index
+from dmarctui.scan import drain, run_scan
 
 RECORDS = (Rec("192.0.2.10", 5), Rec("198.51.100.7", 2, dkim="fail", spf="fail"))
 
@@ -89,3 +102,21 @@ def test_absurd_numbers_do_not_break_the_index(tmp_path: Path) -> None:
     with Index.open(folder, db=tmp_path / "index.sqlite3") as index:
         drain(index.update(workers=1))
         assert index.buckets()["error"] == 1
+
+
+def test_the_same_tls_report_twice_in_one_message_counts_once(tmp_path: Path) -> None:
+    """As with aggregate reports, a copy inside the very message of the first is a duplicate."""
+    document = tls_json()
+    archive = zip_bytes({"a.json": document, "b.json": document, "c.json": tls_json(failed=3)})
+    message = mail(multipart(mime_part(archive, "application/zip", filename="tls.zip")))
+    folder = tmp_path / "m"
+    write_maildir(folder, [message])
+    result = run_scan(folder, workers=1)
+    assert result.buckets["tls"] == 1
+    assert len(result.tls) == 2  # the first copy and the other report
+    (dup,) = result.duplicates
+    assert dup.message == dup.duplicate_of
+    assert dup.why.startswith("same tls report")
+    with Index.open(folder, db=tmp_path / "i.db") as index:
+        drain(index.update())
+        assert scan_to_dict(index.scan_result()) == scan_to_dict(result)
