@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from json.encoder import encode_basestring as _encode_str  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree.ElementTree import Element, ParseError, XMLParser
 
 import defusedxml.ElementTree as DefusedET
@@ -295,6 +296,10 @@ that needed no normalisation, by kind and texts. Records repeat them over and ov
 are frozen, so one instance can stand for all (building them was a third of a scan's time)."""
 
 
+_Part = TypeVar("_Part")
+"""A record part (identifiers, an auth result) as ``_Reader.clean`` shares it."""
+
+
 def _remember(key: tuple[str | None, ...], value: Any) -> Any:
     if sum(len(text) for text in key if text) <= _CLEAN_KEY_CHARS:
         if len(_clean) >= _CLEAN_LIMIT:
@@ -548,64 +553,54 @@ class _Reader:
         if element is None:
             self.note(f"{where}/identifiers", "(missing)", "")
             return Identifiers(header_from="")
-        texts = _texts(element)
-        key = (
-            "identifiers",
-            texts.get("header_from"),
-            texts.get("envelope_from"),
-            texts.get("envelope_to"),
+        get = _texts(element).get
+        at = f"{where}/identifiers"
+        return self.clean(
+            ("identifiers", get("header_from"), get("envelope_from"), get("envelope_to")),
+            lambda: Identifiers(
+                header_from=self.lower(f"{at}/header_from", get("header_from")),
+                envelope_from=self.optional(f"{at}/envelope_from", get("envelope_from")),
+                envelope_to=self.optional(f"{at}/envelope_to", get("envelope_to")),
+            ),
         )
-        hit = _clean.get(key)
-        if hit is not None:
-            return hit  # type: ignore[no-any-return]
-        where = f"{where}/identifiers"
-        noted = len(self.normalised)
-        identifiers = Identifiers(
-            header_from=self.lower(f"{where}/header_from", texts.get("header_from")),
-            envelope_from=self.optional(f"{where}/envelope_from", texts.get("envelope_from")),
-            envelope_to=self.optional(f"{where}/envelope_to", texts.get("envelope_to")),
-        )
-        if len(self.normalised) != noted:
-            return identifiers
-        return _remember(key, identifiers)  # type: ignore[no-any-return]
 
     def dkim(self, where: str, index: int, element: Element) -> DkimAuthResult:
-        texts = _texts(element)
-        get = texts.get
-        key = ("dkim", get("domain"), get("result"), get("selector"), get("human_result"))
-        hit = _clean.get(key)
-        if hit is not None:
-            return hit  # type: ignore[no-any-return]
+        get = _texts(element).get
         at = f"{where}/auth_results/dkim[{index}]"
-        noted = len(self.normalised)
-        result = DkimAuthResult(
-            domain=self.lower(f"{at}/domain", get("domain")),
-            result=self.lower(f"{at}/result", get("result"), RESULT_SYNONYMS),
-            selector=get("selector") or None,
-            human_result=get("human_result") or None,
+        return self.clean(
+            ("dkim", get("domain"), get("result"), get("selector"), get("human_result")),
+            lambda: DkimAuthResult(
+                domain=self.lower(f"{at}/domain", get("domain")),
+                result=self.lower(f"{at}/result", get("result"), RESULT_SYNONYMS),
+                selector=get("selector") or None,
+                human_result=get("human_result") or None,
+            ),
         )
-        if len(self.normalised) != noted:
-            return result
-        return _remember(key, result)  # type: ignore[no-any-return]
 
     def spf(self, where: str, index: int, element: Element) -> SpfAuthResult:
-        texts = _texts(element)
-        get = texts.get
-        key = ("spf", get("domain"), get("result"), get("scope"), get("human_result"))
+        get = _texts(element).get
+        at = f"{where}/auth_results/spf[{index}]"
+        return self.clean(
+            ("spf", get("domain"), get("result"), get("scope"), get("human_result")),
+            lambda: SpfAuthResult(
+                domain=self.lower(f"{at}/domain", get("domain")),
+                result=self.lower(f"{at}/result", get("result"), RESULT_SYNONYMS),
+                scope=self.optional(f"{at}/scope", get("scope")),
+                human_result=get("human_result") or None,
+            ),
+        )
+
+    def clean(self, key: tuple[str | None, ...], build: Callable[[], _Part]) -> _Part:
+        """The part ``build`` makes, shared through ``_clean`` when building it needed no
+        normalisation (a part that did is the record's own: its notes name the record)."""
         hit = _clean.get(key)
         if hit is not None:
             return hit  # type: ignore[no-any-return]
-        at = f"{where}/auth_results/spf[{index}]"
         noted = len(self.normalised)
-        result = SpfAuthResult(
-            domain=self.lower(f"{at}/domain", get("domain")),
-            result=self.lower(f"{at}/result", get("result"), RESULT_SYNONYMS),
-            scope=self.optional(f"{at}/scope", get("scope")),
-            human_result=get("human_result") or None,
-        )
+        part = build()
         if len(self.normalised) != noted:
-            return result
-        return _remember(key, result)  # type: ignore[no-any-return]
+            return part
+        return _remember(key, part)  # type: ignore[no-any-return]
 
 
 class _PlainParts:
