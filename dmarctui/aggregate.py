@@ -120,7 +120,8 @@ def _read_plain(data: bytes) -> AggregateReport | None:
         feedback, namespace = _feedback_root(root)
     except (ParseError, LookupError, ValueError):  # NotAggregate included: the full path says so
         return None
-    if not any(child.tag == MARK for child in feedback):
+    tags = [child.tag for child in feedback]
+    if MARK not in tags or "record" in tags:  # a record spelt otherwise (<d:record>) is left
         return None
     reader = _Reader([])
     records = reader.plain_records(matches)

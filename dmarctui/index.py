@@ -53,6 +53,7 @@ class Index:
         self.db_path = db_path
         self._conn = conn
         self._lock = threading.RLock()
+        self._updating = threading.Lock()
 
     @classmethod
     def open(
@@ -93,10 +94,19 @@ class Index:
         cancel: threading.Event | None = None,
         workers: int | None = None,
     ) -> Generator[Progress, None, UpdateStats]:
-        """Index what changed in the folder; yields progress about every quarter second."""
-        return update(
-            self._conn, self._lock, self.store, limits=limits, cancel=cancel, workers=workers
-        )
+        """Index what changed in the folder; yields progress about every quarter second.
+
+        One update runs at a time: a second one (the TUI starts the next as soon as it has
+        cancelled the last) waits for the first to stop before it lists the folder, or both
+        would plan the same new messages.
+        """
+        with self._updating:
+            return (
+                yield from update(
+                    self._conn, self._lock, self.store, limits=limits, cancel=cancel,
+                    workers=workers,
+                )
+            )  # fmt: skip
 
     def has_data(self) -> bool:
         """Whether a scan was stored before, so a UI can show it before updating."""

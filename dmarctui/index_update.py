@@ -46,10 +46,12 @@ from dmarctui.scan import PARALLEL_FROM, PROGRESS_EVERY, Progress
 
 BATCH = 32
 """Messages per job sent to a worker process."""
-WRITE_CACHE_KIB = 8192
-"""SQLite page cache while rows are written: the record indexes are filled in random order, and
-with the default 2 MiB cache a cold scan of 10,000 messages spent twice as long in SQLite; more
-than 8 MiB made no difference (a first build makes its indexes after the rows) but memory."""
+WRITE_CACHE_KIB = 32768
+"""SQLite page cache while rows are added to an index that has reports: its secondary indexes
+are filled in random order, and with the default 2 MiB cache that took twice as long."""
+BULK_CACHE_KIB = 8192
+"""The page cache of a first build, which makes its indexes after the rows: more made no
+difference to its speed, only to its memory."""
 BULK_FROM = 1000
 """A first build of at least this many messages creates the reports' and records' secondary
 indexes once the rows are in, not row by row (a third of the writer's SQLite time)."""
@@ -137,11 +139,7 @@ def update(
     dirty = bool(plan.delete or plan.to_read)
     counts = _counts(conn, lock)
     last = started
-    with lock:
-        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
-        if plan.to_read:
-            conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
-            conn.execute("PRAGMA foreign_keys = OFF")  # see _write; on again below
+    cache_kib = BULK_CACHE_KIB if bulk else WRITE_CACHE_KIB
     with _collecting_rarely():
         rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)  # empties it
         try:
@@ -158,21 +156,18 @@ def update(
                 counts[1] += bool(rows.problems) and not rows.reports and not rows.tls
                 now = time.monotonic()
                 if now - last >= PROGRESS_EVERY:
-                    with lock, _transaction(conn):
+                    with lock, _writing(conn, cache_kib):
                         _write(conn, pending, replayer)
                     pending.clear()
                     last = now
                     done = stats.unchanged + stats.bodies_read
                     yield Progress(done, total, counts[0], counts[1], now - started)
-            with lock, _transaction(conn):
+            with lock, _writing(conn, cache_kib):
                 _write(conn, pending, replayer)
         finally:
             close = getattr(rows_iter, "close", None)
             if close is not None:
                 close()
-            with lock:
-                conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
-                conn.execute("PRAGMA foreign_keys = ON")
             if bulk:
                 with lock, _transaction(conn):
                     _restore_indexes(conn)
@@ -396,17 +391,31 @@ WORKER_GC_THRESHOLD = 10_000
 """Container allocations between young-generation collections in a worker (default 700)."""
 
 
+_rare_collections = 0
+_rare_collections_lock = threading.Lock()
+_usual_thresholds = gc.get_threshold()
+
+
 @contextmanager
 def _collecting_rarely() -> Iterator[None]:
-    """The writer collects as rarely as a worker while it writes and accounts: the accounts of
-    every message stay, and with the default threshold the collector scanned them over and over
-    (a cold scan of 100,000 messages took a sixth longer)."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(WORKER_GC_THRESHOLD, 50, 100)
+    """The writer's process collects as rarely as a worker while updates write and account:
+    the accounts of every message stay, and with the default threshold the collector scanned
+    them over and over (a cold scan of 100,000 messages took a sixth longer). The setting is
+    the whole process's (the TUI's too, only making collections rarer); overlapping updates
+    share it, and the last one to finish puts back the thresholds found by the first."""
+    global _rare_collections, _usual_thresholds
+    with _rare_collections_lock:
+        if _rare_collections == 0:
+            _usual_thresholds = gc.get_threshold()
+            gc.set_threshold(WORKER_GC_THRESHOLD, 50, 100)
+        _rare_collections += 1
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
+        with _rare_collections_lock:
+            _rare_collections -= 1
+            if _rare_collections == 0:
+                gc.set_threshold(*_usual_thresholds)
 
 
 def worker_gc() -> None:
@@ -463,9 +472,8 @@ def _write(
 ) -> None:
     """Insert the rows of parsed messages; ``replayer`` accounts each one as it is written.
 
-    ``update`` turns foreign-key checks off around the writing: each row refers to the row
-    inserted just before it, and checking cost a lookup per record. Deleting (which needs the
-    cascades) happens before, with the checks on.
+    Runs inside :func:`_writing`, without foreign-key checks: each row refers to the row inserted
+    just before it, and checking cost a lookup per record.
     """
     now = time.time()
     for seq, rows in pending:
@@ -497,6 +505,23 @@ def _rowid(cursor: sqlite3.Cursor) -> int:
     if rowid is None:
         raise sqlite3.InterfaceError("an INSERT reported no rowid")
     return rowid
+
+
+@contextmanager
+def _writing(conn: sqlite3.Connection, cache_kib: int) -> Iterator[None]:
+    """A transaction for ``_write``: foreign-key checks off and a larger page cache, both given
+    back before the lock is: they are settings of the connection, which another update (the
+    TUI starts one while the last is still stopping) or a reader may use next. SQLite only
+    switches foreign keys outside a transaction."""
+    cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{cache_kib}")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with _transaction(conn):
+            yield
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
 
 
 class _transaction(AbstractContextManager[None]):

@@ -7,11 +7,12 @@ value printable ASCII with no entity, comment or attribute. For those records ``
 address and count and ``TAIL`` the rest, which records repeat word for word: a rest is matched
 and read once per distinct spelling.
 
-The document is accepted only when the records form one run of such elements and nothing else
-is called ``record``; the rest of it (the *skeleton*, with ``MARK`` where the records were) is
+The document is accepted only when the records form one run of such elements and no other
+``<record`` is written; the rest of it (the *skeleton*, with ``MARK`` where the records were) is
 parsed as usual. Seeing ``MARK`` as a direct child of ``<feedback>`` in the skeleton proves the
 run sat at element level in ``<feedback>``, not inside a comment, instruction or attribute, so
-the skeleton plus the run is exactly the original document and nothing is read differently.
+the skeleton plus the run is exactly the original document; the reader also checks that no
+record spelt another way (``<d:record>`` in the report's namespace) is left in the skeleton.
 Any other shape returns ``None`` and the whole document takes the element-tree path.
 """
 

@@ -71,7 +71,10 @@ def mb(kib: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000, help="cold-scan folder size")
-    parser.add_argument("--large", type=int, default=100_000, help="warm-rescan folder size")
+    parser.add_argument(
+        "--large", type=int, default=100_000,
+        help="folder size for the memory target (cold scan) and the warm rescan",
+    )  # fmt: skip
     parser.add_argument(
         "--parsedmarc", type=int, default=None, metavar="N",
         help="give parsedmarc only the first N messages (default: all of them, the very reports"

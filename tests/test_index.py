@@ -4,6 +4,7 @@ result always equal to a fresh in-memory scan of the folder as it is now."""
 from __future__ import annotations
 
 import gc
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from mailbuild import (
     write_mh,
 )
 
+from dmarctui import index_update
 from dmarctui.export import scan_to_dict
 from dmarctui.index import Index, UpdateStats
 from dmarctui.scan import drain, run_scan
@@ -246,3 +248,36 @@ def test_mbox_message_still_being_written_is_read_again_in_full(tmp_path: Path) 
         stats = drain(index.update(workers=1))
         assert index.buckets()["aggregate"] == 2
         assert stats.rewritten
+
+
+def test_overlapping_updates_run_one_after_the_other(
+    maildir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TUI cancels a running update and starts the next at once, on one connection: the
+    next one waits for the first to stop, then finds what the first wrote (no message twice),
+    its deletions cascade, and the collector thresholds come back when both are done."""
+    monkeypatch.setattr(index_update, "PROGRESS_EVERY", 0.0)  # a progress step per message
+    thresholds = gc.get_threshold()
+    with Index.open(maildir, db=tmp_path / "i.db") as index:
+        update(index, workers=1)
+        conn = index._conn
+        for n in range(10, 13):
+            (maildir / "cur" / f"17190000{n}.M{n}.mx1:2,S").write_bytes(report(n))
+        cancel = threading.Event()
+        first = index.update(cancel=cancel, workers=1)
+        next(first)  # paused between two writes, one new message pending
+        assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        sorted((maildir / "cur").iterdir())[0].unlink()
+        cancel.set()
+        results: list[UpdateStats] = []
+        second = threading.Thread(target=lambda: results.append(update(index, workers=1)))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive() and not results  # waiting for the first to stop
+        assert drain(first).cancelled  # type: ignore[arg-type]
+        second.join(10)
+        (stats,) = results
+        assert stats.gone == 1 and stats.new == 2  # the first had written one of the three
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert gc.get_threshold() == thresholds
+        assert_equals_fresh_scan(index)

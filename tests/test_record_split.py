@@ -137,6 +137,16 @@ VARIANTS: dict[str, Callable[[str], str]] = {
     "marker as an element after the records": lambda d: d.replace(TAIL, f"<{MARK}/>" + TAIL),
     "marker spelt in a record's value": lambda d: d.replace("s1</selector>", f"{MARK}</selector>"),
     "attribute on a record": lambda d: d.replace("<record>", '<record id="1">', 1),
+    "prefixed record in feedback's namespace": lambda d: d.replace(
+        "<feedback>", f'<feedback{NAMESPACE} xmlns:d="urn:ietf:params:xml:ns:dmarc-2.0">'
+    ).replace(TAIL, RECORDS[2].replace("<", "<d:").replace("<d:/", "</d:") + TAIL),
+    "prefixed record first": lambda d: (
+        d.replace("<feedback>", '<d:feedback xmlns:d="urn:x">')
+        .replace("</feedback>", "</d:feedback>")
+        .replace(
+            "  <record>", RECORDS[2].replace("<", "<d:").replace("<d:/", "</d:") + "  <record>", 1
+        )
+    ),
     "record tag with a space": lambda d: d.replace("<record>", "<record >", 1),
     "entity in a value": lambda d: d.replace("s1</selector>", "s&amp;1</selector>"),
     "character reference": lambda d: d.replace("s1</selector>", "s&#49;</selector>"),

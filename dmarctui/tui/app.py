@@ -162,6 +162,8 @@ class DmarcApp(App[None]):
             self.post_message(ScanDone(stop.value, cancelled=cancel.is_set(), quiet=quiet))
         except Exception as exc:  # relayed to the user as a message, never swallowed
             self.post_message(ScanFailed(f"{type(exc).__name__}: {exc}"))
+        finally:
+            updates.close()  # lets the next scan start, however this one ended
 
     def on_scan_progress(self, message: ScanProgress) -> None:
         progress = message.progress
