@@ -74,14 +74,13 @@ def parse_aggregate(data: bytes) -> AggregateReport:
         NotAggregate: well-formed XML whose root is not ``<feedback>``.
     """
     _refuse_obvious_non_xml(data)
-    plain = _no_dtd_possible(data)
-    if plain:
+    if _no_dtd_possible(data):
         report = _read_plain(data)
         if report is not None:
             return report
     repairs: list[Repair] = []
     try:
-        root = _parse_xml(data, plain)
+        root = _parse_xml(data)
     except (ParseError, LookupError) as strict_error:
         repaired = xmlrepair.repair(data)
         if repaired is None:
@@ -130,9 +129,9 @@ def _read_plain(data: bytes) -> AggregateReport | None:
     return reader.report(feedback, namespace, records)
 
 
-def _parse_xml(data: bytes | str, no_dtd: bool | None = None) -> Element:
+def _parse_xml(data: bytes | str) -> Element:
     """Parse with the C parser when the document provably has no DTD, else with defusedxml."""
-    if no_dtd if no_dtd is not None else _no_dtd_possible(data):
+    if _no_dtd_possible(data):
         parser = XMLParser()
         try:
             parser.feed(data)

@@ -391,31 +391,19 @@ WORKER_GC_THRESHOLD = 10_000
 """Container allocations between young-generation collections in a worker (default 700)."""
 
 
-_rare_collections = 0
-_rare_collections_lock = threading.Lock()
-_usual_thresholds = gc.get_threshold()
-
-
 @contextmanager
 def _collecting_rarely() -> Iterator[None]:
-    """The writer's process collects as rarely as a worker while updates write and account:
+    """The writer's process collects as rarely as a worker while an update writes and accounts:
     the accounts of every message stay, and with the default threshold the collector scanned
     them over and over (a cold scan of 100,000 messages took a sixth longer). The setting is
-    the whole process's (the TUI's too, only making collections rarer); overlapping updates
-    share it, and the last one to finish puts back the thresholds found by the first."""
-    global _rare_collections, _usual_thresholds
-    with _rare_collections_lock:
-        if _rare_collections == 0:
-            _usual_thresholds = gc.get_threshold()
-            gc.set_threshold(WORKER_GC_THRESHOLD, 50, 100)
-        _rare_collections += 1
+    the whole process's (the TUI's too, only making collections rarer); ``Index.update`` runs
+    one update at a time, so the thresholds put back are the usual ones."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(WORKER_GC_THRESHOLD, 50, 100)
     try:
         yield
     finally:
-        with _rare_collections_lock:
-            _rare_collections -= 1
-            if _rare_collections == 0:
-                gc.set_threshold(*_usual_thresholds)
+        gc.set_threshold(*thresholds)
 
 
 def worker_gc() -> None:
