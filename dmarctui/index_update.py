@@ -12,17 +12,17 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import multiprocessing
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dmarctui import worker_pool
 from dmarctui.analysis import analyse_message, unreadable
 from dmarctui.index_replay import Replayer, replay
 from dmarctui.index_rows import (
@@ -361,11 +361,9 @@ def _pooled(
     workers: int,
 ) -> Generator[tuple[int, MessageRows], None, None]:
     """Results in folder order, with at most a few batches per worker in flight (flat memory)."""
-    # spawn, not fork: the TUI updates from a thread, and forking a threaded process is unsafe.
-    context = multiprocessing.get_context("spawn")
     in_flight: list[Future[list[tuple[int, MessageRows]]]] = []
     todo = iter(batches)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=worker_gc) as pool:
+    with worker_pool.executor(workers, initializer=worker_gc) as pool:
         try:
             for batch in _take(todo, workers * 3):
                 in_flight.append(pool.submit(parse_batch, batch))

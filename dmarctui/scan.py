@@ -6,7 +6,6 @@ between messages, so a UI can show a progress bar and stop it; it knows nothing 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from dmarctui import worker_pool
 from dmarctui.analysis import MessageOutcome, analyse_message, unreadable
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger, report_ref
 from dmarctui.mailstore import MailStore, open_store, read_message
@@ -200,9 +200,7 @@ def _outcomes(
 
 
 def _pooled(jobs: Iterable[tuple], workers: int) -> Generator[MessageOutcome, None, None]:
-    # spawn, not fork: the TUI runs scans from a thread, and forking a threaded process is unsafe.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
+    with worker_pool.pool(workers) as pool:
         yield from pool.imap(_analyse_job, jobs, chunksize=16)
 
 
