@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from dmarctui import __version__
 
@@ -47,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_tui(args_list)
     args = parser.parse_args(args_list)
     try:
-        return int(args.func(args))
+        with _stopped_by_signals():
+            return int(args.func(args))
+    except Stopped as stop:
+        print(f"dmarctui: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("dmarctui: interrupted", file=sys.stderr)
         return 130
@@ -56,3 +63,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like ctrl+c, so worker pools are shut down on the way."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into :class:`Stopped` while a headless command runs.
+
+    Their default action ended the process on the spot and left its worker processes and
+    multiprocessing's resource tracker behind. A second signal while the first unwinds is
+    ignored, so the pool's shutdown is not cut short.
+    """
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise Stopped(signum)
+
+    try:
+        previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,112 @@
+"""The TUI's first open of a real-sized folder, through the real worker pool.
+
+Above ``PARALLEL_FROM`` new messages the scan parses in worker processes started from inside
+Textual; these tests never pass ``workers=1``, so they run what a user runs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dmarctui.index import Index
+from dmarctui.scan import PARALLEL_FROM, Progress
+from dmarctui.synthetic import build_synthetic
+from dmarctui.tui.app import make_app
+from dmarctui.tui.widgets.report_list import ReportList
+from dmarctui.tui.widgets.scan_progress import ScanProgressBar
+
+from .conftest import FIXED_NOW, notices, screen_text, settle
+
+MESSAGES = 1_000
+REPORTS = 996
+"""The synthetic folder's distinct aggregate reports: messages 0 and 503 are personal mail,
+499 and 998 are truncated gzip reports, and message 509 repeats message 508."""
+
+
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_synthetic(tmp_path_factory.mktemp("big"), MESSAGES)
+
+
+class PausedMidScan:
+    """An index whose update, once the worker pool has sent back its first results, waits for
+    the test to press its keys: the keys then land while the pool is busy."""
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+        self.paused_at: Progress | None = None
+        self.gate = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._index, name)
+
+    def update(self, **options: Any) -> Generator[Progress, None, Any]:
+        updates = self._index.update(**options)
+        try:
+            while True:
+                progress = next(updates)
+                if self.paused_at is None and 0 < progress.done < progress.total:
+                    self.paused_at = progress
+                    yield progress
+                    self.gate.wait(timeout=30)
+                    continue
+                yield progress
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            updates.close()
+
+
+def test_the_folder_is_big_enough_for_the_pool() -> None:
+    assert MESSAGES >= PARALLEL_FROM
+
+
+async def test_first_open_of_a_big_folder_lists_every_report(
+    big_folder: Path, tmp_path: Path
+) -> None:
+    app = make_app(big_folder, db=tmp_path / "index.sqlite", poll_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "Scan failed" not in notices(app)
+        assert f"{MESSAGES:,} new messages" in notices(app)
+        assert app.last_stats.bodies_read == MESSAGES
+        assert app.screen.query_one(ReportList).row_count == REPORTS
+        assert f"{REPORTS} reports · all reports" in screen_text(app)
+    assert multiprocessing.active_children() == []
+
+
+async def test_escape_cancels_a_parallel_scan_and_r_scans_again(
+    big_folder: Path, tmp_path: Path
+) -> None:
+    app = make_app(
+        big_folder, db=tmp_path / "index.sqlite", poll_seconds=None, clock=lambda: FIXED_NOW
+    )
+    paused = PausedMidScan(app.index)
+    app.index = paused  # type: ignore[assignment]
+    async with app.run_test(size=(80, 24)) as pilot:
+        while paused.paused_at is None and app.scanning:
+            await pilot.pause(0.05)
+        assert paused.paused_at is not None, "the scan ended before the pool sent results"
+        await pilot.press("escape")
+        paused.gate.set()
+        await settle(pilot)
+        assert not app.scanning
+        assert app.last_stats.cancelled
+        assert "Scan cancelled" in notices(app)
+        assert app.last_stats.bodies_read < MESSAGES
+        assert not app.screen.query_one(ScanProgressBar).display
+        assert multiprocessing.active_children() == []  # the pool is shut down, not left behind
+
+        await pilot.press("r")
+        await settle(pilot)
+        assert not app.last_stats.cancelled
+        assert app.last_stats.bodies_read + app.last_stats.unchanged == MESSAGES
+        assert app.screen.query_one(ReportList).row_count == REPORTS
+        assert f"{REPORTS} reports · all reports" in screen_text(app)
+        assert "Scan failed" not in notices(app)
