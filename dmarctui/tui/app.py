@@ -167,10 +167,14 @@ class DmarcApp(App[None]):
 
     def on_scan_progress(self, message: ScanProgress) -> None:
         progress = message.progress
-        if not message.quiet or progress.done < progress.total:
+        running = progress.done < progress.total
+        if not message.quiet or running:
             self._progress_bar().show(progress)
+        # Only while rows arrive: the last progress of a scan is followed by ScanDone, which
+        # reloads if anything changed. Reloading on it re-ran the ranking after every rescan
+        # that found nothing, whenever the last reload was over a second ago.
         now = time.monotonic()
-        if now - self._last_reload >= RELOAD_EVERY and progress.done:
+        if running and progress.done and now - self._last_reload >= RELOAD_EVERY:
             self._last_reload = now
             self.main_screen.reload_panes()
 
