@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import humanize
 from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.worker import get_current_worker
 
 from dmarctui.config import Config
 from dmarctui.model import FolderFormat
 from dmarctui.tui.commands import DmarcCommands
 from dmarctui.tui.messages import ScanDone, ScanFailed, ScanProgress
+from dmarctui.tui.screen_stack import stacked_already
 from dmarctui.tui.screens.help import HelpScreen
 from dmarctui.tui.screens.main import MainScreen
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
@@ -166,6 +170,8 @@ class DmarcApp(App[None]):
             updates.close()  # lets the next scan start, however this one ended
 
     def on_scan_progress(self, message: ScanProgress) -> None:
+        if self._closing_down():
+            return
         progress = message.progress
         running = progress.done < progress.total
         if not message.quiet or running:
@@ -180,6 +186,8 @@ class DmarcApp(App[None]):
 
     def on_scan_done(self, message: ScanDone) -> None:
         self.scanning = False
+        if self._closing_down():
+            return
         self.last_stats = message.stats
         self._updated_at = self.clock()
         self._progress_bar().hide()
@@ -196,9 +204,15 @@ class DmarcApp(App[None]):
 
     def on_scan_failed(self, message: ScanFailed) -> None:
         self.scanning = False
+        if self._closing_down():
+            return
         self._progress_bar().hide()
         self.refresh_bindings()
         self.notify(message.error, title="Scan failed", severity="error", timeout=30)
+
+    def _closing_down(self) -> bool:
+        """The app is quitting: a scan's last messages find no screen left to show them on."""
+        return not self.is_running or not self.screen_stack
 
     def _progress_bar(self) -> ScanProgressBar:
         return self.main_screen.query_one(ScanProgressBar)
@@ -207,6 +221,24 @@ class DmarcApp(App[None]):
         self._show_subtitle()
         if not self.scanning:
             self.start_scan(quiet=True)
+
+    def push_screen(  # type: ignore[override]
+        self,
+        screen: Screen[Any] | str,
+        callback: Any = None,
+        wait_for_dismiss: bool = False,
+        *,
+        mode: str | None = None,
+    ) -> Any:
+        """Push ``screen`` unless one of its kind is up already (see :mod:`screen_stack`)."""
+        if isinstance(screen, Screen) and stacked_already(self.screen_stack, screen):
+            self.log.warning(f"not stacking a second {type(screen).__name__}")
+            if wait_for_dismiss:
+                refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                refused.set_result(None)
+                return refused
+            return AwaitMount(self.screen, [])
+        return super().push_screen(screen, callback, wait_for_dismiss, mode=mode)
 
     # ------------------------------------------------------------------ actions
 

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Select
 
 from dmarctui.index import ReportFilter
 from dmarctui.tui.filter_text import DAY, format_day, parse_day
+from dmarctui.tui.screen_stack import ClosesOnlyItself
 
 RESULTS = [("any result", "any"), ("failing", "fail"), ("passing", "pass")]
 DISPOSITIONS = [
@@ -24,7 +25,7 @@ DISPOSITIONS = [
 ]
 
 
-class FilterScreen(ModalScreen[ReportFilter | None]):
+class FilterScreen(ClosesOnlyItself, ModalScreen[ReportFilter | None]):
     """Returns the new filter (text search and failing-first are kept), ``None`` on Esc."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -37,6 +37,7 @@ from dmarctui.outbox import (
     drafts_target,
     send_notice,
 )
+from dmarctui.tui.screen_stack import ClosesOnlyItself
 from dmarctui.tui.screens.prompt import PromptScreen
 from dmarctui.tui.source_cells import KIND_LABELS
 from dmarctui.tui.widgets.confirm import ConfirmScreen
@@ -65,7 +66,7 @@ def drafts_label(config: Config) -> str:
     return f"~/{target.relative_to(home)}" if target.is_relative_to(home) else str(target)
 
 
-class NoticeScreen(Screen[bool]):
+class NoticeScreen(ClosesOnlyItself, Screen[bool]):
     """Dismisses with True when a draft was saved or the notice sent (the history changed)."""
 
     HELP = """\

@@ -10,8 +10,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from dmarctui.tui.screen_stack import ClosesOnlyItself
 
-class PromptScreen(ModalScreen[str | None]):
+
+class PromptScreen(ClosesOnlyItself, ModalScreen[str | None]):
     """Returns the text on enter, ``None`` on Esc."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -12,9 +12,10 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from dmarctui.tui.report_cells import SORT_TITLES
+from dmarctui.tui.screen_stack import ClosesOnlyItself
 
 
-class SortScreen(ModalScreen[str | None]):
+class SortScreen(ClosesOnlyItself, ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel", id="sort.cancel"),
     ]

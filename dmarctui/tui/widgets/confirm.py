@@ -10,8 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from dmarctui.tui.screen_stack import ClosesOnlyItself
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(ClosesOnlyItself, ModalScreen[bool]):
     """Dismisses with True on ``y`` or the yes button, False on ``n``, Esc or the no button.
 
     The no button has the focus, so a stray enter never confirms.
