@@ -41,6 +41,7 @@ from dmarctui.tui.screens.prompt import PromptScreen
 from dmarctui.tui.source_cells import KIND_LABELS
 from dmarctui.tui.widgets.confirm import ConfirmScreen
 from dmarctui.tui.widgets.key_bar import KeyBar
+from dmarctui.tui.widgets.scrolling import KeyScroll
 
 if TYPE_CHECKING:
     from dmarctui.model import Finding
@@ -140,7 +141,9 @@ it, after a confirmation that shows the recipients and the subject.
             id="notice-title",
         )
         yield Static("", id="notice-headers")
-        yield TextArea("", read_only=True, soft_wrap=False, id="notice-body")
+        with KeyScroll(id="notice-preview"):
+            yield Static("", id="notice-preview-text")
+        yield TextArea("", read_only=True, soft_wrap=True, id="notice-body")
         yield Label("", id="notice-hint")
         yield KeyBar()
 
@@ -181,7 +184,19 @@ it, after a confirmation that shows the recipients and the subject.
         self._built_body = body_text(msg)
         self.body.load_text(self._built_body)
         self._show_headers()
-        self.body.focus()
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        """The body as the recipient will read it, wrapped to the width (CJK counts two cells).
+
+        The text area is for editing only: as a preview it would cut long lines at the right
+        edge and its arrow keys would move a cursor instead of scrolling.
+        """
+        self.query_one("#notice-preview-text", Static).update(Text(self.body.text))
+        preview = self.query_one("#notice-preview", KeyScroll)
+        self.body.display = False
+        preview.display = True
+        preview.focus()
 
     def _ask_address(self, *, first: bool) -> None:
         def done(address: str | None) -> None:
@@ -267,6 +282,7 @@ it, after a confirmation that shows the recipients and the subject.
         if self.editing:
             self.editing = False
             self.body.read_only = True
+            self._show_preview()
             self._show_hint()
             self.refresh_bindings()
             return
@@ -315,6 +331,8 @@ it, after a confirmation that shows the recipients and the subject.
             return
         self.editing = True
         self.body.read_only = False
+        self.query_one("#notice-preview", KeyScroll).display = False
+        self.body.display = True
         self.body.focus()
         self._show_hint()
         self.refresh_bindings()
@@ -349,6 +367,7 @@ it, after a confirmation that shows the recipients and the subject.
                 return
             text = path.read_text(encoding="utf-8", errors="replace")
         self.body.load_text(text)
+        self._show_preview()
         self._show_hint()
 
     def action_save_draft(self) -> None:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Label, Static
 
@@ -18,6 +14,7 @@ from dmarctui.readiness import Readiness, readiness
 from dmarctui.triage import find_findings
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import KIND_LABELS
+from dmarctui.tui.widgets.scrolling import KeyScroll
 
 
 def _n(value: int) -> str:
@@ -121,11 +118,6 @@ outsiders (what it is meant to stop), per day; what p=quarantine or p=reject wou
 by finding kind; and whether every receiver saw the same published policy.
 """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("g", "scroll('home')", "Top", show=False, id="readiness.top"),
-        Binding("G", "scroll('end')", "Bottom", show=False, id="readiness.bottom"),
-    ]
-
     class Computed(Message):
         def __init__(self, result: list[Readiness] | str) -> None:
             super().__init__()
@@ -133,7 +125,7 @@ by finding kind; and whether every receiver saw the same published policy.
 
     def compose(self) -> ComposeResult:
         yield Label("Counting…", id="readiness-status", classes="pane-status")
-        with VerticalScroll(id="readiness-scroll"):
+        with KeyScroll(id="readiness-scroll"):
             yield Static("", id="readiness-body")
 
     def compute(self) -> None:
@@ -175,10 +167,3 @@ by finding kind; and whether every receiver saw the same published policy.
             body.update(Group(*views))
             self.dmarc.keep_long_lived()
         self.computed()
-
-    def action_scroll(self, where: str) -> None:
-        scroll = self.query_one("#readiness-scroll", VerticalScroll)
-        if where == "home":
-            scroll.scroll_home(animate=False)
-        else:
-            scroll.scroll_end(animate=False)

@@ -14,6 +14,7 @@ from dmarctui.tui.report_cells import period
 from dmarctui.tui.report_text import auth_results
 from dmarctui.tui.source_cells import KIND_LABELS, SEVERITY_STYLES
 from dmarctui.tui.widgets.key_bar import KeyBar
+from dmarctui.tui.widgets.scrolling import KeyTable
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
@@ -62,7 +63,7 @@ report; **Esc** goes back to the sources.
 
     def compose(self) -> ComposeResult:
         yield Label("", id="source-records-title")
-        yield DataTable(id="source-records-table", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="source-records-table")
         yield KeyBar()
 
     def on_mount(self) -> None:

@@ -28,6 +28,7 @@ from dmarctui.triage import find_findings, is_problem
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
 from dmarctui.tui.widgets.pane_table import PaneTable
+from dmarctui.tui.widgets.scrolling import KeyScroll
 from dmarctui.tui.widgets.sparkline import day_axis
 
 PTR_LOOKUPS = 256
@@ -97,7 +98,8 @@ class SourcesPane(LazyPane):
 ## Sources
 
 The sources sending with our domains that need action, most severe and busiest first. The
-line under the table explains the highlighted source and what to do about it. **Enter** lists
+lines under the table explain the highlighted source and what to do about it (**J** / **K**
+scroll them when they are longer than the space). **Enter** lists
 every record of the source across all reports; **space** marks sources for one notice; **n**
 composes the notice to the source's admin; **a** shows forwarded mail and spoofing too.
 """
@@ -125,6 +127,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             id="sources.open",
             priority=True,
         ),
+        Binding("J", "detail(1)", "Detail ↓", show=False, id="sources.detail_down"),
+        Binding("K", "detail(-1)", "Detail ↑", show=False, id="sources.detail_up"),
         Binding(
             "a",
             "toggle_all",
@@ -166,7 +170,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         table = PaneTable(id="sources-table")
         table.add_columns(*COLUMNS)
         yield table
-        yield Static("", id="source-detail")
+        with KeyScroll(id="source-detail", can_focus=False):
+            yield Static("", id="source-detail-text")
 
     @property
     def table(self) -> DataTable[object]:
@@ -287,7 +292,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         return self.shown[row] if self.shown and 0 <= row < len(self.shown) else None
 
     def _show_detail(self) -> None:
-        panel = self.query_one("#source-detail", Static)
+        panel = self.query_one("#source-detail-text", Static)
         current = self.current
         if current is None:
             panel.update(
@@ -307,6 +312,10 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.action_open()
 
     # ------------------------------------------------------------------ actions
+
+    def action_detail(self, step: int) -> None:
+        """J / K scroll the explanation under the table while the table keeps the focus."""
+        self.query_one("#source-detail", KeyScroll).action_line(step)
 
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
