@@ -73,6 +73,10 @@ class NoticeError(ValueError):
     """The findings cannot make a letter: nothing to fix, or no (single) recipient."""
 
 
+class AddressError(NoticeError):
+    """The recipient the user gave is not an e-mail address (ask again, nothing else is wrong)."""
+
+
 @dataclass(frozen=True)
 class Recipient:
     email: str
@@ -105,7 +109,7 @@ def recipient_for(findings: Sequence[Finding], config: Config, to: str | None = 
     if to:
         name, addr = parseaddr(to)
         if "@" not in addr:
-            raise NoticeError(f"{to!r} is not an e-mail address")
+            raise AddressError(f"{to!r} is not an e-mail address")
         known = contacts.get(addr.lower())
         if known is None:
             return Recipient(addr, name or None, "ja")

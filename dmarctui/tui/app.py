@@ -222,8 +222,12 @@ class DmarcApp(App[None]):
             if yes:
                 self.exit()
 
+        notice = edited[-1]
         self.push_screen(
-            ConfirmScreen("Quit dmarctui", edited[-1].unsaved_warning(), yes="Quit"), done
+            ConfirmScreen(
+                "Quit dmarctui", notice.unsaved_warning(), yes="Quit", draft=notice.save_draft_now
+            ),
+            done,
         )
 
     def action_rescan(self) -> None:

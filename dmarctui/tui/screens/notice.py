@@ -27,7 +27,14 @@ from textual.widgets import Label, Static, TextArea
 
 from dmarctui.config import Config, Lang
 from dmarctui.history import HistoryError
-from dmarctui.notice import NoticeError, body_text, build_notice, recipients, with_edits
+from dmarctui.notice import (
+    AddressError,
+    NoticeError,
+    body_text,
+    build_notice,
+    recipients,
+    with_edits,
+)
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import (
     OutboxError,
@@ -175,6 +182,16 @@ it, after a confirmation that shows the recipients and the subject.
                 to=self.to,
                 now=datetime.fromtimestamp(self.dmarc.clock(), UTC),
             )
+        except AddressError as exc:  # the user's typing: say so and ask again
+            self.notify(
+                f"{exc}: type an address like admin@example.org",
+                title="Not an e-mail address",
+                severity="error",
+                timeout=15,
+            )
+            typed, self.to = self.to or "", None
+            self._ask_address(first=first, typed=typed)
+            return
         except (NoticeError, TemplateError) as exc:
             self.notify(str(exc), title="Cannot write the notice", severity="error", timeout=15)
             if first:
@@ -198,7 +215,7 @@ it, after a confirmation that shows the recipients and the subject.
         preview.display = True
         preview.focus()
 
-    def _ask_address(self, *, first: bool) -> None:
+    def _ask_address(self, *, first: bool, typed: str = "") -> None:
         def done(address: str | None) -> None:
             if address and address.strip():
                 self.to = address.strip()
@@ -210,7 +227,7 @@ it, after a confirmation that shows the recipients and the subject.
         self.app.push_screen(
             PromptScreen(
                 f"Recipient for {ips}",
-                value=self.to or "",
+                value=typed,
                 placeholder="Name <admin@example.org> or admin@example.org",
                 hint="No contact is configured for this source · Enter to use the"
                 " address · Esc to cancel",
@@ -295,7 +312,10 @@ it, after a confirmation that shows the recipients and the subject.
                 self.dismiss(self.changed)
 
         self.app.push_screen(
-            ConfirmScreen("Leave the notice", self.unsaved_warning(), yes="Leave"), done
+            ConfirmScreen(
+                "Leave the notice", self.unsaved_warning(), yes="Leave", draft=self.save_draft_now
+            ),
+            done,
         )
 
     def unsaved_warning(self) -> str:
@@ -369,6 +389,24 @@ it, after a confirmation that shows the recipients and the subject.
         self.body.load_text(text)
         self._show_preview()
         self._show_hint()
+
+    def save_draft_now(self) -> bool:
+        """Save the draft before leaving or quitting (``d`` in the unsaved-edits question).
+
+        Runs in the UI thread: the caller leaves right after, so a worker could be cut short.
+        """
+        msg = self.final_message()
+        if msg is None:
+            return False
+        try:
+            path = draft_notice(msg, self.findings, drafts_target(self.dmarc.config))
+        except (OutboxError, HistoryError) as exc:
+            self.notify(str(exc), title="Draft not saved", severity="error", timeout=30)
+            return False
+        self.notify(f"Draft saved: {path}", title="Notice", timeout=10)
+        self.changed = True
+        self._built_body = self.body.text
+        return True
 
     def action_save_draft(self) -> None:
         msg = self.final_message()

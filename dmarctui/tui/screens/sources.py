@@ -7,6 +7,7 @@ table is ranked again when they arrive, since PTR-pattern senders and contacts c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -15,6 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Label, Static
 from textual.worker import get_current_worker
 
@@ -34,11 +36,13 @@ from dmarctui.tui.widgets.sparkline import day_axis
 PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
 PTR_ROUNDS = 5
+"""``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
 LISTED = 1_000
 """Most findings the table lists: nobody writes to source 11,000 first, and the DataTable's
 cost on every pane switch (and the garbage collector's pauses) grow with the findings held; the
 status line says when the list is cut."""
-"""``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
+TICK_SECONDS = 1.0
+"""How often the status line counts the seconds of a first ranking."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.ptrs: dict[str, str | None] = {}
         self.loaded = False
         self._asked: set[str] = set()
+        self._ranking_since: float | None = None
+        self._ticker: Timer | None = None
         self._dns: ReverseDns | None = None
 
     def compose(self) -> ComposeResult:
@@ -184,7 +190,23 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
     # ------------------------------------------------------------------ triage
 
     def compute(self) -> None:
+        self._ranking_since = time.monotonic()
+        if self._ticker is None:
+            self._ticker = self.set_interval(TICK_SECONDS, self._show_ranking)
         self._triage(dict(self.ptrs))
+
+    def _show_ranking(self) -> None:
+        """Until the first ranking arrives, the status line counts the seconds it has taken.
+
+        Ranking is one pass over every counted report; the seconds say it is alive, and the
+        keys stay live meanwhile since it runs in a thread.
+        """
+        if self.loaded or self._ranking_since is None:
+            return
+        seconds = time.monotonic() - self._ranking_since
+        self.query_one("#sources-status", Label).update(
+            f"Ranking the sources… {seconds:.0f} s · reading every counted report"
+        )
 
     @work(
         thread=True,
@@ -204,6 +226,10 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
 
     def on_sources_pane_triaged(self, message: SourcesPane.Triaged) -> None:
         result = message.result
+        self._ranking_since = None
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if result.problem and not result.findings:
             self.query_one("#sources-status", Label).update(result.problem)
         else:
