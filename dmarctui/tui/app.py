@@ -23,6 +23,7 @@ from dmarctui.tui.messages import ScanDone, ScanFailed, ScanProgress
 from dmarctui.tui.screens.help import HelpScreen
 from dmarctui.tui.screens.main import MainScreen
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import Index
@@ -123,7 +124,10 @@ class DmarcApp(App[None]):
 
     def _show_subtitle(self) -> None:
         folder = self.index.folder
-        parts = [f"{folder.name} ({self.index.format})", f"{self.index.message_count():,} messages"]
+        parts = [
+            f"{folder.name} ({self.index.format})",
+            count(self.index.message_count(), "message"),
+        ]
         if self._updated_at is not None:
             ago = humanize.naturaltime(self.clock() - self._updated_at, when=None)
             parts.append(f"updated {ago}")
@@ -298,9 +302,9 @@ def _changes(stats: object) -> str:
     """``3 new, 1 gone`` from ``UpdateStats``; empty when nothing changed."""
     parts = []
     for name in ("new", "changed", "gone"):
-        count = getattr(stats, name, 0) or 0
-        if count:
-            parts.append(f"{count:,} {name} message{'s' if count != 1 else ''}")
+        n = getattr(stats, name, 0) or 0
+        if n:
+            parts.append(count(n, f"{name} message"))
     return ", ".join(parts)
 
 

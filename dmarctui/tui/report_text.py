@@ -9,6 +9,8 @@ from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
+from dmarctui.wording import count
+
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
     from dmarctui.model import AggregateReport, Record
@@ -39,7 +41,7 @@ def metadata_table(row: ReportRow, report: AggregateReport) -> Table:
         table.add_row("Contact", meta.extra_contact_info)
     table.add_row("Report ID", meta.report_id)
     table.add_row("Period", f"{utc_time(meta.date_range.begin)} → {utc_time(meta.date_range.end)}")
-    table.add_row("Records", f"{len(report.records):,} ({report.messages_total:,} messages)")
+    table.add_row("Records", f"{len(report.records):,} ({count(report.messages_total, 'message')})")
     table.add_row(
         "DMARC",
         Text.assemble(

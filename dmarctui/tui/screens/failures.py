@@ -12,6 +12,7 @@ from dmarctui.tui.pane import Pane
 from dmarctui.tui.report_text import utc_time
 from dmarctui.tui.screens.fields import FieldsScreen, fields_table
 from dmarctui.tui.widgets.pane_table import PaneTable
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.ledger import FoundFailure
@@ -97,7 +98,7 @@ scroll it; **Esc** closes).
                 report.original_subject or "",
             )
         self.query_one("#failures-status", Label).update(
-            f"{len(self._found):,} failure reports"
+            count(len(self._found), "failure report")
             + (" · enter for details" if self._found else "")
         )
 

@@ -15,6 +15,7 @@ from dmarctui.triage import find_findings
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import KIND_LABELS
 from dmarctui.tui.widgets.scrolling import KeyScroll
+from dmarctui.wording import count
 
 
 def _n(value: int) -> str:
@@ -27,7 +28,8 @@ def verdict(item: Readiness) -> Text:
         text.append("  ready: no mail from legitimate sources fails DMARC", "bold green")
     else:
         text.append(
-            f"  not ready: {_n(item.failed_legit)} messages from legitimate sources fail DMARC",
+            f"  not ready: {count(item.failed_legit, 'message')} from legitimate sources"
+            f" {'fails' if item.failed_legit == 1 else 'fail'} DMARC",
             "bold red",
         )
     return text
@@ -51,9 +53,9 @@ def stricter_table(item: Readiness) -> Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("p=quarantine would send to spam / p=reject would bounce")
     table.add_column("messages", justify="right")
-    for kind, count in item.would_quarantine.items():
+    for kind, messages in item.would_quarantine.items():
         style = "" if kind == "outside_spoofing" else "red"
-        table.add_row(Text(KIND_LABELS[kind], style), _n(count))
+        table.add_row(Text(KIND_LABELS[kind], style), _n(messages))
     if not item.would_quarantine:
         table.add_row(Text("nothing", "green"), "0")
     return table
@@ -160,7 +162,7 @@ by finding kind; and whether every receiver saw the same published policy.
         else:
             ready = sum(1 for r in message.result if r.ready)
             status.update(
-                f"{len(message.result)} domains · {ready} ready for a stricter policy"
+                f"{count(len(message.result), 'domain')} · {ready:,} ready for a stricter policy"
                 " · arrows / PgDn scroll"
             )
             views: list[RenderableType] = [domain_view(r) for r in message.result]

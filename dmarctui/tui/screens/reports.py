@@ -20,6 +20,7 @@ from dmarctui.tui.screens.filter import FilterScreen
 from dmarctui.tui.screens.prompt import PromptScreen
 from dmarctui.tui.screens.sort import SortScreen
 from dmarctui.tui.widgets.report_list import ReportList
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
@@ -114,12 +115,12 @@ class ReportsPane(Pane):
         self._show_status()
 
     def _show_status(self) -> None:
-        count = self.report_list.row_count
+        listed = self.report_list.row_count
         arrow = "↓" if self.descending else "↑"
         first = " · most failing first" if self.filter.failing_first else ""
         self.query_one("#reports-status", Label).update(
-            f"{count:,} reports · {describe(self.filter)} · by {SORT_TITLES[self.sort]} {arrow}"
-            f"{first}"
+            f"{count(listed, 'report')} · {describe(self.filter)}"
+            f" · by {SORT_TITLES[self.sort]} {arrow}{first}"
         )
 
     def set_filter(self, flt: ReportFilter) -> None:
@@ -168,11 +169,11 @@ class ReportsPane(Pane):
 
     def action_extract(self, everything: bool) -> None:
         current = self.report_list.current
-        count = self.report_list.row_count
-        if count == 0 or (current is None and not everything):
+        listed = self.report_list.row_count
+        if listed == 0 or (current is None and not everything):
             self.notify("No report to extract", severity="warning")
             return
-        what = f"all {count:,} listed reports" if everything else "this report"
+        what = f"all {count(listed, 'listed report')}" if everything else "this report"
 
         def done(directory: str | None) -> None:
             if not directory:

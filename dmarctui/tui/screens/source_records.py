@@ -15,6 +15,7 @@ from dmarctui.tui.report_text import auth_results
 from dmarctui.tui.source_cells import KIND_LABELS, SEVERITY_STYLES
 from dmarctui.tui.widgets.key_bar import KeyBar
 from dmarctui.tui.widgets.scrolling import KeyTable
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
@@ -110,7 +111,9 @@ report; **Esc** goes back to the sources.
         reports = len({row.pk for row, _ in found})
         messages = sum(record.count for _, record in found)
         title.append(
-            f"  · {len(found):,} records in {reports:,} reports, {messages:,} messages", "dim"
+            f"  · {count(len(found), 'record')} in {count(reports, 'report')},"
+            f" {count(messages, 'message')}",
+            "dim",
         )
         return title
 

@@ -32,6 +32,7 @@ from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
 from dmarctui.tui.widgets.pane_table import PaneTable
 from dmarctui.tui.widgets.scrolling import KeyScroll
 from dmarctui.tui.widgets.sparkline import day_axis
+from dmarctui.wording import count
 
 PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
@@ -301,13 +302,18 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
 
     def _show_status(self) -> None:
         listing = self.listings[self.show_all]
-        parts = [f"{listing.sources:,} sources" + ("" if self.show_all else " need action")]
+        need = (
+            "" if self.show_all else (" needs action" if listing.sources == 1 else " need action")
+        )
+        parts = [count(listing.sources, "source") + need]
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
         if listing.findings > len(listing.rows):
-            parts.append(f"{listing.findings:,} findings, first {len(listing.rows):,} listed")
+            parts.append(
+                f"{count(listing.findings, 'finding')}, first {len(listing.rows):,} listed"
+            )
         else:
-            parts.append(f"{listing.findings:,} findings")
+            parts.append(count(listing.findings, "finding"))
         if self.hidden and not self.show_all:
             parts.append(f"{self.hidden:,} informational hidden (a)")
         self.query_one("#sources-status", Label).update(" · ".join(parts))
