@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import mailbox
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from email import message_from_bytes
@@ -298,3 +299,64 @@ async def test_q_quits_at_once_from_an_unedited_letter(sources_app: SourcesApp) 
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_d_in_the_quit_question_saves_the_draft_then_quits(
+    sources_app: SourcesApp, demo_config: Config
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("e", *"PS ", "escape", "q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "d saves them as a draft" in screen_text(app)
+        await pilot.press("d")
+        await pilot.pause()
+        assert not app.is_running
+    [draft] = drafts(demo_config)
+    assert draft.get_content().startswith("PS 山田 太郎 様")
+
+
+async def test_d_in_the_leave_question_saves_the_draft_then_goes_back(
+    sources_app: SourcesApp, demo_config: Config
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await compose(pilot)
+        await pilot.press("e", *"PS ", "escape", "escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("d")
+        await settle(pilot)
+        assert app.screen is app.main_screen
+        assert "draft 12-20" in screen_text(app)
+        assert "Drafted 2024-12-20 to yamada@lab1.example.ac.jp" in screen_text(app)
+    assert len(drafts(demo_config)) == 1
+
+
+def _cells(line: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(line)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+async def test_the_preview_wraps_long_lines_in_both_languages(
+    sources_app: SourcesApp, size: tuple[int, int]
+) -> None:
+    """The end of every long line is on screen somewhere, CJK counted as two cells."""
+    app = sources_app()
+    async with app.run_test(size=size) as pilot:
+        await compose(pilot)
+        for lang in ("ja", "en"):
+            screen = notice_screen(app)
+            assert screen.language == lang
+            long_lines = [s for s in screen.body.text.splitlines() if _cells(s) > size[0] - 4]
+            assert long_lines, "nothing to wrap at this width"
+            seen = ""
+            for _ in range(40):  # page through the letter, keeping what the screen showed
+                seen += re.sub(r"[\s▁-█▏▕]", "", screen_text(app))  # no spaces, no scrollbar
+                await pilot.press("pagedown")
+            for line in long_lines:
+                assert line.replace(" ", "")[-8:] in seen, line
+            await pilot.press("l")
+            await settle(pilot)

@@ -13,7 +13,7 @@ from dmarctui.demo import DemoFolder
 from dmarctui.readiness import readiness
 from dmarctui.tui.screens.readiness import ReadinessPane
 
-from .conftest import AppFactory, screen_text, settle
+from .conftest import MAIN_SIZES, AppFactory, screen_text, settle
 from .sources_support import READINESS_KEY, SourcesApp, demo_config_in, sources_factory
 
 
@@ -85,7 +85,7 @@ async def test_readiness_runs_only_once_shown(sources_app: SourcesApp) -> None:
         assert app.main_screen.query_one(ReadinessPane).display
 
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SIZES = MAIN_SIZES
 
 
 @pytest.mark.parametrize("size", SIZES)

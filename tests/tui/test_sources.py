@@ -15,7 +15,7 @@ from dmarctui.demo import DemoFolder
 from dmarctui.tui.screens.report_detail import ReportScreen
 from dmarctui.tui.screens.source_records import SourceRecordsScreen
 
-from .conftest import AppFactory, screen_text, settle
+from .conftest import MAIN_SIZES, AppFactory, screen_text, settle
 from .sources_support import (
     LAB1,
     LAB2,
@@ -187,7 +187,7 @@ async def test_no_dns_uses_only_cached_names(
         assert "host-" not in text
 
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SIZES = MAIN_SIZES
 
 
 @pytest.mark.parametrize("size", SIZES)

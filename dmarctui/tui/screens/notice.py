@@ -201,9 +201,9 @@ it, after a confirmation that shows the recipients and the subject.
         self._built_body = body_text(msg)
         self.body.load_text(self._built_body)
         self._show_headers()
-        self._show_preview()
+        self._show_preview(top=True)
 
-    def _show_preview(self) -> None:
+    def _show_preview(self, *, top: bool = False) -> None:
         """The body as the recipient will read it, wrapped to the width (CJK counts two cells).
 
         The text area is for editing only: as a preview it would cut long lines at the right
@@ -214,6 +214,8 @@ it, after a confirmation that shows the recipients and the subject.
         self.body.display = False
         preview.display = True
         preview.focus()
+        if top:  # another letter (language, recipient): read it from its start
+            preview.scroll_to(y=0, animate=False, immediate=True)
 
     def _ask_address(self, *, first: bool, typed: str = "") -> None:
         def done(address: str | None) -> None:

@@ -63,9 +63,11 @@ def stricter_table(item: Readiness) -> Table:
 
 def policies_table(item: Readiness) -> Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    table.add_column("Published policy", no_wrap=True)
-    table.add_column("reports", justify="right")
-    table.add_column("reported by", overflow="fold")
+    # Both text columns wrap at word boundaries and keep a readable minimum, so a narrow
+    # terminal never shows the receivers' names a letter or two per line.
+    table.add_column("Published policy", min_width=20, ratio=3)
+    table.add_column("reports", justify="right", no_wrap=True)
+    table.add_column("reported by", min_width=16, ratio=2)
     for variant in item.variants:
         table.add_row(variant.text(), _n(variant.reports), ", ".join(variant.reporters))
     return table
