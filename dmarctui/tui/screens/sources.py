@@ -169,6 +169,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.loaded = False
         self._asked: set[str] = set()
         self._ranking_since: float | None = None
+        self._ranked = False
+        """A ranking is on screen (until then the status line counts the seconds)."""
         self._ticker: Timer | None = None
         self._dns: ReverseDns | None = None
 
@@ -202,7 +204,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         Ranking is one pass over every counted report; the seconds say it is alive, and the
         keys stay live meanwhile since it runs in a thread.
         """
-        if self.loaded or self._ranking_since is None:
+        if self._ranked or self._ranking_since is None:
             return
         seconds = time.monotonic() - self._ranking_since
         self.query_one("#sources-status", Label).update(
@@ -228,6 +230,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
     def on_sources_pane_triaged(self, message: SourcesPane.Triaged) -> None:
         result = message.result
         self._ranking_since = None
+        self._ranked = True
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
@@ -329,7 +332,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         if current is None:
             panel.update(
                 "Nothing to act on: no source sending as our domains fails DMARC."
-                if self.loaded
+                if self._ranked
                 else ""
             )
             return

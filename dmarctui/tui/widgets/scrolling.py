@@ -31,22 +31,26 @@ class KeyScroll(VerticalScroll):
     ]
 
     def action_line(self, step: int) -> None:
-        self.scroll_to(y=self.scroll_y + step, animate=False, immediate=True)
+        self._scroll_y(self.scroll_y + step)
 
     def action_page(self, step: int) -> None:
-        page = max(self.scrollable_content_region.height - 1, 1)
-        self.scroll_to(y=self.scroll_y + step * page, animate=False, immediate=True)
+        self._scroll_y(self.scroll_y + step * max(self.scrollable_content_region.height - 1, 1))
 
     def action_top(self) -> None:
-        self.scroll_to(y=0, animate=False, immediate=True)
+        self._scroll_y(0)
 
     def action_bottom(self) -> None:
-        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        """To the end, and stay there while the content is still arriving (help, the XML)."""
+        self.anchor()
 
     def action_sideways(self, step: int) -> None:
         if self.max_scroll_x == 0:
             raise SkipAction()
         self.scroll_to(x=self.scroll_x + 4 * step, animate=False, immediate=True)
+
+    def _scroll_y(self, y: float) -> None:
+        self.anchor(False)
+        self.scroll_to(y=y, animate=False, immediate=True)
 
 
 class KeyTable(DataTable[object]):
