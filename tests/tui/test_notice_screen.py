@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from dmarctui.config import Config
 from dmarctui.demo import DemoFolder
@@ -250,6 +251,25 @@ async def test_no_contact_asks_for_the_address(sources_app: SourcesApp) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is app.main_screen
+
+
+async def test_an_invalid_address_is_asked_again_not_a_failed_notice(
+    sources_app: SourcesApp,
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot, SAAS, "unaligned_third_party")
+        for typed in ("news-admin", "@saas.example.net"):  # the second once crashed
+            await pilot.press(*typed, "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, PromptScreen)
+            assert app.screen.query_one(Input).value == typed  # selected: typing replaces it
+            toast = list(app._notifications)[-1]
+            assert toast.title == "Not an e-mail address"
+            assert "Cannot write the notice" not in screen_text(app)
+        await pilot.press(*"news-admin@saas.example.net", "enter")
+        await settle(pilot)
+        assert "To       news-admin@saas.example.net" in screen_text(app)
 
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
