@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -61,16 +62,20 @@ def stricter_table(item: Readiness) -> Table:
     return table
 
 
-def policies_table(item: Readiness) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    # Both text columns wrap at word boundaries and keep a readable minimum, so a narrow
-    # terminal never shows the receivers' names a letter or two per line.
-    table.add_column("Published policy", min_width=20, ratio=3)
-    table.add_column("reports", justify="right", no_wrap=True)
-    table.add_column("reported by", min_width=16, ratio=2)
+def policies_table(item: Readiness) -> Group:
+    """Each published policy on its line, the receivers that saw it wrapped under it.
+
+    Not a table: a third column for the receivers left them 2 cells at 60 columns (a name a
+    letter or two per line) and squeezed the policy at 100.
+    """
+    lines: list[RenderableType] = []
     for variant in item.variants:
-        table.add_row(variant.text(), _n(variant.reports), ", ".join(variant.reporters))
-    return table
+        policy = Text.assemble(
+            (variant.text(), "bold"), "  ", (count(variant.reports, "report"), "dim")
+        )
+        lines.append(Padding(policy, (0, 0, 0, 2)))
+        lines.append(Padding(Text(f"seen by {', '.join(variant.reporters)}"), (0, 0, 0, 4)))
+    return Group(*lines)
 
 
 def policy_line(item: Readiness) -> Text:
