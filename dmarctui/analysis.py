@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from dmarctui.aggregate import AggregateError, NotAggregate, content_key, parse_aggregate
 from dmarctui.failure import parse_failure
 from dmarctui.lazy_headers import parse_message_lazily
-from dmarctui.mailstore import MessageGone
+from dmarctui.mailstore import MailStoreError, MessageGone
 from dmarctui.model import (
     FailureReport,
     FoundReport,
@@ -109,6 +109,8 @@ def unreadable(ref: MessageRef, exc: OSError) -> MessageOutcome:
         return vanished(
             ref, "message disappeared during the scan (moved or deleted by another client)"
         )
+    if isinstance(exc, MailStoreError):  # already says "cannot read message KEY (PATH): why"
+        return vanished(ref, str(exc))
     return vanished(ref, f"cannot read message: {exc.strerror or exc}")
 
 

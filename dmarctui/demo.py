@@ -446,7 +446,7 @@ def _facts(build: _Build, now: int) -> DemoFacts:
 def demo_config(drafts: Path) -> str:
     """The demo's config.toml: who is who in the scenario, and where notices are drafted."""
     return f"""\
-# dmarctui configuration for the demo folder (written by `dmarctui demo`).
+# dmarctui configuration for the demo folder (written by `dmarctui --demo`).
 
 [domains]
 own = ["{DOMAIN}"]

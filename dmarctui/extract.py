@@ -35,6 +35,7 @@ class ExtractAction:
     action: Literal["wrote", "skipped"]
     path: Path
     why: str
+    """Why it was skipped or renamed; empty for a plain write."""
     message: str
 
 
@@ -112,7 +113,7 @@ def write_report(out_dir: Path, found: FoundReport, xml: bytes) -> ExtractAction
             continue
         with os.fdopen(fd, "wb") as out:
             out.write(xml)
-        why = "written" if attempt == 0 else f"{name} exists with other content; suffix added"
+        why = "" if attempt == 0 else f"{name} exists with other content; suffix added"
         return ExtractAction("wrote", candidate, why, found.message)
     raise RuntimeError(f"too many files named like {name} in {out_dir}")
 

@@ -185,7 +185,7 @@ def reports_page(
     direction = "DESC" if descending else "ASC"
     order = f"{_ROW_SQL[sort]} {direction}, r.pk {direction}"
     if flt.failing_first:
-        order = "(r.failed > 0) DESC, " + order
+        order = "r.failed DESC, " + order  # most failing messages first
     sql = f"SELECT {_ROW_COLUMNS}{_FROM}{where} ORDER BY {order} LIMIT ? OFFSET ?"
     return [_row(v) for v in conn.execute(sql, [*params, max(0, limit), max(0, offset)])]
 

@@ -200,7 +200,8 @@ def open_store(path: str | os.PathLike[str], fmt: FolderFormat | None = None) ->
     if detected == "maildir":
         missing = [sub for sub in ("cur", "new") if not (folder / sub).is_dir()]
         if missing:
-            raise MailStoreError(f"{folder}: not a Maildir (no {' or '.join(missing)}/ inside)")
+            subdirs = " or ".join(f"{sub}/" for sub in missing)
+            raise MailStoreError(f"{folder}: not a Maildir (no {subdirs} inside)")
         return MaildirStore(folder)
     _scandir(folder)  # fail now, with the reason, if the directory cannot be listed
     return MhStore(folder)

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -73,6 +74,22 @@ class NoticeError(ValueError):
     """The findings cannot make a letter: nothing to fix, or no (single) recipient."""
 
 
+class AddressError(NoticeError):
+    """The recipient the user gave is not an e-mail address (ask again, nothing else is wrong)."""
+
+
+def _is_address(addr: str) -> bool:
+    """``local@domain`` with both parts, as the To header needs (``@host`` or ``a@`` is not)."""
+    local, at, domain = addr.rpartition("@")
+    if not (at and local and domain) or domain.startswith(".") or domain.endswith("."):
+        return False
+    try:
+        Address(addr_spec=addr)
+    except (ValueError, HeaderParseError):
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Recipient:
     email: str
@@ -104,8 +121,8 @@ def recipient_for(findings: Sequence[Finding], config: Config, to: str | None = 
             missing.append(f.source_ip)
     if to:
         name, addr = parseaddr(to)
-        if "@" not in addr:
-            raise NoticeError(f"{to!r} is not an e-mail address")
+        if not _is_address(addr):
+            raise AddressError(f"{to!r} is not an e-mail address")
         known = contacts.get(addr.lower())
         if known is None:
             return Recipient(addr, name or None, "ja")

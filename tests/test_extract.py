@@ -75,6 +75,7 @@ def test_extract_command_prints_what_it_did(
     assert code == 0
     out = capsys.readouterr().out
     assert out.count("wrote ") == 45
+    assert "(written)" not in out  # "wrote X" says it once
     assert "45 written, 0 skipped" in out
 
 

@@ -76,7 +76,7 @@ def test_forced_format_overrides_detection_and_mismatches_are_named(tmp_path: Pa
         open_store(empty)
     assert list(open_store(empty, "mh").refs()) == []
     mh = _folder("mh", tmp_path)
-    with pytest.raises(MailStoreError, match=r"not a Maildir \(no cur or new/ inside\)"):
+    with pytest.raises(MailStoreError, match=r"not a Maildir \(no cur/ or new/ inside\)"):
         open_store(mh, "maildir")
     mbox = _folder("mbox", tmp_path)
     with pytest.raises(MailStoreError, match="is a file, not a maildir directory"):

@@ -333,12 +333,15 @@ def test_flagged_text_and_csv(demo: DemoFolder, capsys: pytest.CaptureFixture[st
     argv = ["flagged", str(demo.maildir), "--config", str(demo.config_path), "--no-dns"]
     assert run_command(argv) == 0
     text = capsys.readouterr().out
-    assert "[urgent] enforced  203.0.113.20" in text
+    assert "[urgent] mail lost  203.0.113.20" in text  # readable kind names in text output
+    assert "internal, no DKIM" in text
+    assert "internal_no_dkim" not in text and "enforced " not in text
     assert "contact: 山田 太郎 <yamada@lab1.example.ac.jp>  network 192.0.2.0/24" in text
     assert ADVICE["internal_no_dkim"] in text
     assert run_command([*argv, "--csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("source_ip,kind,severity,messages,header_from,first_seen")
+    assert any(",internal_no_dkim," in line for line in lines)  # identifiers stay in CSV
     assert len(lines) == 1 + len(
         [s for s in demo.facts.sources for k in s.kinds if k != "forwarded"]
     )

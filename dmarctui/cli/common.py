@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from dmarctui.model import AggregateReport
 from dmarctui.scan import Progress
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import Index, UpdateStats
@@ -41,8 +42,8 @@ class ProgressLine:
         if not self.enabled:
             return
         self.stream.write(
-            f"\r\x1b[Kscanning {progress.done}/{progress.total} messages,"
-            f" {progress.reports} reports, {progress.errors} errors"
+            f"\r\x1b[Kscanning {progress.done}/{count(progress.total, 'message')},"
+            f" {count(progress.reports, 'report')}, {count(progress.errors, 'error')}"
         )
         self.stream.flush()
         self._shown = True

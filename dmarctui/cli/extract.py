@@ -9,6 +9,7 @@ from dmarctui.cli.common import add_folder_arguments, add_index_arguments, fail,
 from dmarctui.extract import ExtractAction, extract_folder, extract_indexed
 from dmarctui.index import Index, IndexStoreError
 from dmarctui.mailstore import MailStoreError, open_store
+from dmarctui.wording import count
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def show(action: ExtractAction) -> None:
-    print(f"{action.action:<7} {action.path.name}  ({action.why})")
+    why = f"  ({action.why})" if action.why else ""
+    print(f"{action.action:<7} {action.path.name}{why}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     wrote = sum(1 for a in actions if a.action == "wrote")
     skipped = len(actions) - wrote
     print(
-        f"{wrote} written, {skipped} skipped as identical, {duplicates} duplicate"
-        f" messages not written again, {errors} messages with errors"
-        f" (see `dmarctui scan {args.path}`)"
+        f"{wrote:,} written, {skipped:,} skipped as identical,"
+        f" {count(duplicates, 'duplicate message')} not written again,"
+        f" {count(errors, 'message')} with errors (see `dmarctui scan {args.path}`)"
     )
     return 0
 

@@ -8,8 +8,6 @@ import json
 import sys
 import time
 
-import humanize
-
 from dmarctui.cli.common import fail
 from dmarctui.cli.triage_input import (
     InputError,
@@ -21,6 +19,7 @@ from dmarctui.cli.triage_input import (
 from dmarctui.config import Config
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.triage import find_findings, finding_to_dict, problems
+from dmarctui.wording import KIND_LABELS, count
 
 PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
@@ -93,14 +92,13 @@ def _day(epoch: int) -> str:
 
 def print_text(findings: list[Finding], reports: int) -> None:
     if not findings:
-        print(f"Nothing flagged in {humanize.intcomma(reports)} reports.")
+        print(f"Nothing flagged in {count(reports, 'report')}.")
         return
     for n, f in enumerate(findings, 1):
         name = f" ({f.ptr.rstrip('.')})" if f.ptr else ""
-        print(f"{n:>3}. [{f.severity}] {f.kind}  {f.source_ip}{name}")
-        noun = "message" if f.messages == 1 else "messages"
+        print(f"{n:>3}. [{f.severity}] {KIND_LABELS[f.kind]}  {f.source_ip}{name}")
         print(
-            f"     {humanize.intcomma(f.messages)} {noun} as {f.header_from},"
+            f"     {count(f.messages, 'message')} as {f.header_from},"
             f" {_day(f.first_seen)} to {_day(f.last_seen)},"
             f" reported by {', '.join(f.reporters)}"
         )

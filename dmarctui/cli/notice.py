@@ -30,6 +30,7 @@ from dmarctui.notice import NoticeError, build_notice, letter_findings, recipien
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import OutboxError, draft_notice, drafts_target
 from dmarctui.triage import find_findings
+from dmarctui.wording import count
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -223,7 +224,7 @@ def _print_followup(
         for s in ("still_failing", "improved", "waiting", "no_data")
     }
     print(
-        f"{len(progress)} notified sources, {days} days after their notice:"
+        f"{count(len(progress), 'notified source')}, {count(days, 'day')} after their notice:"
         f" {counts['still_failing']} still failing, {counts['improved']} improved,"
         f" {counts['waiting']} not due yet, {counts['no_data']} without newer reports"
     )

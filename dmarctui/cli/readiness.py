@@ -18,6 +18,7 @@ from dmarctui.cli.triage_input import (
 )
 from dmarctui.readiness import Readiness, readiness
 from dmarctui.triage import find_findings
+from dmarctui.wording import KIND_LABELS, count
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([readiness_to_dict(r) for r in result], indent=2, ensure_ascii=False))
     elif not result:
-        print(f"No reports for our domains in {humanize.intcomma(len(reports))} reports.")
+        print(f"No reports for our domains in {count(len(reports), 'report')}.")
     else:
         for n, item in enumerate(result):
             if n:
@@ -99,7 +100,10 @@ def print_text(item: Readiness) -> None:
     if item.ready:
         verdict = "ready: no mail from legitimate sources fails DMARC"
     else:
-        verdict = f"not ready: {_n(item.failed_legit)} messages from legitimate sources fail DMARC"
+        verdict = (
+            f"not ready: {count(item.failed_legit, 'message')} from legitimate sources"
+            f" {'fails' if item.failed_legit == 1 else 'fail'} DMARC"
+        )
     print(f"{item.domain}: {verdict}")
     print(f"  {'day':<10} {'pass':>9} {'fail legit':>11} {'fail outside':>13}")
     for d in item.days:
@@ -110,15 +114,20 @@ def print_text(item: Readiness) -> None:
         f"  {'total':<10} {_n(item.passed):>9} {_n(item.failed_legit):>11} "
         f"{_n(item.failed_outside):>13}"
     )
-    hit = ", ".join(f"{kind} {_n(n)}" for kind, n in item.would_quarantine.items()) or "nothing"
+    hit = (
+        ", ".join(f"{KIND_LABELS[kind]} {_n(n)}" for kind, n in item.would_quarantine.items())
+        or "nothing"
+    )
     print(f"  p=quarantine would have sent to spam: {hit}")
     print(f"  p=reject would have bounced:          {hit}")
     if item.enforced:
         print(f"  already quarantined or rejected by receivers: {_n(item.enforced)}")
     if item.policy_consistent:
         for v in item.variants:
-            print(f"  published policy: {v.text()} (all {len(v.reporters)} receivers agree)")
+            n = len(v.reporters)
+            agree = "1 receiver" if n == 1 else f"all {n} receivers agree"
+            print(f"  published policy: {v.text()} ({agree})")
     else:
         print(f"  published policy differs between receivers ({len(item.variants)} variants):")
         for v in item.variants:
-            print(f"    {v.text()}: {', '.join(v.reporters)} ({v.reports} reports)")
+            print(f"    {v.text()}: {', '.join(v.reporters)} ({count(v.reports, 'report')})")

@@ -19,6 +19,7 @@ from dmarctui.export import scan_to_dict
 from dmarctui.index import IndexStoreError, UpdateStats
 from dmarctui.mailstore import MailStoreError, open_store
 from dmarctui.scan import ScanResult, scan_iter
+from dmarctui.wording import count
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print_summary(result)
         print(
             f"\nindex {index.db_path}: {stats.new} new, {stats.changed} changed, {stats.gone}"
-            f" gone, {stats.unchanged} unchanged ({stats.bodies_read} messages read)"
+            f" gone, {stats.unchanged} unchanged ({count(stats.bodies_read, 'message')} read)"
         )
     return 0
 
@@ -91,21 +92,17 @@ def _run_in_memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{humanize.intcomma(n)} {noun}{'' if n == 1 else 's'}"
-
-
 def _day(epoch: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
 def print_summary(result: ScanResult) -> None:
     print(
-        f"{result.folder} ({result.format}): {_count(result.messages, 'message')}"
+        f"{result.folder} ({result.format}): {count(result.messages, 'message')}"
         f" scanned in {humanize.precisedelta(result.elapsed, minimum_unit='milliseconds')}"
     )
-    for name, count in result.buckets.items():
-        print(f"  {name:<11} {humanize.intcomma(count):>8}")
+    for name, n in result.buckets.items():
+        print(f"  {name:<11} {humanize.intcomma(n):>8}")
     reports = result.reports
     if reports:
         begin = min(f.report.report_metadata.date_range.begin for f in reports)
@@ -113,8 +110,8 @@ def print_summary(result: ScanResult) -> None:
         total = sum(f.report.messages_total for f in reports if result.is_counted(f))
         recovered = sum(1 for f in reports if f.report.status == "recovered")
         print(
-            f"\n{humanize.intcomma(len(reports))} distinct aggregate reports, {_day(begin)} to"
-            f" {_day(end)}, covering {_count(total, 'message')}"
+            f"\n{count(len(reports), 'distinct aggregate report')}, {_day(begin)} to"
+            f" {_day(end)}, covering {count(total, 'message')}"
             + (f"; {recovered} recovered" if recovered else "")
         )
         domains = sorted({f.report.policy_published.domain for f in reports})
@@ -125,13 +122,14 @@ def print_summary(result: ScanResult) -> None:
         )
     if result.duplicates:
         print(
-            f"\n{len(result.duplicates)} reports arrived again (duplicates of one seen before);"
-            f" {result.buckets['duplicate']} messages held nothing but such copies"
+            f"\n{count(len(result.duplicates), 'report')} arrived again (duplicates of one seen"
+            f" before); {count(result.buckets['duplicate'], 'message')} held nothing but such"
+            " copies"
         )
     for c in result.collisions:
         print(f"collision on report_id {c.report_id}: {c.detail}")
     if result.errors:
-        print(f"\n{_count(len(result.errors), 'message')} with errors:")
+        print(f"\n{count(len(result.errors), 'message')} with errors:")
         for e in result.errors:
             ref = result.refs.get(e.message)
             print(f"  {ref.location if ref else e.message}: {e.reason}")

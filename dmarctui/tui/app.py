@@ -27,6 +27,7 @@ from dmarctui.tui.screen_stack import stacked_already
 from dmarctui.tui.screens.help import HelpScreen
 from dmarctui.tui.screens.main import MainScreen
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import Index
@@ -127,7 +128,10 @@ class DmarcApp(App[None]):
 
     def _show_subtitle(self) -> None:
         folder = self.index.folder
-        parts = [f"{folder.name} ({self.index.format})", f"{self.index.message_count():,} messages"]
+        parts = [
+            f"{folder.name} ({self.index.format})",
+            count(self.index.message_count(), "message"),
+        ]
         if self._updated_at is not None:
             ago = humanize.naturaltime(self.clock() - self._updated_at, when=None)
             parts.append(f"updated {ago}")
@@ -258,8 +262,12 @@ class DmarcApp(App[None]):
             if yes:
                 self.exit()
 
+        notice = edited[-1]
         self.push_screen(
-            ConfirmScreen("Quit dmarctui", edited[-1].unsaved_warning(), yes="Quit"), done
+            ConfirmScreen(
+                "Quit dmarctui", notice.unsaved_warning(), yes="Quit", draft=notice.save_draft_now
+            ),
+            done,
         )
 
     def action_rescan(self) -> None:
@@ -330,9 +338,9 @@ def _changes(stats: object) -> str:
     """``3 new, 1 gone`` from ``UpdateStats``; empty when nothing changed."""
     parts = []
     for name in ("new", "changed", "gone"):
-        count = getattr(stats, name, 0) or 0
-        if count:
-            parts.append(f"{count:,} {name} message{'s' if count != 1 else ''}")
+        n = getattr(stats, name, 0) or 0
+        if n:
+            parts.append(count(n, f"{name} message"))
     return ", ".join(parts)
 
 

@@ -36,7 +36,7 @@ def _reports_commands(main: MainScreen, reports: ReportsPane) -> Iterator[Comman
     else:
         yield (
             "reports: show failing first",
-            "Reports with failing messages on top",
+            "Reports with the most failing messages on top",
             on_reports(reports.action_failing_first),
         )
     yield (

@@ -26,18 +26,25 @@ class Column:
     """The ``ReportRow`` field the index sorts by when this column is chosen."""
     title: str
     width: int
-    """Cells; 0 = share what is left with the other flexible columns."""
+    """Cells; 0 = a text column sharing what is left, between ``TEXT_MIN`` and ``TEXT_MAX``."""
     justify: Justify = "left"
+    drop: int = 0
+    """Order in which a narrow terminal hides the column (1 first); 0 = always shown."""
 
+
+TEXT_MIN = 12
+"""A reporter or domain narrower than this reads as "examp…": hide a number column instead."""
+TEXT_MAX = 36
+"""Wider than the longest usual reporter or domain: a wide terminal keeps the numbers close."""
 
 COLUMNS: tuple[Column, ...] = (
     Column("begin", "Period", 13),
     Column("org_name", "Reporter", 0),
     Column("domain", "Domain", 0),
-    Column("records", "Recs", 5, "right"),
+    Column("records", "Recs", 5, "right", drop=1),
     Column("messages", "Msgs", 7, "right"),
     Column("failed", "Pass", 5, "right"),
-    Column("quarantine", "Q/R", 8, "right"),
+    Column("quarantine", "Q/R", 8, "right", drop=2),
     Column("status", "", 4),
 )
 SORT_TITLES: dict[str, str] = {
@@ -55,17 +62,32 @@ GAP = 1
 
 
 def column_widths(total: int) -> list[int]:
-    """Widths for ``COLUMNS`` in ``total`` cells; flexible columns share what is left."""
-    fixed = sum(c.width for c in COLUMNS) + GAP * (len(COLUMNS) - 1)
+    """Widths for ``COLUMNS`` in ``total`` cells; 0 = hidden.
+
+    Text columns share what the number columns leave, each between ``TEXT_MIN`` and
+    ``TEXT_MAX``; when even ``TEXT_MIN`` does not fit, number columns are hidden in ``drop``
+    order. Space beyond every maximum stays blank at the right.
+    """
+    shown = list(COLUMNS)
     flexible = [c for c in COLUMNS if c.width == 0]
-    spare = max(total - fixed, 6 * len(flexible))
-    share, extra = divmod(spare, len(flexible))
+
+    def needed(columns: list[Column]) -> int:
+        return sum(c.width or TEXT_MIN for c in columns) + GAP * (len(columns) - 1)
+
+    for column in sorted((c for c in COLUMNS if c.drop), key=lambda c: c.drop):
+        if needed(shown) <= total:
+            break
+        shown.remove(column)
+    fixed = sum(c.width for c in shown) + GAP * (len(shown) - 1)
+    share, extra = divmod(max(total - fixed, TEXT_MIN * len(flexible)), len(flexible))
     widths = []
     for column in COLUMNS:
-        if column.width:
+        if column not in shown:
+            widths.append(0)
+        elif column.width:
             widths.append(column.width)
         else:
-            widths.append(share + (1 if extra > 0 else 0))
+            widths.append(min(share + (1 if extra > 0 else 0), TEXT_MAX))
             extra -= 1
     return widths
 
@@ -121,10 +143,13 @@ def header_cells() -> list[Text]:
 
 
 def layout_line(cells: list[Text], widths: list[int]) -> Text:
-    """Cells truncated or padded to their widths (in terminal cells) and joined by a gap."""
+    """Cells truncated or padded to their widths (in terminal cells) and joined by a gap;
+    columns of width 0 are hidden."""
     line = Text(no_wrap=True, end="")
-    for index, (cell, width, column) in enumerate(zip(cells, widths, COLUMNS, strict=True)):
-        if index:
+    for cell, width, column in zip(cells, widths, COLUMNS, strict=True):
+        if not width:
+            continue
+        if line:
             line.append(" " * GAP)
         cell = cell.copy()
         cell.truncate(width, overflow="ellipsis")

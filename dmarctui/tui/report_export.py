@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,18 @@ if TYPE_CHECKING:
     from dmarctui.index import Index, ReportFilter, ReportRow
 
 PAGE = 500
+
+
+def default_reports_dir() -> str:
+    """Where ``e``/``E`` save XML unless the user types another folder, as shown in the prompt.
+
+    ``$XDG_DATA_HOME/dmarctui/reports``, else ``~/.local/share/dmarctui/reports``: under the
+    user's home, never the current directory (which may be a checkout or the mail folder).
+    """
+    base = os.environ.get("XDG_DATA_HOME") or ""
+    if base and Path(base).is_absolute():
+        return str(Path(base) / "dmarctui" / "reports")
+    return "~/.local/share/dmarctui/reports"
 
 
 def export_reports(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
+
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
@@ -38,7 +41,7 @@ def metadata_table(row: ReportRow, report: AggregateReport) -> Table:
         table.add_row("Contact", meta.extra_contact_info)
     table.add_row("Report ID", meta.report_id)
     table.add_row("Period", f"{utc_time(meta.date_range.begin)} → {utc_time(meta.date_range.end)}")
-    table.add_row("Records", f"{len(report.records):,} ({report.messages_total:,} messages)")
+    table.add_row("Records", f"{len(report.records):,} ({count(report.messages_total, 'message')})")
     table.add_row(
         "DMARC",
         Text.assemble(
@@ -115,3 +118,55 @@ def _result(text: Text, label: str, result: str) -> None:
         text.append(" ")
     text.append(label)
     text.append(result, "green" if result == "pass" else "red")
+
+
+SHORT_ID = 9
+"""Cells the report ID keeps at least in a narrow title (``abcd…wxyz``)."""
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """``20241103…4f2a`` — both ends of an identifier stay, since either may be the one to find."""
+    if cell_len(text) <= width:
+        return text
+    if width < 3:
+        return text[:width]
+    keep = width - 1
+    head = Text(text)
+    head.truncate(keep - keep // 2)
+    tail_chars: list[str] = []
+    for char in reversed(text):
+        if cell_len("".join(tail_chars)) + cell_len(char) > keep // 2:
+            break
+        tail_chars.insert(0, char)
+    return f"{head.plain}…{''.join(tail_chars)}"
+
+
+def report_title(row: ReportRow, width: int) -> Text:
+    """``Reporter · domain · period · report-id`` fitted to ``width``: the ID is shortened in
+    the middle first, then the reporter, so the ID never disappears."""
+    from dmarctui.tui.report_cells import period
+
+    reporter = row.org_name or row.email
+    report_id = row.report_id
+    rest = cell_len(f" · {row.domain} · {period(row.begin, row.end)} · ")
+    room = width - rest - cell_len(reporter)
+    if room < cell_len(report_id):
+        report_id = middle_ellipsis(report_id, max(room, SHORT_ID))
+        room = width - rest - cell_len(report_id)
+        if room < cell_len(reporter):
+            short = Text(reporter)
+            short.truncate(max(room, 4), overflow="ellipsis")
+            reporter = short.plain
+    title = Text.assemble(
+        (reporter, "bold"),
+        " · ",
+        row.domain,
+        " · ",
+        period(row.begin, row.end),
+        " · ",
+        (report_id, "dim"),
+        no_wrap=True,
+        overflow="ellipsis",
+    )
+    title.truncate(max(width, 1), overflow="ellipsis")
+    return title

@@ -9,17 +9,10 @@ from rich.console import Group
 from rich.text import Text
 
 from dmarctui.history import NoticeRecord
-from dmarctui.model import Finding, FindingKind, Severity
+from dmarctui.model import Finding, Severity
 from dmarctui.tui.widgets.sparkline import sparkline
+from dmarctui.wording import KIND_LABELS, count
 
-KIND_LABELS: dict[FindingKind, str] = {
-    "enforced": "mail lost",
-    "internal_no_dkim": "internal, no DKIM",
-    "dkim_broken": "DKIM broken",
-    "unaligned_third_party": "third party",
-    "outside_spoofing": "spoofing",
-    "forwarded": "forwarded",
-}
 SEVERITY_STYLES: dict[Severity, str] = {
     "urgent": "bold red",
     "high": "red",
@@ -89,9 +82,8 @@ def detail(finding: Finding, state: NoticeState | None) -> Group:
     )
     if finding.ptr:
         head.append(f"  {ptr_text(finding)}")
-    noun = "message" if finding.messages == 1 else "messages"
     seen = Text(
-        f"{period_text(finding)} · {finding.messages:,} {noun} as {finding.header_from}"
+        f"{period_text(finding)} · {count(finding.messages, 'message')} as {finding.header_from}"
         f" · reported by {', '.join(finding.reporters)}"
     )
     if finding.contact:

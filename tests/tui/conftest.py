@@ -23,6 +23,12 @@ from dmarctui.scan import Progress, drain
 from dmarctui.tui.app import DmarcApp, make_app
 
 FIXED_NOW = float(DEMO_NOW)
+MAIN_SIZES = [
+    pytest.param((60, 20), id="60x20"),
+    pytest.param((80, 24), id="80x24"),
+    pytest.param((160, 48), id="160x48"),
+]
+"""Snapshot sizes of the main panes: a split terminal, the classic default, a large window."""
 
 
 @pytest.fixture(autouse=True)

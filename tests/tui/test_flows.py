@@ -139,10 +139,10 @@ async def test_number_keys_and_tab_switch_panes(demo_app: AppFactory) -> None:
         assert "collision" in text and "not a report" in text and "error" in text
         await pilot.press("4")
         assert shown() == "failures"
-        assert "1 failure reports" in screen_text(app)
+        assert "1 failure report ·" in screen_text(app)
         await pilot.press("tab")
         assert shown() == "tls"
-        assert "1 TLS reports" in screen_text(app)
+        assert "1 TLS report ·" in screen_text(app)
         await pilot.press("shift+tab", "shift+tab")
         assert shown() == "readiness"
         await pilot.press("shift+tab")
@@ -205,11 +205,11 @@ async def test_sort_by_messages_then_reverse(demo_app: AppFactory) -> None:
             0
         ]
         await pilot.press("s", "down", "down", "down", "down", "down", "enter")
+        assert "by messages ↓" in screen_text(app)  # counts start with the largest
+        assert report_list(app).current == most
+        await pilot.press("s", "enter")
         assert "by messages ↑" in screen_text(app)
         assert report_list(app).current == least
-        await pilot.press("s", "enter")
-        assert "by messages ↓" in screen_text(app)
-        assert report_list(app).current == most
         await pilot.press("G")
         assert report_list(app).cursor == DEMO_REPORTS - 1
 

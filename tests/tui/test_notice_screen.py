@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import mailbox
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from email import message_from_bytes
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from dmarctui.config import Config
 from dmarctui.demo import DemoFolder
@@ -251,6 +253,25 @@ async def test_no_contact_asks_for_the_address(sources_app: SourcesApp) -> None:
         assert app.screen is app.main_screen
 
 
+async def test_an_invalid_address_is_asked_again_not_a_failed_notice(
+    sources_app: SourcesApp,
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot, SAAS, "unaligned_third_party")
+        for typed in ("news-admin", "@saas.example.net"):  # the second once crashed
+            await pilot.press(*typed, "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, PromptScreen)
+            assert app.screen.query_one(Input).value == typed  # selected: typing replaces it
+            toast = list(app._notifications)[-1]
+            assert toast.title == "Not an e-mail address"
+            assert "Cannot write the notice" not in screen_text(app)
+        await pilot.press(*"news-admin@saas.example.net", "enter")
+        await settle(pilot)
+        assert "To       news-admin@saas.example.net" in screen_text(app)
+
+
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
 
@@ -298,3 +319,64 @@ async def test_q_quits_at_once_from_an_unedited_letter(sources_app: SourcesApp) 
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_d_in_the_quit_question_saves_the_draft_then_quits(
+    sources_app: SourcesApp, demo_config: Config
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("e", *"PS ", "escape", "q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "d saves them as a draft" in screen_text(app)
+        await pilot.press("d")
+        await pilot.pause()
+        assert not app.is_running
+    [draft] = drafts(demo_config)
+    assert draft.get_content().startswith("PS 山田 太郎 様")
+
+
+async def test_d_in_the_leave_question_saves_the_draft_then_goes_back(
+    sources_app: SourcesApp, demo_config: Config
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await compose(pilot)
+        await pilot.press("e", *"PS ", "escape", "escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("d")
+        await settle(pilot)
+        assert app.screen is app.main_screen
+        assert "draft 12-20" in screen_text(app)
+        assert "Drafted 2024-12-20 to yamada@lab1.example.ac.jp" in screen_text(app)
+    assert len(drafts(demo_config)) == 1
+
+
+def _cells(line: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(line)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+async def test_the_preview_wraps_long_lines_in_both_languages(
+    sources_app: SourcesApp, size: tuple[int, int]
+) -> None:
+    """The end of every long line is on screen somewhere, CJK counted as two cells."""
+    app = sources_app()
+    async with app.run_test(size=size) as pilot:
+        await compose(pilot)
+        for lang in ("ja", "en"):
+            screen = notice_screen(app)
+            assert screen.language == lang
+            long_lines = [s for s in screen.body.text.splitlines() if _cells(s) > size[0] - 4]
+            assert long_lines, "nothing to wrap at this width"
+            seen = ""
+            for _ in range(40):  # page through the letter, keeping what the screen showed
+                seen += re.sub(r"[\s▁-█▏▕]", "", screen_text(app))  # no spaces, no scrollbar
+                await pilot.press("pagedown")
+            for line in long_lines:
+                assert line.replace(" ", "")[-8:] in seen, line
+            await pilot.press("l")
+            await settle(pilot)

@@ -13,7 +13,7 @@ from dmarctui.demo import DemoFolder
 from dmarctui.readiness import readiness
 from dmarctui.tui.screens.readiness import ReadinessPane
 
-from .conftest import AppFactory, screen_text, settle
+from .conftest import MAIN_SIZES, AppFactory, screen_text, settle
 from .sources_support import READINESS_KEY, SourcesApp, demo_config_in, sources_factory
 
 
@@ -42,7 +42,7 @@ async def test_readiness_shows_the_demo_domain(
         [expected] = readiness(list(app.index.counted_reports()), demo_config)
         assert expected.domain == "example.ac.jp" and not expected.ready
         text = screen_text(app)
-        assert "1 domains · 0 ready for a stricter policy" in text
+        assert "1 domain · 0 ready for a stricter policy" in text
         assert (
             f"example.ac.jp  not ready: {expected.failed_legit:,} messages from legitimate"
             " sources fail DMARC"
@@ -81,11 +81,11 @@ async def test_readiness_runs_only_once_shown(sources_app: SourcesApp) -> None:
         await settle(pilot)
         assert "Counting" in str(app.main_screen.query_one("#readiness-status").render())
         await open_readiness(pilot)
-        assert "1 domains" in screen_text(app)
+        assert "1 domain ·" in screen_text(app)
         assert app.main_screen.query_one(ReadinessPane).display
 
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SIZES = MAIN_SIZES
 
 
 @pytest.mark.parametrize("size", SIZES)

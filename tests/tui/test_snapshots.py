@@ -1,4 +1,4 @@
-"""Snapshots of every screen on the demo folder at 80×24 and 120×40, with a fixed clock.
+"""Snapshots of every screen on the demo folder at 60×20, 80×24 and 160×48, with a fixed clock.
 
 Re-record with ``make snapshots`` only after reading the report of what changed.
 """
@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from .conftest import AppFactory, settle
+from .conftest import MAIN_SIZES, AppFactory, settle
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SIZES = MAIN_SIZES
 VIEWS: dict[str, tuple[str, ...]] = {
     "reports": (),
     "report_summary": ("enter",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from dmarctui.demo import DemoFolder
 from dmarctui.tui.screens.report_detail import ReportScreen
 from dmarctui.tui.screens.source_records import SourceRecordsScreen
 
-from .conftest import AppFactory, screen_text, settle
+from .conftest import MAIN_SIZES, AppFactory, screen_text, settle
 from .sources_support import (
     LAB1,
     LAB2,
@@ -187,7 +188,7 @@ async def test_no_dns_uses_only_cached_names(
         assert "host-" not in text
 
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SIZES = MAIN_SIZES
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -213,3 +214,34 @@ async def test_palette_offers_the_sources_commands(sources_app: SourcesApp) -> N
         assert sources.show_all
         titles = {title for title, _, _ in palette_commands(app, app.main_screen)}
         assert "sources: hide informational" in titles
+
+
+async def test_a_long_ranking_counts_its_seconds_and_keys_still_work(
+    sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from dmarctui.tui.screens import sources as sources_module
+
+    gate = threading.Event()
+    real = sources_module.triage
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(timeout=10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sources_module, "triage", slow)
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause(2.2)
+        assert re.search(r"Ranking the sources… [12] s", screen_text(app))
+        await pilot.press("1")  # the UI answers while the ranking runs
+        await pilot.pause()
+        assert app.main_screen.active_pane is not None
+        assert app.main_screen.active_pane.PANE_ID == "reports"
+        await pilot.press("2")
+        gate.set()
+        await settle(pilot)
+        assert "sources need action" in screen_text(app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -13,9 +12,47 @@ from dmarctui.tui.pane import Pane
 from dmarctui.tui.report_text import utc_time
 from dmarctui.tui.screens.fields import FieldsScreen, fields_table
 from dmarctui.tui.widgets.pane_table import PaneTable
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.ledger import FoundFailure
+    from dmarctui.model import FailureReport
+
+FIELD_LABELS: dict[str, str] = {
+    "original_from": "From",
+    "original_to": "To",
+    "original_subject": "Subject",
+    "original_message_id": "Message-ID",
+    "original_mail_from": "Envelope from",
+    "original_rcpt_to": "Envelope to",
+    "source_ip": "Source IP",
+    "reported_domain": "Reported domain",
+    "auth_failure": "Failed check",
+    "delivery_result": "Delivery",
+    "dkim_domain": "DKIM domain",
+    "dkim_selector": "DKIM selector",
+    "identity_alignment": "Aligned identity",
+    "authentication_results": "Auth results",
+    "arrival_date": "Arrived",
+    "feedback_type": "Feedback type",
+    "reporting_mta": "Reporting MTA",
+    "user_agent": "Reporter software",
+    "format": "Format",
+}
+"""Every field of a failure report, in reading order, under a name a mail admin knows."""
+
+
+def failure_fields(message: str, report: FailureReport) -> list[tuple[str, object]]:
+    """The failure detail's lines: readable labels, the arrival time in UTC when it is known."""
+    values: list[tuple[str, object]] = [("Message", message)]
+    for name, label in FIELD_LABELS.items():
+        value = getattr(report, name)
+        if name == "arrival_date" and report.arrival_epoch:
+            value = utc_time(report.arrival_epoch)
+        elif name == "format":
+            value = "ARF (RFC 5965)" if value == "arf" else "plain text"
+        values.append((label, value))
+    return values
 
 
 class FailuresPane(Pane):
@@ -25,8 +62,10 @@ class FailuresPane(Pane):
     HELP = """\
 ## Failures
 
-DMARC failure (ruf) reports: one message that failed, as the receiver saw it. **Enter** shows
-every field of the report.
+DMARC failure (ruf) reports: one message that failed DMARC, as the receiver saw it: when it
+arrived, the source IP, the domain, which check failed (**Failed**: dkim, spf or dmarc), and the
+message's From and Subject. **Enter** shows every field of the report (the keys of the list
+scroll it; **Esc** closes).
 """
 
     def __init__(self) -> None:
@@ -59,7 +98,7 @@ every field of the report.
                 report.original_subject or "",
             )
         self.query_one("#failures-status", Label).update(
-            f"{len(self._found):,} failure reports"
+            count(len(self._found), "failure report")
             + (" · enter for details" if self._found else "")
         )
 
@@ -68,9 +107,5 @@ every field of the report.
         if event.cursor_row >= len(self._found):
             return
         found = self._found[event.cursor_row]
-        report = found.report
-        body = fields_table(
-            [("message", found.message)]
-            + [(f.name, getattr(report, f.name)) for f in fields(report)]
-        )
+        body = fields_table(failure_fields(found.message, found.report))
         self.app.push_screen(FieldsScreen("Failure report", body))

@@ -10,9 +10,11 @@ from rich.protocol import is_renderable
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
+
+from dmarctui.tui.widgets.scrolling import KeyScroll
 
 
 def fields_table(fields: Iterable[tuple[str, object]]) -> Table:
@@ -41,6 +43,9 @@ class FieldsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide-dialog"):
             yield Label(self.title_text, classes="dialog-title")
-            with VerticalScroll():
+            with KeyScroll(id="fields-scroll"):
                 yield Static(self.body, id="fields-body")
-            yield Label("Esc to close", classes="dialog-hint")
+            yield Label("Esc to close · ↑↓ j k PgUp PgDn g G to scroll", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(KeyScroll).focus()

@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, MarkdownViewer
+from textual.widgets import Label, Markdown
+
+from dmarctui.tui.widgets.scrolling import KeyScroll
 
 
 def help_text() -> str:
@@ -28,8 +30,9 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         text = f"{self.context.rstrip()}\n\n{help_text()}" if self.context else help_text()
         with Vertical(classes="dialog wide-dialog", id="help-dialog"):
-            yield MarkdownViewer(text, show_table_of_contents=False, id="help-text")
-            yield Label("Esc to close · arrows / PgUp / PgDn to scroll", classes="dialog-hint")
+            with KeyScroll(id="help-text"):
+                yield Markdown(text)
+            yield Label("Esc to close · ↑↓ j k PgUp PgDn g G to scroll", classes="dialog-hint")
 
     def on_mount(self) -> None:
-        self.query_one(MarkdownViewer).focus()
+        self.query_one(KeyScroll).focus()

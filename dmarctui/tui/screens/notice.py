@@ -27,7 +27,14 @@ from textual.widgets import Label, Static, TextArea
 
 from dmarctui.config import Config, Lang
 from dmarctui.history import HistoryError
-from dmarctui.notice import NoticeError, body_text, build_notice, recipients, with_edits
+from dmarctui.notice import (
+    AddressError,
+    NoticeError,
+    body_text,
+    build_notice,
+    recipients,
+    with_edits,
+)
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import (
     OutboxError,
@@ -42,6 +49,7 @@ from dmarctui.tui.screens.prompt import PromptScreen
 from dmarctui.tui.source_cells import KIND_LABELS
 from dmarctui.tui.widgets.confirm import ConfirmScreen
 from dmarctui.tui.widgets.key_bar import KeyBar
+from dmarctui.tui.widgets.scrolling import KeyScroll
 
 if TYPE_CHECKING:
     from dmarctui.model import Finding
@@ -141,7 +149,9 @@ it, after a confirmation that shows the recipients and the subject.
             id="notice-title",
         )
         yield Static("", id="notice-headers")
-        yield TextArea("", read_only=True, soft_wrap=False, id="notice-body")
+        with KeyScroll(id="notice-preview"):
+            yield Static("", id="notice-preview-text")
+        yield TextArea("", read_only=True, soft_wrap=True, id="notice-body")
         yield Label("", id="notice-hint")
         yield KeyBar()
 
@@ -173,6 +183,16 @@ it, after a confirmation that shows the recipients and the subject.
                 to=self.to,
                 now=datetime.fromtimestamp(self.dmarc.clock(), UTC),
             )
+        except AddressError as exc:  # the user's typing: say so and ask again
+            self.notify(
+                f"{exc}: type an address like admin@example.org",
+                title="Not an e-mail address",
+                severity="error",
+                timeout=15,
+            )
+            typed, self.to = self.to or "", None
+            self._ask_address(first=first, typed=typed)
+            return
         except (NoticeError, TemplateError) as exc:
             self.notify(str(exc), title="Cannot write the notice", severity="error", timeout=15)
             if first:
@@ -182,9 +202,23 @@ it, after a confirmation that shows the recipients and the subject.
         self._built_body = body_text(msg)
         self.body.load_text(self._built_body)
         self._show_headers()
-        self.body.focus()
+        self._show_preview(top=True)
 
-    def _ask_address(self, *, first: bool) -> None:
+    def _show_preview(self, *, top: bool = False) -> None:
+        """The body as the recipient will read it, wrapped to the width (CJK counts two cells).
+
+        The text area is for editing only: as a preview it would cut long lines at the right
+        edge and its arrow keys would move a cursor instead of scrolling.
+        """
+        self.query_one("#notice-preview-text", Static).update(Text(self.body.text))
+        preview = self.query_one("#notice-preview", KeyScroll)
+        self.body.display = False
+        preview.display = True
+        preview.focus()
+        if top:  # another letter (language, recipient): read it from its start
+            preview.scroll_to(y=0, animate=False, immediate=True)
+
+    def _ask_address(self, *, first: bool, typed: str = "") -> None:
         def done(address: str | None) -> None:
             if address and address.strip():
                 self.to = address.strip()
@@ -196,7 +230,7 @@ it, after a confirmation that shows the recipients and the subject.
         self.app.push_screen(
             PromptScreen(
                 f"Recipient for {ips}",
-                value=self.to or "",
+                value=typed,
                 placeholder="Name <admin@example.org> or admin@example.org",
                 hint="No contact is configured for this source · Enter to use the"
                 " address · Esc to cancel",
@@ -268,6 +302,7 @@ it, after a confirmation that shows the recipients and the subject.
         if self.editing:
             self.editing = False
             self.body.read_only = True
+            self._show_preview()
             self._show_hint()
             self.refresh_bindings()
             return
@@ -280,7 +315,10 @@ it, after a confirmation that shows the recipients and the subject.
                 self.dismiss(self.changed)
 
         self.app.push_screen(
-            ConfirmScreen("Leave the notice", self.unsaved_warning(), yes="Leave"), done
+            ConfirmScreen(
+                "Leave the notice", self.unsaved_warning(), yes="Leave", draft=self.save_draft_now
+            ),
+            done,
         )
 
     def unsaved_warning(self) -> str:
@@ -316,6 +354,8 @@ it, after a confirmation that shows the recipients and the subject.
             return
         self.editing = True
         self.body.read_only = False
+        self.query_one("#notice-preview", KeyScroll).display = False
+        self.body.display = True
         self.body.focus()
         self._show_hint()
         self.refresh_bindings()
@@ -350,7 +390,26 @@ it, after a confirmation that shows the recipients and the subject.
                 return
             text = path.read_text(encoding="utf-8", errors="replace")
         self.body.load_text(text)
+        self._show_preview()
         self._show_hint()
+
+    def save_draft_now(self) -> bool:
+        """Save the draft before leaving or quitting (``d`` in the unsaved-edits question).
+
+        Runs in the UI thread: the caller leaves right after, so a worker could be cut short.
+        """
+        msg = self.final_message()
+        if msg is None:
+            return False
+        try:
+            path = draft_notice(msg, self.findings, drafts_target(self.dmarc.config))
+        except (OutboxError, HistoryError) as exc:
+            self.notify(str(exc), title="Draft not saved", severity="error", timeout=30)
+            return False
+        self.notify(f"Draft saved: {path}", title="Notice", timeout=10)
+        self.changed = True
+        self._built_body = self.body.text
+        return True
 
     def action_save_draft(self) -> None:
         msg = self.final_message()

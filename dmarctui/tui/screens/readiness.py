@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Label, Static
 
@@ -18,6 +15,8 @@ from dmarctui.readiness import Readiness, readiness
 from dmarctui.triage import find_findings
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import KIND_LABELS
+from dmarctui.tui.widgets.scrolling import KeyScroll
+from dmarctui.wording import count
 
 
 def _n(value: int) -> str:
@@ -30,7 +29,8 @@ def verdict(item: Readiness) -> Text:
         text.append("  ready: no mail from legitimate sources fails DMARC", "bold green")
     else:
         text.append(
-            f"  not ready: {_n(item.failed_legit)} messages from legitimate sources fail DMARC",
+            f"  not ready: {count(item.failed_legit, 'message')} from legitimate sources"
+            f" {'fails' if item.failed_legit == 1 else 'fail'} DMARC",
             "bold red",
         )
     return text
@@ -54,22 +54,28 @@ def stricter_table(item: Readiness) -> Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("p=quarantine would send to spam / p=reject would bounce")
     table.add_column("messages", justify="right")
-    for kind, count in item.would_quarantine.items():
+    for kind, messages in item.would_quarantine.items():
         style = "" if kind == "outside_spoofing" else "red"
-        table.add_row(Text(KIND_LABELS[kind], style), _n(count))
+        table.add_row(Text(KIND_LABELS[kind], style), _n(messages))
     if not item.would_quarantine:
         table.add_row(Text("nothing", "green"), "0")
     return table
 
 
-def policies_table(item: Readiness) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    table.add_column("Published policy", no_wrap=True)
-    table.add_column("reports", justify="right")
-    table.add_column("reported by", overflow="fold")
+def policies_table(item: Readiness) -> Group:
+    """Each published policy on its line, the receivers that saw it wrapped under it.
+
+    Not a table: a third column for the receivers left them 2 cells at 60 columns (a name a
+    letter or two per line) and squeezed the policy at 100.
+    """
+    lines: list[RenderableType] = []
     for variant in item.variants:
-        table.add_row(variant.text(), _n(variant.reports), ", ".join(variant.reporters))
-    return table
+        policy = Text.assemble(
+            (variant.text(), "bold"), "  ", (count(variant.reports, "report"), "dim")
+        )
+        lines.append(Padding(policy, (0, 0, 0, 2)))
+        lines.append(Padding(Text(f"seen by {', '.join(variant.reporters)}"), (0, 0, 0, 4)))
+    return Group(*lines)
 
 
 def policy_line(item: Readiness) -> Text:
@@ -121,11 +127,6 @@ outsiders (what it is meant to stop), per day; what p=quarantine or p=reject wou
 by finding kind; and whether every receiver saw the same published policy.
 """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("g", "scroll('home')", "Top", show=False, id="readiness.top"),
-        Binding("G", "scroll('end')", "Bottom", show=False, id="readiness.bottom"),
-    ]
-
     class Computed(Message):
         def __init__(self, result: list[Readiness] | str) -> None:
             super().__init__()
@@ -133,7 +134,7 @@ by finding kind; and whether every receiver saw the same published policy.
 
     def compose(self) -> ComposeResult:
         yield Label("Counting…", id="readiness-status", classes="pane-status")
-        with VerticalScroll(id="readiness-scroll"):
+        with KeyScroll(id="readiness-scroll"):
             yield Static("", id="readiness-body")
 
     def compute(self) -> None:
@@ -168,17 +169,10 @@ by finding kind; and whether every receiver saw the same published policy.
         else:
             ready = sum(1 for r in message.result if r.ready)
             status.update(
-                f"{len(message.result)} domains · {ready} ready for a stricter policy"
+                f"{count(len(message.result), 'domain')} · {ready:,} ready for a stricter policy"
                 " · arrows / PgDn scroll"
             )
             views: list[RenderableType] = [domain_view(r) for r in message.result]
             body.update(Group(*views))
             self.dmarc.keep_long_lived()
         self.computed()
-
-    def action_scroll(self, where: str) -> None:
-        scroll = self.query_one("#readiness-scroll", VerticalScroll)
-        if where == "home":
-            scroll.scroll_home(animate=False)
-        else:
-            scroll.scroll_end(animate=False)

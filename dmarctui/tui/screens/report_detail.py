@@ -10,14 +10,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
+from textual.widget import Widget
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from dmarctui.mailstore import MailStoreError
-from dmarctui.tui.report_cells import period
-from dmarctui.tui.report_text import auth_results, metadata_table, repairs_table
+from dmarctui.tui.report_text import auth_results, metadata_table, repairs_table, report_title
 from dmarctui.tui.widgets.key_bar import KeyBar
+from dmarctui.tui.widgets.scrolling import KeyScroll, KeyTable
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
@@ -33,8 +33,10 @@ class ReportScreen(Screen[None]):
     HELP = """\
 ## Report
 
-**1–4** or **tab** switch between Summary, Records, XML and Headers. **Esc** goes back.
-The XML and headers are read again from the mail folder (read-only).
+**1–4** or **tab** switch between Summary, Records, XML and Headers; the keys of the list
+(**↑↓ j k PgUp PgDn g G Home End**) scroll the tab shown, **← → h l** scroll the records
+sideways. **Esc** goes back. The XML and headers are read again from the mail folder
+(read-only).
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -62,27 +64,15 @@ The XML and headers are read again from the mail folder (read-only).
         return cast("DmarcApp", self.app)
 
     def compose(self) -> ComposeResult:
-        row = self.row
-        yield Label(
-            Text.assemble(
-                (row.org_name or row.email, "bold"),
-                " · ",
-                row.domain,
-                " · ",
-                period(row.begin, row.end),
-                " · ",
-                (row.report_id, "dim"),
-            ),
-            id="report-title",
-        )
+        yield ReportTitle(self.row, id="report-title")
         with TabbedContent(id="report-tabs", initial="summary"):
-            with TabPane("1 Summary", id="summary"), VerticalScroll():
+            with TabPane("1 Summary", id="summary"), KeyScroll(id="summary-scroll"):
                 yield Static(id="report-summary")
             with TabPane("2 Records", id="records"):
-                yield DataTable(id="records-table", cursor_type="row", zebra_stripes=True)
-            with TabPane("3 XML", id="xml"), VerticalScroll(id="xml-scroll"):
+                yield KeyTable(id="records-table")
+            with TabPane("3 XML", id="xml"), KeyScroll(id="xml-scroll"):
                 yield Static("Reading the XML from the folder…", id="report-xml")
-            with TabPane("4 Headers", id="headers"), VerticalScroll(id="headers-scroll"):
+            with TabPane("4 Headers", id="headers"), KeyScroll(id="headers-scroll"):
                 yield Static("Reading the message from the folder…", id="report-headers")
         yield KeyBar()
 
@@ -97,6 +87,7 @@ The XML and headers are read again from the mail folder (read-only).
         self.query_one("#report-summary", Static).update(summary)
         self._fill_records(report)
         self._load_raw()
+        self._focus_tab("summary")
 
     def _fill_records(self, report: AggregateReport) -> None:
         table = self.query_one("#records-table", DataTable)
@@ -156,13 +147,36 @@ The XML and headers are read again from the mail folder (read-only).
         self.query_one("#report-xml", Static).update(xml)
         self.query_one("#report-headers", Static).update(headers)
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A click on the tab row must not leave the focus there: the keys scroll the tab."""
+        event.stop()
+        if event.pane.id:
+            self._focus_tab(event.pane.id)
+
+    def _focus_tab(self, tab: str) -> None:
+        content = self.query_one(f"#{tab}", TabPane).query("KeyScroll, KeyTable").first(Widget)
+        content.focus(scroll_visible=False)
+
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        self._focus_tab(tab)
 
     def action_next_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)
         position = TABS.index(tabs.active) if tabs.active in TABS else 0
         tabs.active = TABS[(position + step) % len(TABS)]
+        self._focus_tab(tabs.active)
+
+
+class ReportTitle(Static):
+    """Reporter · domain · period · report ID, the ID shortened (not dropped) when narrow."""
+
+    def __init__(self, row: ReportRow, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.row = row
+
+    def render(self) -> Text:
+        return report_title(self.row, self.content_region.width)
 
 
 def _result(value: str) -> Text:

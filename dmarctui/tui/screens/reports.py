@@ -15,16 +15,18 @@ from dmarctui.index import ReportFilter
 from dmarctui.tui.filter_text import describe
 from dmarctui.tui.pane import Pane
 from dmarctui.tui.report_cells import SORT_TITLES
-from dmarctui.tui.report_export import export_reports
+from dmarctui.tui.report_export import default_reports_dir, export_reports
 from dmarctui.tui.screens.filter import FilterScreen
 from dmarctui.tui.screens.prompt import PromptScreen
 from dmarctui.tui.screens.sort import SortScreen
 from dmarctui.tui.widgets.report_list import ReportList
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
 
-DEFAULT_OUT = "dmarc-reports"
+TEXT_SORTS = frozenset({"org_name", "domain"})
+"""Sorted A→Z first; every other column (dates, counts) starts with the largest."""
 
 
 class ReportsPane(Pane):
@@ -58,7 +60,7 @@ class ReportsPane(Pane):
             "failing_first",
             "Failing first",
             show=False,
-            tooltip="Put reports with failing messages first",
+            tooltip="Most failing messages first (again: back to the sort order)",
             id="reports.failing_first",
         ),
         Binding(
@@ -83,7 +85,7 @@ class ReportsPane(Pane):
         self.filter = ReportFilter()
         self.sort = "begin"
         self.descending = True
-        self.out_dir = DEFAULT_OUT
+        self.out_dir = default_reports_dir()
         self._queried = False
 
     def compose(self) -> ComposeResult:
@@ -113,12 +115,12 @@ class ReportsPane(Pane):
         self._show_status()
 
     def _show_status(self) -> None:
-        count = self.report_list.row_count
+        listed = self.report_list.row_count
         arrow = "↓" if self.descending else "↑"
-        first = " · failing first" if self.filter.failing_first else ""
+        first = " · most failing first" if self.filter.failing_first else ""
         self.query_one("#reports-status", Label).update(
-            f"{count:,} reports · {describe(self.filter)} · by {SORT_TITLES[self.sort]} {arrow}"
-            f"{first}"
+            f"{count(listed, 'report')} · {describe(self.filter)}"
+            f" · by {SORT_TITLES[self.sort]} {arrow}{first}"
         )
 
     def set_filter(self, flt: ReportFilter) -> None:
@@ -136,10 +138,10 @@ class ReportsPane(Pane):
             if text is not None:
                 self.set_filter(replace(self.filter, text=text.strip() or None))
 
+        now = f" (now: {self.filter.text})" if self.filter.text else ""
         self.app.push_screen(
             PromptScreen(
-                "Search reports",
-                value=self.filter.text or "",
+                f"Search reports{now}",
                 placeholder="reporter, domain, report id or file name",
                 hint="Enter to search (empty clears) · Esc to cancel",
             ),
@@ -157,7 +159,7 @@ class ReportsPane(Pane):
         def done(key: str | None) -> None:
             if key is None:
                 return
-            descending = not self.descending if key == self.sort else key in {"begin", "end"}
+            descending = not self.descending if key == self.sort else key not in TEXT_SORTS
             self.set_sort(key, descending)
 
         self.app.push_screen(SortScreen(self.sort, self.descending), done)
@@ -167,11 +169,11 @@ class ReportsPane(Pane):
 
     def action_extract(self, everything: bool) -> None:
         current = self.report_list.current
-        count = self.report_list.row_count
-        if count == 0 or (current is None and not everything):
+        listed = self.report_list.row_count
+        if listed == 0 or (current is None and not everything):
             self.notify("No report to extract", severity="warning")
             return
-        what = f"all {count:,} listed reports" if everything else "this report"
+        what = f"all {count(listed, 'listed report')}" if everything else "this report"
 
         def done(directory: str | None) -> None:
             if not directory:
@@ -184,7 +186,8 @@ class ReportsPane(Pane):
             PromptScreen(
                 f"Extract {what} to directory",
                 value=self.out_dir,
-                hint="Conventional names; identical files skipped, none overwritten",
+                hint="Enter to save · Esc to cancel · conventional names; identical files"
+                " skipped, none overwritten",
             ),
             done,
         )

@@ -14,6 +14,8 @@ from dmarctui.tui.report_cells import period
 from dmarctui.tui.report_text import auth_results
 from dmarctui.tui.source_cells import KIND_LABELS, SEVERITY_STYLES
 from dmarctui.tui.widgets.key_bar import KeyBar
+from dmarctui.tui.widgets.scrolling import KeyTable
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
@@ -62,7 +64,7 @@ report; **Esc** goes back to the sources.
 
     def compose(self) -> ComposeResult:
         yield Label("", id="source-records-title")
-        yield DataTable(id="source-records-table", cursor_type="row", zebra_stripes=True)
+        yield KeyTable(id="source-records-table")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -109,7 +111,9 @@ report; **Esc** goes back to the sources.
         reports = len({row.pk for row, _ in found})
         messages = sum(record.count for _, record in found)
         title.append(
-            f"  · {len(found):,} records in {reports:,} reports, {messages:,} messages", "dim"
+            f"  · {count(len(found), 'record')} in {count(reports, 'report')},"
+            f" {count(messages, 'message')}",
+            "dim",
         )
         return title
 

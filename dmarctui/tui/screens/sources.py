@@ -7,6 +7,7 @@ table is ranked again when they arrive, since PTR-pattern senders and contacts c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -15,6 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Label, Static
 from textual.worker import get_current_worker
 
@@ -28,16 +30,20 @@ from dmarctui.triage import find_findings, is_problem
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
 from dmarctui.tui.widgets.pane_table import PaneTable
+from dmarctui.tui.widgets.scrolling import KeyScroll
 from dmarctui.tui.widgets.sparkline import day_axis
+from dmarctui.wording import count
 
 PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
 PTR_ROUNDS = 5
+"""``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
 LISTED = 1_000
 """Most findings the table lists: nobody writes to source 11,000 first, and the DataTable's
 cost on every pane switch (and the garbage collector's pauses) grow with the findings held; the
 status line says when the list is cut."""
-"""``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
+TICK_SECONDS = 1.0
+"""How often the status line counts the seconds of a first ranking."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,8 @@ class SourcesPane(LazyPane):
 ## Sources
 
 The sources sending with our domains that need action, most severe and busiest first. The
-line under the table explains the highlighted source and what to do about it. **Enter** lists
+lines under the table explain the highlighted source and what to do about it (**J** / **K**
+scroll them when they are longer than the space). **Enter** lists
 every record of the source across all reports; **space** marks sources for one notice; **n**
 composes the notice to the source's admin; **a** shows forwarded mail and spoofing too.
 """
@@ -125,6 +132,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             id="sources.open",
             priority=True,
         ),
+        Binding("J", "detail(1)", "Detail ↓", show=False, id="sources.detail_down"),
+        Binding("K", "detail(-1)", "Detail ↑", show=False, id="sources.detail_up"),
         Binding(
             "a",
             "toggle_all",
@@ -159,6 +168,10 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.ptrs: dict[str, str | None] = {}
         self.loaded = False
         self._asked: set[str] = set()
+        self._ranking_since: float | None = None
+        self._ranked = False
+        """A ranking is on screen (until then the status line counts the seconds)."""
+        self._ticker: Timer | None = None
         self._dns: ReverseDns | None = None
 
     def compose(self) -> ComposeResult:
@@ -166,7 +179,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         table = PaneTable(id="sources-table")
         table.add_columns(*COLUMNS)
         yield table
-        yield Static("", id="source-detail")
+        with KeyScroll(id="source-detail", can_focus=False):
+            yield Static("", id="source-detail-text")
 
     @property
     def table(self) -> DataTable[object]:
@@ -179,7 +193,23 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
     # ------------------------------------------------------------------ triage
 
     def compute(self) -> None:
+        self._ranking_since = time.monotonic()
+        if self._ticker is None:
+            self._ticker = self.set_interval(TICK_SECONDS, self._show_ranking)
         self._triage(dict(self.ptrs))
+
+    def _show_ranking(self) -> None:
+        """Until the first ranking arrives, the status line counts the seconds it has taken.
+
+        Ranking is one pass over every counted report; the seconds say it is alive, and the
+        keys stay live meanwhile since it runs in a thread.
+        """
+        if self._ranked or self._ranking_since is None:
+            return
+        seconds = time.monotonic() - self._ranking_since
+        self.query_one("#sources-status", Label).update(
+            f"Ranking the sources… {seconds:.0f} s · reading every counted report"
+        )
 
     @work(
         thread=True,
@@ -199,6 +229,11 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
 
     def on_sources_pane_triaged(self, message: SourcesPane.Triaged) -> None:
         result = message.result
+        self._ranking_since = None
+        self._ranked = True
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if result.problem and not result.findings:
             self.query_one("#sources-status", Label).update(result.problem)
         else:
@@ -270,13 +305,18 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
 
     def _show_status(self) -> None:
         listing = self.listings[self.show_all]
-        parts = [f"{listing.sources:,} sources" + ("" if self.show_all else " need action")]
+        need = (
+            "" if self.show_all else (" needs action" if listing.sources == 1 else " need action")
+        )
+        parts = [count(listing.sources, "source") + need]
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
         if listing.findings > len(listing.rows):
-            parts.append(f"{listing.findings:,} findings, first {len(listing.rows):,} listed")
+            parts.append(
+                f"{count(listing.findings, 'finding')}, first {len(listing.rows):,} listed"
+            )
         else:
-            parts.append(f"{listing.findings:,} findings")
+            parts.append(count(listing.findings, "finding"))
         if self.hidden and not self.show_all:
             parts.append(f"{self.hidden:,} informational hidden (a)")
         self.query_one("#sources-status", Label).update(" · ".join(parts))
@@ -287,12 +327,12 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         return self.shown[row] if self.shown and 0 <= row < len(self.shown) else None
 
     def _show_detail(self) -> None:
-        panel = self.query_one("#source-detail", Static)
+        panel = self.query_one("#source-detail-text", Static)
         current = self.current
         if current is None:
             panel.update(
                 "Nothing to act on: no source sending as our domains fails DMARC."
-                if self.loaded
+                if self._ranked
                 else ""
             )
             return
@@ -307,6 +347,10 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.action_open()
 
     # ------------------------------------------------------------------ actions
+
+    def action_detail(self, step: int) -> None:
+        """J / K scroll the explanation under the table while the table keeps the focus."""
+        self.query_one("#source-detail", KeyScroll).action_line(step)
 
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all

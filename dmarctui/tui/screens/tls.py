@@ -14,6 +14,7 @@ from dmarctui.tui.pane import Pane
 from dmarctui.tui.report_text import utc_time
 from dmarctui.tui.screens.fields import FieldsScreen, fields_table
 from dmarctui.tui.widgets.pane_table import PaneTable
+from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.ledger import FoundTls
@@ -56,7 +57,7 @@ policy. **Enter** shows each policy and its failure details.
                 report.report_id,
             )
         self.query_one("#tls-status", Label).update(
-            f"{len(self._found):,} TLS reports" + (" · enter for details" if self._found else "")
+            count(len(self._found), "TLS report") + (" · enter for details" if self._found else "")
         )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -16,7 +17,8 @@ from dmarctui.tui.screen_stack import ClosesOnlyItself
 class ConfirmScreen(ClosesOnlyItself, ModalScreen[bool]):
     """Dismisses with True on ``y`` or the yes button, False on ``n``, Esc or the no button.
 
-    The no button has the focus, so a stray enter never confirms.
+    The no button has the focus, so a stray enter never confirms. With ``draft`` (a question
+    about unsaved edits) ``d`` saves them first and then answers yes, as the question says.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -24,10 +26,23 @@ class ConfirmScreen(ClosesOnlyItself, ModalScreen[bool]):
         Binding(
             "n,escape", "answer(False)", "No", tooltip="Cancel: nothing happens", id="confirm.no"
         ),
+        Binding(
+            "d", "draft", "Save draft", tooltip="Save the edits as a draft", id="confirm.draft"
+        ),
     ]
 
-    def __init__(self, title: str, question: str, *, yes: str = "Yes", no: str = "Cancel"):
+    def __init__(
+        self,
+        title: str,
+        question: str,
+        *,
+        yes: str = "Yes",
+        no: str = "Cancel",
+        draft: Callable[[], bool] | None = None,
+    ):
         super().__init__()
+        self.draft = draft
+        """Saves the edits; True when saved (then the answer is yes)."""
         self.title_text = title
         self.question = question
         self.yes = yes
@@ -39,6 +54,8 @@ class ConfirmScreen(ClosesOnlyItself, ModalScreen[bool]):
             yield Static(self.question, id="confirm-question")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.no} (n)", id="confirm-no")
+                if self.draft is not None:
+                    yield Button("Save draft (d)", id="confirm-draft")
                 yield Button(f"{self.yes} (y)", id="confirm-yes", variant="warning")
 
     def on_mount(self) -> None:
@@ -46,7 +63,17 @@ class ConfirmScreen(ClosesOnlyItself, ModalScreen[bool]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        if event.button.id == "confirm-draft":
+            self.action_draft()
+            return
         self.dismiss(event.button.id == "confirm-yes")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "draft" or self.draft is not None
+
+    def action_draft(self) -> None:
+        if self.draft is not None and self.draft():
+            self.dismiss(True)
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

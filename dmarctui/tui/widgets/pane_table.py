@@ -8,10 +8,11 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.widget import Widget
-from textual.widgets import DataTable
+
+from dmarctui.tui.widgets.scrolling import KeyTable
 
 
-class PaneTable(DataTable[object]):
+class PaneTable(KeyTable):
     """A row-cursor table whose enter (open the line) is listed in the key bar.
 
     A plain DataTable forgets every rendered cell on each Resize and on each style update. A
@@ -32,7 +33,7 @@ class PaneTable(DataTable[object]):
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self._drawn_size = Size(0, 0)
         self._drawn_theme = ""
 

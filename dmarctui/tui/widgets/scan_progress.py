@@ -8,6 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
+from dmarctui.wording import count
+
 if TYPE_CHECKING:
     from dmarctui.scan import Progress
 
@@ -25,8 +27,8 @@ class ScanProgressBar(Horizontal):
         self.display = True
         self.query_one(ProgressBar).update(total=max(progress.total, 1), progress=progress.done)
         self.query_one("#scan-counts", Label).update(
-            f"{progress.done:,}/{progress.total:,} messages, {progress.reports:,} reports,"
-            f" {progress.errors:,} errors"
+            f"{progress.done:,}/{count(progress.total, 'message')},"
+            f" {count(progress.reports, 'report')}, {count(progress.errors, 'error')}"
         )
 
     def hide(self) -> None:
