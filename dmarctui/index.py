@@ -12,7 +12,9 @@ import threading
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+from dmarctui import index_export
 from dmarctui import index_queries as q
+from dmarctui.exchange import RecordRow, ReportHead
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
 from dmarctui.index_schema import IndexStoreError, connect, default_db_path
 from dmarctui.index_update import UpdateStats, update
@@ -22,12 +24,14 @@ from dmarctui.model import (
     AggregateReport,
     Collision,
     Duplicate,
+    FailureReport,
     FolderFormat,
     FoundReport,
     MessageRef,
     MessageSummary,
     Problem,
     Record,
+    TlsReport,
 )
 from dmarctui.payloads import Limits, find_payloads, parse_message
 from dmarctui.scan import Progress, ScanResult
@@ -167,6 +171,23 @@ class Index:
             with self._lock:
                 report = q.aggregate_report(self._conn, pk)
             yield report
+
+    def export_aggregate(
+        self, flt: ReportFilter | None = None
+    ) -> Iterator[tuple[ReportHead, list[RecordRow]]]:
+        """Distinct counted reports with their records, streamed (one report in memory)."""
+        with self._lock:
+            yield from index_export.aggregate_reports(self._conn, flt or ReportFilter())
+
+    def export_failures(
+        self, flt: ReportFilter | None = None
+    ) -> Iterator[tuple[str, FailureReport]]:
+        with self._lock:
+            yield from index_export.failure_reports(self._conn, flt or ReportFilter())
+
+    def export_tls(self, flt: ReportFilter | None = None) -> Iterator[tuple[str, TlsReport]]:
+        with self._lock:
+            yield from index_export.tls_reports(self._conn, flt or ReportFilter())
 
     def daily_totals(self, source_ip: str | None = None) -> list[tuple[str, int]]:
         with self._lock:
