@@ -232,6 +232,8 @@ class Index:
     def raw_message(self, key: str) -> bytes:
         """The message bytes, read again from the folder (raises ``MessageGone`` if gone)."""
         ref, _ = self.message(key)
+        if self.store.remote:
+            return self.store.read(ref)
         return read_message(self.format, self.folder, ref)
 
     def report_xml(self, report_pk: int, limits: Limits | None = None) -> bytes:
@@ -303,6 +305,7 @@ class Index:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        self.store.close()
 
     def __enter__(self) -> Index:
         return self
