@@ -140,8 +140,8 @@ def rows() -> list[tuple[str, str, str, str]]:
         out.append((
             f"export --to {shape}, {records:,} records (target ≤ 3× read, RSS flat)",
             f"{result['elapsed']:.2f} s",
-            f"{records / result['elapsed']:,.0f} records/s; {result['elapsed'] / read['elapsed']:.2f}"
-            f"× plain read",
+            f"{records / result['elapsed']:,.0f} records/s;"
+            f" {result['elapsed'] / read['elapsed']:.2f}× plain read",
             f"{result['maxrss_kib'] / 1024:.0f} MB (at {records // 10:,} records:"
             f" {small['maxrss_kib'] / 1024:.0f} MB)",
         ))  # fmt: skip

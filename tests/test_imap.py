@@ -25,6 +25,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server() -> Iterator[Dovecot]:
     if dovecot_binary() is None:
+        if os.environ.get("DMARCTUI_REQUIRE_DOVECOT"):
+            pytest.fail(f"dovecot is required here (.ci/run) but not installed ({PACKAGE})")
         pytest.skip(f"dovecot is not installed (Debian package {PACKAGE}; `make test` installs it)")
     pytest.importorskip("trustme", reason="trustme (test extra) makes the test CA")
     with running() as started:

@@ -17,7 +17,10 @@ FORMATS = ("maildir", "mh", "mbox")
 
 
 def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="Maildir, MH folder or mbox file")
+    parser.add_argument(
+        "path", metavar="PATH",
+        help="Maildir, MH folder or mbox file, or imaps://user@host/Folder (imap:// for STARTTLS)",
+    )  # fmt: skip
     parser.add_argument(
         "--format", choices=FORMATS, default=None, help="folder format (default: detect)"
     )

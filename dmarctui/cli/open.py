@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dmarctui import __version__
 from dmarctui.cli.common import FORMATS, fail
+from dmarctui.imap_store import is_imap_url
 
 THEMES = (
     "textual-dark",
@@ -79,7 +80,7 @@ def run_tui(argv: list[str]) -> int:
         return fail("give a folder to open (dmarctui PATH), or try dmarctui --demo")
     if args.path is not None and args.demo:
         return fail("--demo opens its own folder; leave out PATH")
-    if args.path is not None and not Path(args.path).exists():
+    if args.path is not None and not is_imap_url(args.path) and not Path(args.path).exists():
         return fail(f"{args.path}: no such folder or file")
 
     from dmarctui.config import ConfigError, load_config

@@ -16,6 +16,7 @@ from dmarctui.cli.common import (
     open_index,
 )
 from dmarctui.export import scan_to_dict
+from dmarctui.imap_store import is_imap_url
 from dmarctui.index import IndexStoreError, UpdateStats
 from dmarctui.mailstore import MailStoreError, open_store
 from dmarctui.scan import ScanResult, scan_iter
@@ -37,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.no_index:
+    if args.no_index and not is_imap_url(args.path):  # IMAP: the in-memory index fetches
         return _run_in_memory(args)
     try:
         index, stats = open_index(args)

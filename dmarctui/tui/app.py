@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.worker import get_current_worker
 
 from dmarctui.config import Config
+from dmarctui.imap_store import is_imap_url
 from dmarctui.model import FolderFormat
 from dmarctui.tui.commands import DmarcCommands
 from dmarctui.tui.messages import ScanDone, ScanFailed, ScanProgress
@@ -334,7 +335,8 @@ def make_app(
             notes.extend(str(p) for p in problems)
     if path is None:
         raise ValueError("a folder path is required unless demo=True")
-    index = Index.open(Path(path), fmt, db=db, in_memory=in_memory)
+    where = path if is_imap_url(path) else Path(path)  # an IMAP address is not a file path
+    index = Index.open(where, fmt, db=db, in_memory=in_memory)
     return DmarcApp(
         index,
         config=config,
