@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
+from json.encoder import encode_basestring as _encode_str  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
-from dmarctui.csv_cells import safe_cell
+from dmarctui.csv_cells import FORMULA_STARTS
 from dmarctui.model import FailureReport, TlsReport
 
 AGGREGATE_CSV_FIELDS = (
@@ -102,58 +103,113 @@ def _day(epoch: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
-class _AuthCache:
-    """The index's auth columns turned into parsedmarc's lists, memoised: the same few dozen
-    combinations recur in a million records."""
+class _Fragments:
+    """Text that records share, rendered once: the auth columns (the same few dozen
+    combinations recur in a million records) as parsedmarc's lists, as JSON and as CSV cells.
+    The export builds each record's text from these, so a record costs a few string joins."""
 
-    def __init__(self, limit: int = 8192) -> None:
+    def __init__(self, limit: int = 4096) -> None:
         self.limit = limit
-        self.cache: dict[str, Any] = {}
+        self.tables: dict[str, dict[str, Any]] = {}
 
-    def get(self, kind: str, column: str) -> Any:
-        key = kind + column
-        hit = self.cache.get(key)
+    def table(self, what: str) -> dict[str, Any]:
+        """The rendered ``what`` (kind + form, e.g. ``dbulk``) by column text: a renderer looks
+        its hits up here directly, and calls :meth:`_get` only for a miss."""
+        return self.tables.setdefault(what, {})
+
+    def _get(self, what: str, column: str) -> Any:
+        table = self.table(what)
+        hit = table.get(column)
         if hit is None:
-            if len(self.cache) >= self.limit:
-                self.cache.clear()
+            if len(table) >= self.limit:
+                table.clear()  # in place: renderers hold the table itself
+            hit = table[column] = self._make(what, column)
+        return hit
+
+    def _make(self, what: str, column: str) -> Any:
+        kind, form = what[0], what[1:]
+        if form == "list":
             rows = json.loads(column)
             if kind == "r":
-                hit = [{"type": t, "comment": c} for t, c in rows]
-            elif kind == "d":
-                hit = [
-                    {"domain": d, "selector": s, "result": r, "human_result": h}
-                    for d, r, s, h in rows
-                ]
-            else:
-                hit = [
-                    {"domain": d, "scope": s, "result": r, "human_result": h} for d, r, s, h in rows
-                ]
-            self.cache[key] = hit
-        return hit
+                return [{"type": t, "comment": c} for t, c in rows]
+            second = "selector" if kind == "d" else "scope"
+            return [{"domain": d, second: s, "result": r, "human_result": h} for d, r, s, h in rows]
+        items = self._get(kind + "list", column)
+        if form == "json":
+            return _dumps(items)
+        if form == "bulk":  # parsedmarc's document fields, empty lists left out
+            if not items:
+                return ""
+            if kind == "r":
+                return f',"policy_overrides":{_dumps(items)}'
+            name, second, default = (
+                ("dkim", "selector", "none") if kind == "d" else ("spf", "scope", "mfrom")
+            )
+            combined = [f"{i[second] or default} / {i['domain']} / {i['result']}" for i in items]
+            return f',"{name}_results":{_dumps(items)},"{name}_results_combined":{_dumps(combined)}'
+        # csv: the joined cells parsedmarc writes, made safe and quoted as CSV needs
+        if kind == "r":
+            cells: tuple[str, ...] = (
+                ",".join(o["type"] or "none" for o in items),
+                "|".join(o["comment"] or "none" for o in items),
+            )
+        else:
+            second = "selector" if kind == "d" else "scope"
+            cells = tuple(
+                ",".join(_lower(item[name]) for item in items)
+                for name in ("domain", second, "result")
+            )
+        return ",".join(csv_text(cell) for cell in cells)
+
+    def json(self, kind: str, column: str) -> str:
+        return self._get(kind + "json", column)  # type: ignore[no-any-return]
+
+    def bulk(self, kind: str, column: str) -> str:
+        return self._get(kind + "bulk", column)  # type: ignore[no-any-return]
+
+    def csv(self, kind: str, column: str) -> str:
+        return self._get(kind + "csv", column)  # type: ignore[no-any-return]
+
+
+_ALIGNMENT = {
+    (spf, dkim): _dumps({"spf": spf, "dkim": dkim, "dmarc": spf or dkim})
+    for spf in (False, True)
+    for dkim in (False, True)
+}
+_NO_SOURCE_JSON = _dumps(_NO_SOURCE_FACTS)[1:-1]
+_NO_SOURCE_CSV = "," * (len(_NO_SOURCE_FACTS) - 1)
+
+
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
+
+
+def _js(value: str | None) -> str:
+    return "null" if value is None else _encode_str(value)
+
+
+def csv_text(value: object) -> str:
+    """One CSV cell as Python's csv module writes it (minimal quoting), made safe first."""
+    if value is None:
+        return ""
+    if value.__class__ is str:
+        text = "'" + value if value[:1] in _FORMULA_FIRST else value  # type: ignore[index,operator]
+    else:
+        text = str(value)  # numbers and booleans are never neutralised
+    if '"' in text or "," in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 class AggregateShapes:
-    """Turns (report head, records) into parsedmarc's aggregate shapes, one report at a time."""
+    """Renders (report head, records) in parsedmarc's aggregate shapes, one report at a time.
+
+    Records are rendered from pre-built fragments rather than dicts through ``json.dumps``:
+    the export of a million records must stay within a few times a plain read of the rows.
+    """
 
     def __init__(self, index_prefix: str = "") -> None:
-        self.auth = _AuthCache()
+        self.fragments = _Fragments()
         self.index_prefix = index_prefix
-
-    # ------------------------------------------------------------------ parsedmarc JSON
-
-    def metadata(self, head: ReportHead) -> dict[str, Any]:
-        return {
-            "org_name": head.org_name,
-            "org_email": head.email,
-            "org_extra_contact_info": head.extra_contact_info,
-            "report_id": head.report_id,
-            "begin_date": human_utc(head.begin),
-            "end_date": human_utc(head.end),
-            "timespan_requires_normalization": False,
-            "original_timespan_seconds": head.end - head.begin,
-            "errors": json.loads(head.errors),
-            "generator": head.generator,
-        }
 
     @staticmethod
     def policy(head: ReportHead) -> dict[str, Any]:
@@ -171,104 +227,100 @@ class AggregateShapes:
             "discovery_method": head.discovery_method,
         }
 
-    def record(self, head: ReportHead, row: RecordRow) -> dict[str, Any]:
-        (_, ip, count, disposition, dkim, spf, reasons, header_from, envelope_from, envelope_to,
-         auth_dkim, auth_spf) = row  # fmt: skip
-        dkim_ok, spf_ok = dkim == "pass", spf == "pass"
-        return {
-            "source": {"ip_address": ip, **_NO_SOURCE_FACTS},
-            "count": count,
-            "alignment": {"spf": spf_ok, "dkim": dkim_ok, "dmarc": spf_ok or dkim_ok},
-            "policy_evaluated": {
-                "disposition": disposition,
-                "dkim": dkim,
-                "spf": spf,
-                "policy_override_reasons": self.auth.get("r", reasons),
-            },
-            "identifiers": {
-                "envelope_from": envelope_from,
-                "header_from": header_from,
-                "envelope_to": envelope_to,
-            },
-            "auth_results": {
-                "dkim": self.auth.get("d", auth_dkim),
-                "spf": self.auth.get("s", auth_spf),
-            },
-            "normalized_timespan": False,
-            "interval_begin": human_utc(head.begin),
-            "interval_end": human_utc(head.end),
-        }
+    # ------------------------------------------------------------------ parsedmarc JSON
 
-    def report(self, head: ReportHead, records: Iterable[RecordRow]) -> dict[str, Any]:
-        """One report as parsedmarc's ``parse_aggregate_report_xml`` returns it."""
-        return {
+    def report_json(self, head: ReportHead, records: Iterable[RecordRow]) -> str:
+        """One report as parsedmarc's ``parse_aggregate_report_xml`` returns it, as JSON."""
+        begin, end = human_utc(head.begin), human_utc(head.end)
+        top = _dumps({
             "xml_schema": head.version or "draft",
             "xml_namespace": head.namespace,
-            "report_metadata": self.metadata(head),
+            "report_metadata": {
+                "org_name": head.org_name,
+                "org_email": head.email,
+                "org_extra_contact_info": head.extra_contact_info,
+                "report_id": head.report_id,
+                "begin_date": begin,
+                "end_date": end,
+                "timespan_requires_normalization": False,
+                "original_timespan_seconds": head.end - head.begin,
+                "errors": json.loads(head.errors),
+                "generator": head.generator,
+            },
             "policy_published": self.policy(head),
-            "records": [self.record(head, row) for row in records],
-        }
+        })  # fmt: skip
+        tail = (
+            f',"normalized_timespan":false,"interval_begin":{_js(begin)},'
+            f'"interval_end":{_js(end)}}}'
+        )
+        frag = self.fragments
+        rendered = []
+        for row in records:
+            (_, ip, count, disposition, dkim, spf, reasons, header_from, envelope_from,
+             envelope_to, auth_dkim, auth_spf) = row  # fmt: skip
+            rendered.append(
+                f'{{"source":{{"ip_address":{_js(ip)},{_NO_SOURCE_JSON}}},"count":{count},'
+                f'"alignment":{_ALIGNMENT[spf == "pass", dkim == "pass"]},'
+                f'"policy_evaluated":{{"disposition":{_js(disposition)},"dkim":{_js(dkim)},'
+                f'"spf":{_js(spf)},"policy_override_reasons":{frag.json("r", reasons)}}},'
+                f'"identifiers":{{"envelope_from":{_js(envelope_from)},'
+                f'"header_from":{_js(header_from)},"envelope_to":{_js(envelope_to)}}},'
+                f'"auth_results":{{"dkim":{frag.json("d", auth_dkim)},'
+                f'"spf":{frag.json("s", auth_spf)}}}{tail}'
+            )
+        return f'{top[:-1]},"records":[{",".join(rendered)}]}}'
 
     # ------------------------------------------------------------------ flat CSV rows
 
-    def csv_rows(self, head: ReportHead, records: Iterable[RecordRow]) -> Iterator[list[Any]]:
-        """parsedmarc's flat rows (``AGGREGATE_CSV_FIELDS``), one per record, every text cell
-        made safe for spreadsheets (:func:`safe_cell`)."""
+    def csv_lines(self, head: ReportHead, records: Iterable[RecordRow]) -> Iterator[str]:
+        """parsedmarc's flat rows (``AGGREGATE_CSV_FIELDS``) as CSV lines, one per record, every
+        text cell made safe for spreadsheets (as :func:`dmarctui.csv_cells.safe_cell`)."""
         policy = self.policy(head)
-        begin, end = human_utc(head.begin), human_utc(head.end)
-        front = [
-            safe_cell(v)
+        front = ",".join(
+            csv_text(v)
             for v in (
                 head.version or "draft", head.org_name, head.email, head.extra_contact_info,
-                head.report_id, begin, end, False, "|".join(json.loads(head.errors)),
-                head.domain, policy["adkim"], policy["aspf"], head.p, policy["sp"], head.np,
-                policy["pct"], head.fo, head.testing, head.discovery_method,
+                head.report_id, human_utc(head.begin), human_utc(head.end), False,
+                "|".join(json.loads(head.errors)), head.domain, policy["adkim"],
+                policy["aspf"], head.p, policy["sp"], head.np, policy["pct"], head.fo,
+                head.testing, head.discovery_method,
             )
-        ]  # fmt: skip
-        pieces = self._csv_pieces
+        )  # fmt: skip
+        frag = self.fragments
+        r_table, d_table, s_table = frag.table("rcsv"), frag.table("dcsv"), frag.table("scsv")
         for row in records:
             (_, ip, count, disposition, dkim, spf, reasons, header_from, envelope_from,
              envelope_to, auth_dkim, auth_spf) = row  # fmt: skip
             dkim_ok, spf_ok = dkim == "pass", spf == "pass"
-            yield [
-                *front, safe_cell(ip), None, None, None, None, None, None, None, None, count,
-                spf_ok, dkim_ok, spf_ok or dkim_ok, safe_cell(disposition), *pieces("r", reasons),
-                safe_cell(envelope_from), safe_cell(header_from), safe_cell(envelope_to),
-                *pieces("d", auth_dkim), *pieces("s", auth_spf),
-            ]  # fmt: skip
-
-    def _csv_pieces(self, kind: str, column: str) -> tuple[str, ...]:
-        """The joined CSV cells of an auth column, made safe, memoised like the lists."""
-        key = "c" + kind + column
-        hit = self.auth.cache.get(key)
-        if hit is None:
-            items = self.auth.get(kind, column)
-            if kind == "r":
-                hit = (
-                    ",".join(o["type"] or "none" for o in items),
-                    "|".join(o["comment"] or "none" for o in items),
-                )
-            else:
-                second = "selector" if kind == "d" else "scope"
-                hit = tuple(
-                    ",".join(_lower(item[name]) for item in items)
-                    for name in ("domain", second, "result")
-                )
-            hit = tuple(safe_cell(cell) for cell in hit)
-            self.auth.cache[key] = hit
-        return hit  # type: ignore[no-any-return]
+            r = r_table.get(reasons)
+            if r is None:
+                r = frag.csv("r", reasons)
+            d = d_table.get(auth_dkim)
+            if d is None:
+                d = frag.csv("d", auth_dkim)
+            s = s_table.get(auth_spf)
+            if s is None:
+                s = frag.csv("s", auth_spf)
+            yield (
+                f"{front},{csv_text(ip)},{_NO_SOURCE_CSV},{count},{spf_ok},{dkim_ok},"
+                f"{spf_ok or dkim_ok},{csv_text(disposition)},{r},"
+                f"{csv_text(envelope_from)},{csv_text(header_from)},{csv_text(envelope_to)},"
+                f"{d},{s}"
+            )
 
     # ------------------------------------------------------------------ bulk NDJSON
 
     def bulk_lines(self, head: ReportHead, records: Iterable[RecordRow]) -> Iterator[str]:
-        """Action and document lines of parsedmarc's per-record ``dmarc_aggregate`` documents.
+        """Action and document lines of parsedmarc's per-record ``dmarc_aggregate`` documents
+        (fields without a value left out, as its client stores them).
 
         The ``_id`` is the report's content key and the record's position, so loading the same
         export twice updates the documents instead of counting the messages twice.
         """
         begin, end = iso_utc(head.begin), iso_utc(head.end)
-        index = f"{self.index_prefix}dmarc_aggregate-{_day(head.begin)}"
-        common = _without_empty({
+        index = _dumps(f"{self.index_prefix}dmarc_aggregate-{_day(head.begin)}")
+        action = '{"index":{"_index":' + index + ',"_id":' + _dumps(head.content_key)[:-1]
+        common = _dumps(_without_empty({
             "xml_schema": head.version or "draft",
             "xml_namespace": head.namespace,
             "org_name": head.org_name,
@@ -286,38 +338,37 @@ class AggregateShapes:
             "testing": head.testing,
             "discovery_method": head.discovery_method,
             "generator": head.generator,
-        })  # fmt: skip
+        }))[:-1]  # fmt: skip
+        frag = self.fragments
+        r_table, d_table, s_table = frag.table("rbulk"), frag.table("dbulk"), frag.table("sbulk")
         for row in records:
             (idx, ip, count, disposition, dkim, spf, reasons, header_from, envelope_from,
              envelope_to, auth_dkim, auth_spf) = row  # fmt: skip
-            dkims = self.auth.get("d", auth_dkim)
-            spfs = self.auth.get("s", auth_spf)
             dkim_ok, spf_ok = dkim == "pass", spf == "pass"
-            doc = {
-                **common,
-                "source_ip_address": ip,
-                "message_count": count,
-                "disposition": disposition,
-                "dkim_aligned": dkim_ok,
-                "spf_aligned": spf_ok,
-                "passed_dmarc": dkim_ok or spf_ok,
-                "policy_overrides": self.auth.get("r", reasons),
-                "header_from": header_from,
-                "dkim_results": dkims,
-                "spf_results": spfs,
-                "dkim_results_combined": [
-                    f"{d['selector'] or 'none'} / {d['domain']} / {d['result']}" for d in dkims
-                ],
-                "spf_results_combined": [
-                    f"{s['scope'] or 'mfrom'} / {s['domain']} / {s['result']}" for s in spfs
-                ],
-            }
+            r = r_table.get(reasons)
+            if r is None:
+                r = frag.bulk("r", reasons)
+            d = d_table.get(auth_dkim)
+            if d is None:
+                d = frag.bulk("d", auth_dkim)
+            s = s_table.get(auth_spf)
+            if s is None:
+                s = frag.bulk("s", auth_spf)
+            optional = ""
             if envelope_from is not None:
-                doc["envelope_from"] = envelope_from
+                optional += f',"envelope_from":{_encode_str(envelope_from)}'
             if envelope_to is not None:
-                doc["envelope_to"] = envelope_to
-            yield _dumps({"index": {"_index": index, "_id": f"{head.content_key}-{idx}"}})
-            yield _dumps(doc)
+                optional += f',"envelope_to":{_encode_str(envelope_to)}'
+            yield f'{action}-{idx}"}}}}'
+            yield (
+                f'{common},"source_ip_address":{_js(ip)},"message_count":{count},'
+                f'"disposition":{_js(disposition)},"dkim_aligned":{_JSON_BOOL[dkim_ok]},'
+                f'"spf_aligned":{_JSON_BOOL[spf_ok]},"passed_dmarc":{_JSON_BOOL[dkim_ok or spf_ok]}'
+                f'{r},"header_from":{_js(header_from)}{optional}{d}{s}}}'
+            )
+
+
+_JSON_BOOL = {False: "false", True: "true"}
 
 
 def _lower(value: object) -> str:

@@ -116,23 +116,23 @@ def write_export(
     return _write_ndjson(index, flt, kind, out, index_prefix)
 
 
-def _json_items(index: Index, flt: ReportFilter, kind: str) -> Iterator[dict[str, Any]]:
+def _json_items(index: Index, flt: ReportFilter, kind: str) -> Iterator[str]:
     if kind == "aggregate":
         shapes = AggregateShapes()
-        return (shapes.report(head, records) for head, records in index.export_aggregate(flt))
-    if kind == "failure":
-        return (failure_json(report) for _, report in index.export_failures(flt))
-    return (tls_json(report) for _, report in index.export_tls(flt))
-
-
-def _write_json(items: Iterator[dict[str, Any]], out: TextIO) -> int:
-    """A JSON list, one report per line, written as each report is read."""
+        return (shapes.report_json(head, rows) for head, rows in index.export_aggregate(flt))
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    if kind == "failure":
+        return (encode(failure_json(report)) for _, report in index.export_failures(flt))
+    return (encode(tls_json(report)) for _, report in index.export_tls(flt))
+
+
+def _write_json(items: Iterator[str], out: TextIO) -> int:
+    """A JSON list, one report per line, written as each report is read."""
     n = 0
     out.write("[")
     for item in items:
         out.write(",\n" if n else "\n")
-        out.write(encode(item))
+        out.write(item)
         n += 1
     out.write("\n]\n" if n else "]\n")
     return n
@@ -145,7 +145,8 @@ def _write_csv(index: Index, flt: ReportFilter, kind: str, out: TextIO) -> int:
         writer.writerow(AGGREGATE_CSV_FIELDS)
         shapes = AggregateShapes()
         for head, records in index.export_aggregate(flt):
-            writer.writerows(shapes.csv_rows(head, records))
+            if records:
+                out.write("\n".join(shapes.csv_lines(head, records)) + "\n")
             n += 1
     elif kind == "failure":
         writer.writerow(FAILURE_CSV_FIELDS)
