@@ -131,7 +131,8 @@ def _quote(name: str) -> str:
 
 
 def _utf7(name: str) -> str:
-    out, pending = [], []
+    out: list[str] = []
+    pending: list[str] = []
 
     def flush() -> None:
         if pending:
@@ -360,9 +361,9 @@ class ImapStore(MailStore):
                         raise ImapError(f"{self.url}: fetch refused: {_clean(data)}")
                     for item in data:
                         if isinstance(item, tuple) and len(item) == 2:
-                            uid = _FETCH_UID.search(item[0])
-                            if uid:
-                                got[int(uid.group(1))] = item[1]
+                            found = _FETCH_UID.search(item[0])
+                            if found:
+                                got[int(found.group(1))] = item[1]
             for ref in batch:
                 uid = ref.key.rpartition(":")[2]
                 yield ref, got.get(int(uid)) if uid.isdigit() else None

@@ -150,13 +150,13 @@ def _write_csv(index: Index, flt: ReportFilter, kind: str, out: TextIO) -> int:
             n += 1
     elif kind == "failure":
         writer.writerow(FAILURE_CSV_FIELDS)
-        for _, report in index.export_failures(flt):
-            writer.writerow(_safe_row(failure_csv_row(report)))
+        for _, failure in index.export_failures(flt):
+            writer.writerow(_safe_row(failure_csv_row(failure)))
             n += 1
     else:
         writer.writerow(TLS_CSV_FIELDS)
-        for _, report in index.export_tls(flt):
-            writer.writerows([_safe_row(row) for row in tls_csv_rows(report)])
+        for _, tls in index.export_tls(flt):
+            writer.writerows([_safe_row(row) for row in tls_csv_rows(tls)])
             n += 1
     return n
 
@@ -177,11 +177,11 @@ def _write_ndjson(
                 out.write("\n")
             n += 1
     elif kind == "failure":
-        for doc_id, report in index.export_failures(flt):
-            out.write("\n".join(failure_bulk_lines(report, doc_id, index_prefix)) + "\n")
+        for doc_id, failure in index.export_failures(flt):
+            out.write("\n".join(failure_bulk_lines(failure, doc_id, index_prefix)) + "\n")
             n += 1
     else:
-        for doc_id, report in index.export_tls(flt):
-            out.write("\n".join(tls_bulk_lines(report, doc_id, index_prefix)) + "\n")
+        for doc_id, tls in index.export_tls(flt):
+            out.write("\n".join(tls_bulk_lines(tls, doc_id, index_prefix)) + "\n")
             n += 1
     return n
