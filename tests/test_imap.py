@@ -6,6 +6,7 @@ lost mid-scan (after which nothing fetched is lost and the next run resumes)."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +199,42 @@ def test_the_connection_refuses_every_command_that_writes(imap: Dovecot) -> None
     finally:
         store.close()
     assert not any(b"\\Seen" in fl for fl in imap.flags("Guard").values())
+
+
+def test_cancelled_fetch_keeps_what_came_and_the_next_run_fetches_the_rest(
+    imap: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    imap.append("Cancel", _mails(10, "x"))
+    monkeypatch.setattr(imap_store, "FETCH_BATCH", 3)
+    cancel = threading.Event()
+    real_fetch = ImapStore.fetch
+
+    def fetch_then_cancel(self: ImapStore, refs: list) -> Iterator:  # type: ignore[type-arg]
+        for n, item in enumerate(real_fetch(self, refs)):
+            if n == 4:
+                cancel.set()  # as Esc in the TUI or Ctrl-C in a command would
+            yield item
+
+    url, db = imap.url("Cancel"), tmp_path / "i.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(ImapStore, "fetch", fetch_then_cancel)
+        with Index.open(url, db=db) as index:
+            stats = drain(index.update(cancel=cancel))
+            assert stats.cancelled and 4 <= index.message_count() < 10
+            kept = index.message_count()
+    with Index.open(url, db=db) as index:
+        stats = drain(index.update())
+        assert (stats.bodies_read, stats.unchanged, index.count_reports()) == (10 - kept, kept, 10)
+
+
+async def test_the_tui_opens_an_imap_folder(imap: Dovecot, tmp_path: Path) -> None:
+    from dmarctui.tui.app import make_app
+    from tests.tui.conftest import screen_text, settle
+
+    imap.append("Tui", _mails(4, "u"))
+    app = make_app(imap.url("Tui"), db=tmp_path / "i.db", poll_seconds=None, dns=False)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "4 messages" in text and "4 reports" in text
+    assert not any(b"\\Seen" in fl for fl in imap.flags("Tui").values())
