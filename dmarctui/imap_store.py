@@ -215,6 +215,9 @@ class ImapStore(MailStore):
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    def prepare(self) -> None:
+        self.password()
+
     def password(self) -> str:
         """From ``password_command``, the environment, or a prompt; asked once per process."""
         if self._password is not None:

@@ -77,6 +77,10 @@ class MailStore(ABC):
     def close(self) -> None:  # noqa: B027 (a local folder holds nothing to let go of)
         """Let go of any connection."""
 
+    def prepare(self) -> None:  # noqa: B027 (a local folder needs nothing)
+        """Ask the user now for what opening needs (an IMAP password), before a UI owns the
+        terminal and a prompt could not be answered."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
 

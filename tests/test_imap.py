@@ -133,6 +133,8 @@ def test_bad_password_missing_folder_and_untrusted_certificate(
     imap: Dovecot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = ["--db", str(tmp_path / "i.db")]
+    del os.environ["DMARCTUI_IMAP_PASSWORD"]  # and no terminal to prompt on
+    assert "no password for reports@127.0.0.1" in _one_line_error(["scan", imap.url(), *db], capsys)
     os.environ["DMARCTUI_IMAP_PASSWORD"] = "wrong"
     assert "login refused" in _one_line_error(["scan", imap.url(), *db], capsys)
     os.environ["DMARCTUI_IMAP_PASSWORD"] = PASSWORD

@@ -337,6 +337,11 @@ def make_app(
         raise ValueError("a folder path is required unless demo=True")
     where = path if is_imap_url(path) else Path(path)  # an IMAP address is not a file path
     index = Index.open(where, fmt, db=db, in_memory=in_memory)
+    try:
+        index.store.prepare()  # an IMAP password prompt, while the terminal is still ours
+    except BaseException:
+        index.close()
+        raise
     return DmarcApp(
         index,
         config=config,
