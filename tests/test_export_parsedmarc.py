@@ -1,9 +1,10 @@
 """``dmarctui export`` against the reference: parsedmarc 11 run offline on the public corpus.
 
-For every raw aggregate report (bare files wrapped in e-mails as sent, one attachment each, and
-complete e-mails) that both read, dmarctui's exported JSON is compared with parsedmarc's field by
-field. Where they differ on purpose, :data:`INTENDED` says which fields and why; a field listed
-there that no longer differs anywhere fails the test too, so the list stays true.
+For every raw report (aggregate, failure and SMTP TLS; bare files wrapped in e-mails as sent,
+one attachment each, and complete e-mails) that both read, dmarctui's exported JSON is compared
+with parsedmarc's field by field. Where they differ on purpose, :data:`INTENDED` (and its
+failure and TLS counterparts) says which fields and why; a field listed there that no longer
+differs anywhere fails the test too, so the lists stay true.
 """
 
 from __future__ import annotations
@@ -114,10 +115,32 @@ def _corpus() -> Path:
 
 
 def _raw_files(corpus: Path) -> list[Path]:
-    """The raw aggregate reports: bare files, and complete e-mails as received."""
-    return sorted((corpus / "raw" / "aggregate").iterdir()) + sorted(
-        (corpus / "raw" / "email").iterdir()
+    """The raw reports: bare files, and complete e-mails as received."""
+    return [
+        path
+        for kind in ("aggregate", "email", "failure", "smtp_tls")
+        for path in sorted((corpus / "raw" / kind).iterdir())
+        if path.suffix != ".md"
+    ]
+
+
+def _as_mail(n: int, path: Path) -> bytes:
+    """A raw file as the message it arrived in: e-mails as they are, bare files attached."""
+    if path.suffix == ".eml":
+        return path.read_bytes()
+    ctype = "application/tlsrpt+json" if path.suffix == ".json" else "application/octet-stream"
+    return mail(
+        mime_part(path.read_bytes(), ctype, filename=path.name),
+        message_id=f"<raw-{n}@corpus.test>",
     )
+
+
+def _export(kind: str, tmp: Path) -> list[dict[str, Any]]:
+    with Index.open(tmp / "Maildir", db=tmp / "index.sqlite3") as index:
+        drain(index.update(workers=1))
+        out = io.StringIO()
+        write_export(index, ReportFilter(), kind, "json", out)
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -133,29 +156,16 @@ def theirs() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def ours(tmp_path_factory: pytest.TempPathFactory) -> list:
+def ours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     corpus = _corpus()
     tmp = tmp_path_factory.mktemp("export")
-    messages = [
-        mail(
-            mime_part(path.read_bytes(), "application/octet-stream", filename=path.name),
-            message_id=f"<raw-{n}@corpus.test>",
-        )
-        for n, path in enumerate(_raw_files(corpus))
-        if path.parent.name == "aggregate"
-    ]
-    messages += [path.read_bytes() for path in _raw_files(corpus) if path.parent.name == "email"]
-    write_maildir(tmp / "Maildir", messages)
-    with Index.open(tmp / "Maildir", db=tmp / "index.sqlite3") as index:
-        drain(index.update(workers=1))
-        out = io.StringIO()
-        write_export(index, ReportFilter(), "aggregate", "json", out)
-    return json.loads(out.getvalue())
+    write_maildir(tmp / "Maildir", [_as_mail(n, p) for n, p in enumerate(_raw_files(corpus))])
+    return {kind: _export(kind, tmp) for kind in ("aggregate", "failure", "tls")}
 
 
-def test_every_report_parsedmarc_reads_is_exported_alike(theirs: dict, ours: list) -> None:
+def test_every_report_parsedmarc_reads_is_exported_alike(theirs: dict, ours: dict) -> None:
     by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for report in ours:
+    for report in ours["aggregate"]:
         by_key.setdefault(_key(report), []).append(report)
     compared = 0
     unexpected: dict[str, dict[str, str]] = {}
@@ -183,6 +193,78 @@ def test_every_report_parsedmarc_reads_is_exported_alike(theirs: dict, ours: lis
                 used.add(reason)
     assert compared >= 35, f"only {compared} reports compared"
     matched = sum(1 for v in theirs.values() if v.get("report_type") == "aggregate")
-    assert len(ours) - matched == len(ONLY_OURS), (len(ours), matched)
+    assert len(ours["aggregate"]) - matched == len(ONLY_OURS), (len(ours["aggregate"]), matched)
     assert not unexpected, json.dumps(unexpected, indent=1)
     assert used == set(INTENDED), f"listed but never seen: {set(INTENDED) - used}"
+
+
+TLS_INTENDED: dict[str, str] = {}
+"""SMTP TLS reports: no intended difference on the fields both write (dmarctui does not keep
+the policy strings, so ``policy_strings`` is absent from its export)."""
+
+FAILURE_INTENDED: dict[str, str] = {
+    r"source\.(country|reverse_dns|base_domain|name|type|asn|as_name|as_domain)": (
+        "dmarctui exports offline: no GeoIP database, no reverse DNS, no IP-to-name map"
+    ),
+    r"sample|sample_headers_only": (
+        "dmarctui keeps the sample message's From, To, Subject and Message-ID, not the sample"
+    ),
+    r"version|original_envelope_id": (
+        "dmarctui does not keep the ARF Version and Original-Envelope-Id fields"
+    ),
+    r"arrival_date(_utc)?": (
+        "the report has no Arrival-Date: dmarctui takes its Received-Date or leaves it null,"
+        " parsedmarc takes the Date of the report e-mail"
+    ),
+    r"authentication_results": (
+        "a folded Authentication-Results field: parsedmarc keeps only its first line"
+    ),
+    r"delivery_result": "no Delivery-Result field: parsedmarc writes 'other', dmarctui null",
+}
+
+
+def _compare(
+    theirs: dict[str, Any], kind: str, mine: list[dict[str, Any]], key: Any, intended: dict
+) -> tuple[int, dict[str, dict[str, str]], set[str]]:
+    by_key = {key(report): report for report in mine}
+    compared, unexpected, used = 0, {}, set()
+    for name, value in sorted(theirs.items()):
+        if value.get("report_type") != kind:
+            continue
+        reference = value["report"]
+        assert key(reference) in by_key, f"{name}: parsedmarc reads {key(reference)}, we lack it"
+        compared += 1
+        a, b = flatten(reference), flatten(by_key[key(reference)])
+        for path in sorted(a.keys() & b.keys()):
+            if a[path] == b[path]:
+                continue
+            reason = next((p for p in intended if re.fullmatch(p, path)), None)
+            if reason is None:
+                shown = re.sub(r"\[\d+\]", "[*]", path)
+                where = unexpected.setdefault(name, {})
+                where.setdefault(shown, f"parsedmarc {a[path]!r}, dmarctui {b[path]!r}")
+            else:
+                used.add(reason)
+    return compared, unexpected, used
+
+
+def test_tls_reports_are_exported_like_parsedmarcs(theirs: dict, ours: dict) -> None:
+    compared, unexpected, used = _compare(
+        theirs, "smtp_tls", ours["tls"], lambda r: r["report_id"], TLS_INTENDED
+    )
+    assert compared == 5
+    assert not unexpected, json.dumps(unexpected, indent=1)
+    assert used == set(TLS_INTENDED)
+
+
+def test_failure_reports_are_exported_like_parsedmarcs(theirs: dict, ours: dict) -> None:
+    compared, unexpected, used = _compare(
+        theirs,
+        "failure",
+        ours["failure"],
+        lambda r: (r["source"]["ip_address"], r["reported_domain"]),
+        FAILURE_INTENDED,
+    )
+    assert compared == 4
+    assert not unexpected, json.dumps(unexpected, indent=1)
+    assert used == set(FAILURE_INTENDED)
