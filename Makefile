@@ -21,7 +21,7 @@ demo: $(STAMP) ## build the demo mailbox and open it in the TUI
 test: $(STAMP) ## install everything the tests need, lint, run the tests
 	@# The IMAP tests run against a throw-away Dovecot; without root they skip, naming the package.
 	@command -v dovecot >/dev/null || test -x /usr/sbin/dovecot || { [ "$$(id -u)" = 0 ] \
-		&& (apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null) \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
 		|| echo "dovecot-imapd not installed (needs root): the IMAP tests will skip"; }
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q

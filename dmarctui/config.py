@@ -597,4 +597,11 @@ port = 25
 starttls = false
 # user = "postmaster"
 # password = "..."
+
+# A report folder on an IMAP server, opened read-only: `dmarctui imap:` opens this url.
+# The password is never written here: a command prints it, or an environment variable holds it.
+# [imap]
+# url = "imaps://dmarc@mail.example.ac.jp/INBOX"
+# password_command = "pass show mail/dmarc"
+# password_env = "DMARCTUI_IMAP_PASSWORD"
 """
