@@ -240,3 +240,36 @@ async def test_the_tui_opens_an_imap_folder(imap: Dovecot, tmp_path: Path) -> No
         text = screen_text(app)
         assert "4 messages" in text and "4 reports" in text
     assert not any(b"\\Seen" in fl for fl in imap.flags("Tui").values())
+
+
+async def test_the_tui_shows_a_lost_connection_and_keeps_what_was_fetched(
+    imap: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dmarctui.tui.app import make_app
+    from dmarctui.tui.widgets.report_list import ReportList
+    from tests.tui.conftest import notices, screen_text, settle
+
+    imap.append("TuiDrop", _mails(12, "v"))
+    proxy = DroppingProxy(imap.imaps_port)
+    monkeypatch.setattr(imap_store, "FETCH_BATCH", 4)
+    real_fetch = ImapStore.fetch
+
+    def fetch_then_cut(self: ImapStore, refs: list) -> Iterator:  # type: ignore[type-arg]
+        for n, item in enumerate(real_fetch(self, refs)):
+            if n == 5:
+                proxy.cut()
+            yield item
+
+    monkeypatch.setattr(ImapStore, "fetch", fetch_then_cut)
+    url = imap.url("TuiDrop", port=proxy.port)
+    app = make_app(url, db=tmp_path / "i.db", poll_seconds=None, dns=False)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            error = notices(app)
+            assert "connection lost while fetching messages" in error and "\n" not in error
+            kept = app.screen.query_one(ReportList).row_count
+            assert 4 <= kept < 12
+            assert f"{kept} messages" in screen_text(app)
+    finally:
+        proxy.close()

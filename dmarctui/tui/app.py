@@ -195,6 +195,8 @@ class DmarcApp(App[None]):
         self.scanning = False
         self._progress_bar().hide()
         self.refresh_bindings()
+        self.main_screen.reload_panes()  # what was read before the failure is kept: show it
+        self._show_subtitle()
         self.notify(message.error, title="Scan failed", severity="error", timeout=30)
 
     def _progress_bar(self) -> ScanProgressBar:
