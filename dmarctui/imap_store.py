@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -208,7 +208,8 @@ class ImapStore(MailStore):
             if self.warn:
                 print(
                     f"dmarctui: warning: TLS certificate of {self.address.host} is NOT verified"
-                    " ([imap] insecure_tls = true)",
+                    " (--insecure-tls or [imap] insecure_tls): anyone on the path can read the"
+                    " password and the reports",
                     file=sys.stderr,
                 )
             context.check_hostname = False
@@ -393,10 +394,15 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def open_imap(url: str, settings: ImapSettings | None = None) -> ImapStore:
-    """The store for ``url``; the config's ``[imap]`` settings apply unless given."""
+def open_imap(
+    url: str, settings: ImapSettings | None = None, *, insecure_tls: bool = False
+) -> ImapStore:
+    """The store for ``url``; the config's ``[imap]`` settings apply unless given.
+    ``insecure_tls`` (``--insecure-tls``) turns certificate checks off, with a warning."""
     if settings is None:
         settings = load_imap_settings()
+    if insecure_tls:
+        settings = replace(settings, insecure_tls=True)
     if url.rstrip("/").lower() in ("imap:", "imaps:", "imap", "imaps"):
         if not settings.url:
             raise ImapError("no IMAP account configured: set url in the config's [imap] section")

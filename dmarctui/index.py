@@ -62,7 +62,7 @@ class Index:
     @classmethod
     def open(
         cls,
-        folder: Path | str,
+        folder: Path | str | MailStore,
         fmt: FolderFormat | None = None,
         *,
         db: Path | None = None,
@@ -74,7 +74,7 @@ class Index:
             MailStoreError: the folder cannot be opened.
             IndexStoreError: the index file is unusable (foreign, corrupt, newer, other folder).
         """
-        store = open_store(folder, fmt)
+        store = folder if isinstance(folder, MailStore) else open_store(folder, fmt)
         resolved = store.path.expanduser().resolve()
         db_path = None if in_memory else (db or default_db_path(store.path)).expanduser()
         if db_path is not None and _inside(db_path, resolved):

@@ -145,11 +145,15 @@ def test_bad_password_missing_folder_and_untrusted_certificate(
     (Path(os.environ["XDG_CONFIG_HOME"]) / "dmarctui" / "config.toml").unlink()
     err = _one_line_error(["scan", imap.url(), "--db", str(tmp_path / "j.db")], capsys)
     assert "certificate is not trusted" in err
-    _configure(imap, insecure_tls="true")
     (tmp_path / "k").mkdir()
-    assert main(["scan", imap.url(), "--db", str(tmp_path / "k" / "i.db")]) == 0
+    assert main(["scan", imap.url(), "--insecure-tls", "--db", str(tmp_path / "k" / "i.db")]) == 0
     assert "NOT verified" in capsys.readouterr().err
     assert PASSWORD not in (tmp_path / "k" / "i.db").read_bytes().decode("latin-1")
+    _configure(imap, insecure_tls="true")  # the same, asked for in the config
+    assert main(["scan", imap.url(), "--db", str(tmp_path / "k" / "i.db")]) == 0
+    assert "NOT verified" in capsys.readouterr().err
+    err = _one_line_error(["scan", str(tmp_path), "--insecure-tls"], capsys)
+    assert "applies to imap:// and imaps:// folders only" in err
 
 
 def test_lost_connection_keeps_what_was_fetched_and_the_next_run_resumes(

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from dmarctui import __version__
-from dmarctui.cli.common import FORMATS, fail
+from dmarctui.cli.common import FORMATS, add_insecure_argument, fail
 from dmarctui.imap_store import is_imap_url
 
 THEMES = (
@@ -36,10 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
         " (read-only). Subcommands: dmarctui scan|extract|... --help.",
     )
     parser.add_argument("--version", action="version", version=f"dmarctui {__version__}")
-    parser.add_argument("path", nargs="?", metavar="PATH", help="Maildir, MH folder or mbox file")
+    parser.add_argument(
+        "path", nargs="?", metavar="PATH",
+        help="Maildir, MH folder or mbox file, or imaps://user@host/Folder (imap:// for STARTTLS)",
+    )  # fmt: skip
     parser.add_argument(
         "--format", choices=FORMATS, default=None, help="folder format (default: detect)"
     )
+    add_insecure_argument(parser)
     parser.add_argument(
         "--db",
         type=Path,
@@ -110,6 +114,7 @@ def run_tui(argv: list[str]) -> int:
             theme=args.theme,
             notes=notes,
             dns=not args.no_dns,
+            insecure_tls=args.insecure_tls,
         )
     except (MailStoreError, IndexStoreError, DemoError) as exc:
         return fail(str(exc))

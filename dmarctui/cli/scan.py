@@ -13,6 +13,7 @@ from dmarctui.cli.common import (
     add_folder_arguments,
     add_index_arguments,
     fail,
+    folder_of,
     open_index,
 )
 from dmarctui.export import scan_to_dict
@@ -73,6 +74,7 @@ def _changes(stats: UpdateStats) -> dict[str, int]:
 
 def _run_in_memory(args: argparse.Namespace) -> int:
     try:
+        folder_of(args)  # refuses --insecure-tls for a local folder
         store = open_store(args.path, args.format)
     except MailStoreError as exc:
         return fail(str(exc))

@@ -17,7 +17,8 @@ from textual.binding import Binding, BindingType
 from textual.worker import get_current_worker
 
 from dmarctui.config import Config
-from dmarctui.imap_store import is_imap_url
+from dmarctui.imap_store import is_imap_url, open_imap
+from dmarctui.mailstore import MailStore, MailStoreError
 from dmarctui.model import FolderFormat
 from dmarctui.tui.commands import DmarcCommands
 from dmarctui.tui.messages import ScanDone, ScanFailed, ScanProgress
@@ -317,6 +318,7 @@ def make_app(
     poll_seconds: float | None = POLL_SECONDS,
     notes: Iterable[str] = (),
     dns: bool = True,
+    insecure_tls: bool = False,
 ) -> DmarcApp:
     """The one factory behind ``dmarctui PATH``, the tests and the screenshot script.
 
@@ -337,7 +339,11 @@ def make_app(
             notes.extend(str(p) for p in problems)
     if path is None:
         raise ValueError("a folder path is required unless demo=True")
-    where = path if is_imap_url(path) else Path(path)  # an IMAP address is not a file path
+    where: str | Path | MailStore = Path(path)
+    if is_imap_url(path):  # an IMAP address is not a file path
+        where = open_imap(str(path), insecure_tls=insecure_tls)
+    elif insecure_tls:
+        raise MailStoreError("--insecure-tls applies to imap:// and imaps:// folders only")
     index = Index.open(where, fmt, db=db, in_memory=in_memory)
     try:
         index.store.prepare()  # an IMAP password prompt, while the terminal is still ours
