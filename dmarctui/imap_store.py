@@ -44,7 +44,9 @@ FETCH_BATCH = 64
 """Messages per ``UID FETCH``: few round trips, and a batch stays a few MB."""
 TIMEOUT = 60.0
 """Seconds a server may stay silent before the connection counts as lost."""
-ALLOWED = frozenset({"CAPABILITY", "LOGIN", "STARTTLS", "EXAMINE", "UID", "NOOP", "LOGOUT", "ID"})
+ALLOWED = frozenset(
+    {"CAPABILITY", "LOGIN", "AUTHENTICATE", "STARTTLS", "EXAMINE", "UID", "NOOP", "LOGOUT", "ID"}
+)
 """Every command dmarctui may send; ``UID`` only with ``FETCH`` or ``SEARCH``."""
 
 
@@ -273,7 +275,7 @@ class ImapStore(MailStore):
         except (OSError, imaplib.IMAP4.error) as exc:
             raise ImapError(f"{self.url}: cannot connect: {_clean(_why(exc))}") from None
         try:
-            conn.login(a.user, self.password())
+            _login(conn, a.user, self.password())
         except imaplib.IMAP4.error as exc:
             _drop(conn)
             raise ImapError(f"{self.url}: login refused for {a.user}: {_clean(str(exc))}") from None
@@ -371,6 +373,16 @@ class ImapStore(MailStore):
             for ref in batch:
                 uid = ref.key.rpartition(":")[2]
                 yield ref, got.get(int(uid)) if uid.isdigit() else None
+
+
+def _login(conn: imaplib.IMAP4, user: str, password: str) -> None:
+    """LOGIN, or AUTHENTICATE PLAIN in UTF-8 when the name or password is not ASCII (LOGIN's
+    strings are ASCII in ``imaplib``, and many passwords are not)."""
+    if (user + password).isascii():
+        conn.login(user, password)
+        return
+    secret = f"\0{user}\0{password}".encode()
+    conn.authenticate("PLAIN", lambda _challenge: secret)
 
 
 def _responses(conn: imaplib.IMAP4, code: str) -> list[bytes]:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 USER = "reports"
 PASSWORD = "correct horse battery"
+UTF8_USER, UTF8_PASSWORD = "kanri", "pässwört 日本"
+"""A second account whose password is not ASCII (Dovecot allows only ASCII user names)."""
 PACKAGE = "dovecot-imapd"
 
 
@@ -112,6 +114,8 @@ class Dovecot:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -139,7 +143,11 @@ def start() -> Dovecot:
     home.mkdir(exist_ok=True)
     if os.getuid() == 0:
         os.chown(home, uid, gid)
-    (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{home}::\n")
+    (root / "passwd").write_text(
+        f"{USER}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{home}::\n"
+        f"{UTF8_USER}:{{PLAIN}}{UTF8_PASSWORD}:{uid}:{gid}::{home}::\n",
+        encoding="utf-8",
+    )
     (root / "passwd").chmod(0o644)
     me = getpass.getuser()
     login_user, internal_user = ("dovenull", "dovecot") if os.getuid() == 0 else (me, me)
@@ -203,8 +211,9 @@ service imap-login {{
         time.sleep(0.2)
     log_file = root / "dovecot.log"
     log = log_file.read_text(errors="replace") if log_file.exists() else ""
+    process.terminate()
+    err = process.communicate(timeout=10)[1].decode(errors="replace")
     server.stop()
-    err = process.stderr.read().decode(errors="replace") if process.stderr else ""
     raise RuntimeError(f"dovecot did not start:\n{err}\n{log[-2000:]}")
 
 

@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -17,7 +18,16 @@ from dmarctui.cli import main
 from dmarctui.imap_store import ImapError, ImapStore
 from dmarctui.index import Index
 from dmarctui.scan import drain
-from tests.dovecot import PACKAGE, PASSWORD, Dovecot, DroppingProxy, dovecot_binary, running
+from tests.dovecot import (
+    PACKAGE,
+    PASSWORD,
+    UTF8_PASSWORD,
+    UTF8_USER,
+    Dovecot,
+    DroppingProxy,
+    dovecot_binary,
+    running,
+)
 from tests.mailbuild import Rec, aggregate_xml, report_mail
 
 pytestmark = pytest.mark.slow
@@ -277,3 +287,10 @@ async def test_the_tui_shows_a_lost_connection_and_keeps_what_was_fetched(
             assert f"{kept} messages" in screen_text(app)
     finally:
         proxy.close()
+
+
+def test_a_password_that_is_not_ascii(imap: Dovecot, tmp_path: Path) -> None:
+    os.environ["DMARCTUI_IMAP_PASSWORD"] = UTF8_PASSWORD
+    url = f"imaps://{quote(UTF8_USER)}@127.0.0.1:{imap.imaps_port}/INBOX"
+    with Index.open(url, db=tmp_path / "i.db") as index:
+        drain(index.update())  # logs in (AUTHENTICATE PLAIN in UTF-8) and lists the folder
