@@ -17,6 +17,8 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from dmarctui.imap_store import PASSWORD_ENV, ImapSettings, is_imap_url
+
 Lang = Literal["ja", "en"]
 SenderRole = Literal["third_party", "mailing_list", "forwarder"]
 SendMethod = Literal["sendmail", "smtp"]
@@ -147,6 +149,8 @@ class Config:
     senders: tuple[Sender, ...] = ()
     contacts: tuple[Contact, ...] = ()
     notice: NoticeSettings = field(default_factory=NoticeSettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    """``[imap]``: the account ``dmarctui imap:`` opens, and how to get its password."""
     path: Path | None = None
     """Where it was loaded from; None when no file was read."""
     templates_dir: Path | None = None
@@ -459,12 +463,38 @@ def _read_notice(r: _Reader, data: Mapping[str, Any]) -> NoticeSettings:
     )
 
 
+def _read_imap(r: _Reader, data: Mapping[str, Any]) -> ImapSettings:
+    """``[imap]``. A ``password`` key is refused: passwords never live in the config."""
+    table = r.table(data, "imap", "imap")
+    if "password" in table:
+        r.problem(
+            "imap.password",
+            "passwords are never read from the config: use password_command or an environment"
+            " variable (password_env)",
+        )
+        table = {k: v for k, v in table.items() if k != "password"}
+    r.unknown(table, ("url", "password_command", "password_env", "ca_file", "insecure_tls"), "imap")
+    url = r.string(table, "url", "imap.url", None)
+    if url is not None and not is_imap_url(url):
+        r.problem("imap.url", f'"{url}" is not an imap:// or imaps:// address')
+        url = None
+    ca_file = r.string(table, "ca_file", "imap.ca_file", None)
+    return ImapSettings(
+        url=url,
+        password_command=r.string(table, "password_command", "imap.password_command", None),
+        password_env=r.string(table, "password_env", "imap.password_env", PASSWORD_ENV)
+        or PASSWORD_ENV,
+        ca_file=str(Path(ca_file).expanduser()) if ca_file else None,
+        insecure_tls=r.boolean(table, "insecure_tls", "imap.insecure_tls", False),
+    )
+
+
 def parse_config(
     data: Mapping[str, Any], file: str = "config.toml", path: Path | None = None
 ) -> tuple[Config, list[ConfigProblem]]:
     """Build a Config from parsed TOML; every bad value becomes a problem and its default."""
     r = _Reader(file)
-    r.unknown(data, ("domains", "networks", "senders", "contacts", "notice"), "")
+    r.unknown(data, ("domains", "networks", "senders", "contacts", "notice", "imap"), "")
     own, include = _read_domains(r, data)
     templates = path.parent / "templates" if path is not None else None
     config = Config(
@@ -474,6 +504,7 @@ def parse_config(
         senders=_read_senders(r, data),
         contacts=_read_contacts(r, data),
         notice=_read_notice(r, data),
+        imap=_read_imap(r, data),
         path=path,
         templates_dir=templates if templates is not None and templates.is_dir() else None,
     )
@@ -566,4 +597,11 @@ port = 25
 starttls = false
 # user = "postmaster"
 # password = "..."
+
+# A report folder on an IMAP server, opened read-only: `dmarctui imap:` opens this url.
+# The password is never written here: a command prints it, or an environment variable holds it.
+# [imap]
+# url = "imaps://dmarc@mail.example.ac.jp/INBOX"
+# password_command = "pass show mail/dmarc"
+# password_env = "DMARCTUI_IMAP_PASSWORD"
 """

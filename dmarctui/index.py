@@ -12,7 +12,9 @@ import threading
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+from dmarctui import index_export
 from dmarctui import index_queries as q
+from dmarctui.exchange import RecordRow, ReportHead
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
 from dmarctui.index_schema import IndexStoreError, connect, default_db_path
 from dmarctui.index_update import UpdateStats, update
@@ -22,12 +24,14 @@ from dmarctui.model import (
     AggregateReport,
     Collision,
     Duplicate,
+    FailureReport,
     FolderFormat,
     FoundReport,
     MessageRef,
     MessageSummary,
     Problem,
     Record,
+    TlsReport,
 )
 from dmarctui.payloads import Limits, find_payloads, parse_message
 from dmarctui.scan import Progress, ScanResult
@@ -58,7 +62,7 @@ class Index:
     @classmethod
     def open(
         cls,
-        folder: Path | str,
+        folder: Path | str | MailStore,
         fmt: FolderFormat | None = None,
         *,
         db: Path | None = None,
@@ -70,7 +74,7 @@ class Index:
             MailStoreError: the folder cannot be opened.
             IndexStoreError: the index file is unusable (foreign, corrupt, newer, other folder).
         """
-        store = open_store(folder, fmt)
+        store = folder if isinstance(folder, MailStore) else open_store(folder, fmt)
         resolved = store.path.expanduser().resolve()
         db_path = None if in_memory else (db or default_db_path(store.path)).expanduser()
         if db_path is not None and _inside(db_path, resolved):
@@ -168,6 +172,23 @@ class Index:
                 report = q.aggregate_report(self._conn, pk)
             yield report
 
+    def export_aggregate(
+        self, flt: ReportFilter | None = None
+    ) -> Iterator[tuple[ReportHead, list[RecordRow]]]:
+        """Distinct counted reports with their records, streamed (one report in memory)."""
+        with self._lock:
+            yield from index_export.aggregate_reports(self._conn, flt or ReportFilter())
+
+    def export_failures(
+        self, flt: ReportFilter | None = None
+    ) -> Iterator[tuple[str, FailureReport]]:
+        with self._lock:
+            yield from index_export.failure_reports(self._conn, flt or ReportFilter())
+
+    def export_tls(self, flt: ReportFilter | None = None) -> Iterator[tuple[str, TlsReport]]:
+        with self._lock:
+            yield from index_export.tls_reports(self._conn, flt or ReportFilter())
+
     def daily_totals(self, source_ip: str | None = None) -> list[tuple[str, int]]:
         with self._lock:
             return q.daily_totals(self._conn, source_ip)
@@ -211,6 +232,8 @@ class Index:
     def raw_message(self, key: str) -> bytes:
         """The message bytes, read again from the folder (raises ``MessageGone`` if gone)."""
         ref, _ = self.message(key)
+        if self.store.remote:
+            return self.store.read(ref)
         return read_message(self.format, self.folder, ref)
 
     def report_xml(self, report_pk: int, limits: Limits | None = None) -> bytes:
@@ -282,6 +305,7 @@ class Index:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        self.store.close()
 
     def __enter__(self) -> Index:
         return self

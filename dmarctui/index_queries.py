@@ -160,6 +160,11 @@ def _where(flt: ReportFilter) -> tuple[str, list[Any]]:
     return " WHERE " + " AND ".join(clauses), params
 
 
+report_where = _where
+"""The WHERE clause (over ``reports r``) of the distinct reports a filter keeps, and its
+parameters: exports stream with the same filter the lists use."""
+
+
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

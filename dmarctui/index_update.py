@@ -38,6 +38,7 @@ from dmarctui.mailstore import (
     MailStore,
     MailStoreError,
     MboxStore,
+    MessageGone,
     read_message,
 )
 from dmarctui.model import FolderFormat, MessageRef
@@ -141,10 +142,16 @@ def update(
     last = started
     cache_kib = BULK_CACHE_KIB if bulk else WRITE_CACHE_KIB
     with _collecting_rarely():
-        rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)  # empties it
+        # Both take the messages out of plan.to_read as they go.
+        if store.remote:
+            rows_iter = _parse_fetched(store, plan.to_read, limits)
+        else:
+            rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)
+        lost_box: list[MailStoreError] = []
+        lost: MailStoreError | None = None
         try:
             pending: list[tuple[int, MessageRows]] = []
-            for seq, rows in rows_iter:
+            for seq, rows in _until_lost(rows_iter, lost_box):
                 if cancel is not None and cancel.is_set():
                     stats.cancelled = True
                     break
@@ -164,6 +171,9 @@ def update(
                     yield Progress(done, total, counts[0], counts[1], now - started)
             with lock, _writing(conn, cache_kib):
                 _write(conn, pending, replayer)
+            if lost_box:
+                lost = lost_box[0]
+                stats.cancelled = True
         finally:
             close = getattr(rows_iter, "close", None)
             if close is not None:
@@ -183,6 +193,9 @@ def update(
     stats.elapsed = time.monotonic() - started
     counts = _counts(conn, lock)
     yield Progress(stats.unchanged + stats.bodies_read, total, counts[0], counts[1], stats.elapsed)
+    if lost is not None:
+        # What was fetched is stored and accounted; the next update fetches the rest.
+        raise lost
     return stats
 
 
@@ -344,6 +357,35 @@ def _parse(
     if workers <= 1:
         return (item for batch in batches for item in parse_batch(batch))
     return _pooled(batches, workers)
+
+
+def _until_lost(
+    rows: Iterator[tuple[int, MessageRows]], lost: list[MailStoreError]
+) -> Iterator[tuple[int, MessageRows]]:
+    """``rows`` until the folder cannot be read any more (a lost IMAP connection): the error
+    goes into ``lost`` and the update stores everything read before it."""
+    try:
+        yield from rows
+    except MailStoreError as exc:
+        lost.append(exc)
+
+
+def _parse_fetched(
+    store: MailStore, to_read: list[tuple[int, MessageRef]], limits: Limits
+) -> Iterator[tuple[int, MessageRows]]:
+    """Messages of a remote folder: fetched in batches by this process (one connection),
+    parsed here as they arrive; the network, not the parsing, sets the pace."""
+    seqs = {ref.key: seq for seq, ref in to_read}
+    refs = [ref for _, ref in to_read]
+    to_read.clear()
+    for ref, raw in store.fetch(refs):
+        seq = seqs.pop(ref.key)
+        if raw is None:
+            gone = MessageGone(f"message {ref.key} is no longer in the folder")
+            yield seq, message_rows(unreadable(ref, gone), None)
+            continue
+        sha = hashlib.sha256(raw).hexdigest()
+        yield seq, message_rows(analyse_message(raw, ref, limits), sha)
 
 
 def _batches(

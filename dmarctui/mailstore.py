@@ -47,6 +47,9 @@ class MailStore(ABC):
     """One mail folder, opened read-only."""
 
     format: FolderFormat
+    remote = False
+    """Messages come over the network: the parent fetches them in batches (``fetch``) instead
+    of each parser process reading them by path (``imap_store.ImapStore``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -62,6 +65,21 @@ class MailStore(ABC):
     @abstractmethod
     def read(self, ref: MessageRef) -> bytes:
         """The raw message bytes; raises ``MessageGone`` when the message has vanished."""
+
+    def fetch(self, refs: list[MessageRef]) -> Iterator[tuple[MessageRef, bytes | None]]:
+        """Each ref with its bytes, None when gone; a remote store reads them in batches."""
+        for ref in refs:
+            try:
+                yield ref, self.read(ref)
+            except MessageGone:
+                yield ref, None
+
+    def close(self) -> None:  # noqa: B027 (a local folder holds nothing to let go of)
+        """Let go of any connection."""
+
+    def prepare(self) -> None:  # noqa: B027 (a local folder needs nothing)
+        """Ask the user now for what opening needs (an IMAP password), before a UI owns the
+        terminal and a prompt could not be answered."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -185,7 +203,12 @@ class MboxStore(MailStore):
 
 
 def open_store(path: str | os.PathLike[str], fmt: FolderFormat | None = None) -> MailStore:
-    """Open ``path`` read-only as ``fmt``, or as whatever format its layout shows."""
+    """Open ``path`` read-only as ``fmt``, or as whatever format its layout shows; an
+    ``imap://`` or ``imaps://`` address opens an IMAP folder (``imap_store``)."""
+    if isinstance(path, str) and path.lower().startswith(("imap:", "imaps:")):
+        from dmarctui.imap_store import open_imap
+
+        return open_imap(path)
     folder = Path(path).expanduser()
     if fmt is not None and fmt not in FORMATS:
         raise MailStoreError(f"{folder}: unknown folder format {fmt!r} (use maildir, mh or mbox)")

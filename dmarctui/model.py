@@ -13,7 +13,7 @@ from typing import Literal
 Bucket = Literal["aggregate", "failure", "tls", "duplicate", "not_report", "error"]
 BUCKETS: tuple[Bucket, ...] = ("aggregate", "failure", "tls", "duplicate", "not_report", "error")
 
-FolderFormat = Literal["maildir", "mh", "mbox"]
+FolderFormat = Literal["maildir", "mh", "mbox", "imap"]
 
 
 # --------------------------------------------------------------------------- messages

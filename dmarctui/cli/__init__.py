@@ -13,7 +13,15 @@ from types import FrameType
 
 from dmarctui import __version__
 
-COMMANDS: tuple[str, ...] = ("scan", "extract", "flagged", "readiness", "notice", "config_cmd")
+COMMANDS: tuple[str, ...] = (
+    "scan",
+    "extract",
+    "flagged",
+    "readiness",
+    "notice",
+    "export",
+    "config_cmd",
+)
 """Modules of ``dmarctui.cli`` that each register one or more subcommands."""
 
 

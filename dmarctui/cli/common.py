@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from dmarctui.mailstore import MailStore
 from dmarctui.model import AggregateReport
 from dmarctui.scan import Progress
 from dmarctui.wording import count
@@ -18,10 +19,38 @@ FORMATS = ("maildir", "mh", "mbox")
 
 
 def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="Maildir, MH folder or mbox file")
+    parser.add_argument(
+        "path", metavar="PATH",
+        help="Maildir, MH folder or mbox file, or imaps://user@host/Folder (imap:// for STARTTLS)",
+    )  # fmt: skip
     parser.add_argument(
         "--format", choices=FORMATS, default=None, help="folder format (default: detect)"
     )
+    add_insecure_argument(parser)
+
+
+def add_insecure_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--insecure-tls",
+        action="store_true",
+        help="IMAP: do not verify the server's TLS certificate (warns; use only to test)",
+    )
+
+
+def folder_of(args: argparse.Namespace) -> str | Path | MailStore:
+    """What ``Index.open`` opens: the path, or an IMAP store when ``--insecure-tls`` asks for
+    one without certificate checks.
+
+    Raises:
+        MailStoreError: ``--insecure-tls`` for a local folder.
+    """
+    if not getattr(args, "insecure_tls", False):
+        return args.path  # type: ignore[no-any-return]
+    from dmarctui.imap_store import ImapError, is_imap_url, open_imap
+
+    if not is_imap_url(args.path):
+        raise ImapError("--insecure-tls applies to imap:// and imaps:// folders only")
+    return open_imap(args.path, insecure_tls=True)
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -88,7 +117,7 @@ def open_index(args: argparse.Namespace) -> tuple[Index, UpdateStats]:
     from dmarctui.index import Index
 
     index = Index.open(
-        args.path,
+        folder_of(args),
         args.format,
         db=getattr(args, "db", None),
         in_memory=getattr(args, "no_index", False),

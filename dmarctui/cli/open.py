@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from dmarctui import __version__
-from dmarctui.cli.common import FORMATS, fail
+from dmarctui.cli.common import FORMATS, add_insecure_argument, fail
+from dmarctui.imap_store import is_imap_url
 
 THEMES = (
     "textual-dark",
@@ -35,10 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
         " (read-only). Subcommands: dmarctui scan|extract|... --help.",
     )
     parser.add_argument("--version", action="version", version=f"dmarctui {__version__}")
-    parser.add_argument("path", nargs="?", metavar="PATH", help="Maildir, MH folder or mbox file")
+    parser.add_argument(
+        "path", nargs="?", metavar="PATH",
+        help="Maildir, MH folder or mbox file, or imaps://user@host/Folder (imap:// for STARTTLS)",
+    )  # fmt: skip
     parser.add_argument(
         "--format", choices=FORMATS, default=None, help="folder format (default: detect)"
     )
+    add_insecure_argument(parser)
     parser.add_argument(
         "--db",
         type=Path,
@@ -79,7 +84,7 @@ def run_tui(argv: list[str]) -> int:
         return fail("give a folder to open (dmarctui PATH), or try dmarctui --demo")
     if args.path is not None and args.demo:
         return fail("--demo opens its own folder; leave out PATH")
-    if args.path is not None and not Path(args.path).exists():
+    if args.path is not None and not is_imap_url(args.path) and not Path(args.path).exists():
         return fail(f"{args.path}: no such folder or file")
 
     from dmarctui.config import ConfigError, load_config
@@ -109,6 +114,7 @@ def run_tui(argv: list[str]) -> int:
             theme=args.theme,
             notes=notes,
             dns=not args.no_dns,
+            insecure_tls=args.insecure_tls,
         )
     except (MailStoreError, IndexStoreError, DemoError) as exc:
         return fail(str(exc))

@@ -13,9 +13,11 @@ from dmarctui.cli.common import (
     add_folder_arguments,
     add_index_arguments,
     fail,
+    folder_of,
     open_index,
 )
 from dmarctui.export import scan_to_dict
+from dmarctui.imap_store import is_imap_url
 from dmarctui.index import IndexStoreError, UpdateStats
 from dmarctui.mailstore import MailStoreError, open_store
 from dmarctui.scan import ScanResult, scan_iter
@@ -38,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.no_index:
+    if args.no_index and not is_imap_url(args.path):  # IMAP: the in-memory index fetches
         return _run_in_memory(args)
     try:
         index, stats = open_index(args)
@@ -73,6 +75,7 @@ def _changes(stats: UpdateStats) -> dict[str, int]:
 
 def _run_in_memory(args: argparse.Namespace) -> int:
     try:
+        folder_of(args)  # refuses --insecure-tls for a local folder
         store = open_store(args.path, args.format)
     except MailStoreError as exc:
         return fail(str(exc))

@@ -20,6 +20,8 @@ from textual.widget import AwaitMount
 from textual.worker import get_current_worker
 
 from dmarctui.config import Config
+from dmarctui.imap_store import is_imap_url, open_imap
+from dmarctui.mailstore import MailStore, MailStoreError
 from dmarctui.model import FolderFormat
 from dmarctui.tui.commands import DmarcCommands
 from dmarctui.tui.messages import ScanDone, ScanFailed, ScanProgress
@@ -212,6 +214,8 @@ class DmarcApp(App[None]):
             return
         self._progress_bar().hide()
         self.refresh_bindings()
+        self.main_screen.reload_panes()  # what was read before the failure is kept: show it
+        self._show_subtitle()
         self.notify(message.error, title="Scan failed", severity="error", timeout=30)
 
     def _closing_down(self) -> bool:
@@ -358,6 +362,7 @@ def make_app(
     poll_seconds: float | None = POLL_SECONDS,
     notes: Iterable[str] = (),
     dns: bool = True,
+    insecure_tls: bool = False,
 ) -> DmarcApp:
     """The one factory behind ``dmarctui PATH``, the tests and the screenshot script.
 
@@ -378,7 +383,17 @@ def make_app(
             notes.extend(str(p) for p in problems)
     if path is None:
         raise ValueError("a folder path is required unless demo=True")
-    index = Index.open(Path(path), fmt, db=db, in_memory=in_memory)
+    where: str | Path | MailStore = Path(path)
+    if is_imap_url(path):  # an IMAP address is not a file path
+        where = open_imap(str(path), insecure_tls=insecure_tls)
+    elif insecure_tls:
+        raise MailStoreError("--insecure-tls applies to imap:// and imaps:// folders only")
+    index = Index.open(where, fmt, db=db, in_memory=in_memory)
+    try:
+        index.store.prepare()  # an IMAP password prompt, while the terminal is still ours
+    except BaseException:
+        index.close()
+        raise
     return DmarcApp(
         index,
         config=config,
