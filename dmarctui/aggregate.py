@@ -180,6 +180,12 @@ def _parse_defused(data: bytes | str) -> Element:
         ) from None
     except DefusedXmlException as exc:
         raise AggregateError(f"refused: {exc}") from None
+    except ValueError as exc:  # expat: "multi-byte encodings are not supported" (UTF-7 ...)
+        declared = xmlrepair.declared_encoding(data) if isinstance(data, bytes) else None
+        raise AggregateError(
+            f"the XML declaration names an encoding the XML parser cannot read"
+            f" ({declared or 'not named'}): {exc}"
+        ) from None
 
 
 def _refuse_obvious_non_xml(data: bytes) -> None:

@@ -7,11 +7,12 @@ ledger's job.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from dmarctui.aggregate import AggregateError, NotAggregate, content_key, parse_aggregate
 from dmarctui.failure import parse_failure
-from dmarctui.lazy_headers import parse_message_lazily
+from dmarctui.lazy_headers import TooDeeplyNested, parse_message_lazily
 from dmarctui.mailstore import MessageGone
 from dmarctui.model import (
     FailureReport,
@@ -23,6 +24,9 @@ from dmarctui.model import (
 )
 from dmarctui.payloads import Limits, Payload, find_payloads, summarise
 from dmarctui.tlsrpt import TlsError, looks_like_tls, parse_tls
+
+_NESTING_LIMIT = sys.getrecursionlimit() // 2
+"""The feed parser recurses about twice per MIME level."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,12 @@ def analyse_message(
 
 def _analyse(raw: bytes, ref: MessageRef, limits: Limits, keep_xml: bool) -> MessageOutcome:
     msg = parse_message_lazily(raw)
+    if any(isinstance(defect, TooDeeplyNested) for defect in msg.defects):
+        return vanished(
+            ref,
+            f"MIME parts nested more than the parser's limit (about {_NESTING_LIMIT} levels);"
+            " the message was not read",
+        )
     summary = summarise(msg)
     failure = parse_failure(msg)
     if failure is not None:

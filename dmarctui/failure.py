@@ -13,6 +13,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from datetime import UTC
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
@@ -112,7 +113,7 @@ def _part_text(part: Message) -> str:
         charset = part.get_content_charset() or "utf-8"
         try:
             return raw.decode(charset, errors="replace")
-        except LookupError:
+        except (LookupError, ValueError):  # unknown charset, or a NUL in its name
             return raw.decode("utf-8", errors="replace")
     return str(payload)
 
@@ -137,7 +138,8 @@ def _clean(value: object) -> str:
     """A header value as one line of text, RFC 2047 words decoded."""
     text = str(value)
     if "=?" in text:
-        with contextlib.suppress(ValueError, LookupError):
+        # bad base64 (HeaderParseError), a bad charset name (CharsetError), NUL in it (ValueError)
+        with contextlib.suppress(ValueError, LookupError, MessageError):
             text = str(make_header(decode_header(text)))
     return " ".join(text.split())
 
@@ -147,16 +149,25 @@ def _fields(text: str) -> Message:
     return HeaderParser().parsestr(text.replace("\r\n", "\n").lstrip("\n"), headersonly=True)
 
 
+def _get_all(fields: Message, name: str) -> list[object]:
+    """A header's values; its raw text when the header parser fails on it (``From: a: b; c``
+    makes the stdlib's address parser raise ``AttributeError``)."""
+    try:
+        return list(fields.get_all(name) or ())
+    except Exception:  # the stdlib header parser has crash bugs on hostile input
+        return [value for key, value in fields.raw_items() if key.lower() == name.lower()]
+
+
 def _first(fields: Message, *names: str) -> str | None:
     for name in names:
-        value = fields.get(name)
-        if value is not None and _clean(value):
-            return _clean(value)
+        for value in _get_all(fields, name)[:1]:
+            if _clean(value):
+                return _clean(value)
     return None
 
 
 def _all(fields: Message, name: str, split: bool = False) -> tuple[str, ...]:
-    values = [_clean(v) for v in fields.get_all(name) or ()]
+    values = [_clean(v) for v in _get_all(fields, name)]
     if split:
         values = [item.strip() for value in values for item in value.split(",")]
     return tuple(value for value in values if value)

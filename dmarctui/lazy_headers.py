@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import re
 from email import policy
+from email.errors import MessageDefect
 from email.headerregistry import HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
@@ -232,10 +233,16 @@ def parse_message_lazily(raw: bytes) -> Message:
         return simple
     try:
         return BytesParser(LazyHeaderMessage, policy=policy.compat32).parsebytes(raw)
-    except Exception:  # the stdlib parser has had crash bugs on hostile input
+    except Exception as exc:  # the stdlib parser has had crash bugs on hostile input
         message = LazyHeaderMessage()
         message.set_payload(raw.decode("latin-1"))
+        if isinstance(exc, RecursionError):
+            message.defects.append(TooDeeplyNested())
         return message
+
+
+class TooDeeplyNested(MessageDefect):
+    """MIME parts nested deeper than the parser can follow (hundreds of levels): not read."""
 
 
 # --------------------------------------------------------------------------- simple messages

@@ -142,7 +142,7 @@ def escape_free_text(text: str, log: _Log) -> str:
     """
     pieces: list[str] = []
     done = 0
-    for start, inner_start, inner_end, tag in _free_text_spans(text):
+    for inner_start, inner_end, tag in _free_text_spans(text):
         inner = text[inner_start:inner_end]
         if "</" in inner or "<!" in inner:
             continue  # structure, a comment or CDATA: not a stray character
@@ -158,8 +158,8 @@ def escape_free_text(text: str, log: _Log) -> str:
     return "".join([*pieces, text[done:]]) if pieces else text
 
 
-def _free_text_spans(text: str) -> Iterator[tuple[int, int, int, str]]:
-    """Each text-only element as (start, content start, content end, tag), in one pass.
+def _free_text_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """Each text-only element as (content start, content end, tag), in one pass.
 
     An element runs from its start tag to the first end tag of the same name after it; the
     next element is looked for after that end tag, as a non-overlapping regex search would.
@@ -177,7 +177,7 @@ def _free_text_spans(text: str) -> Iterator[tuple[int, int, int, str]]:
         if at == len(candidates):
             continue
         end_start, end_end = candidates[at]
-        yield start.start(), start.end(), end_start, tag
+        yield start.end(), end_start, tag
         done = end_end
 
 
@@ -200,7 +200,9 @@ def drop_stray_prolog(text: str, log: _Log) -> str:
     def drop(match: re.Match[str]) -> str:
         if match.group(1) in closed:
             return match.group()
-        log.add("stray_tag", text, match.start(), f"dropped unclosed start tag {match.group()[:60]!r}")
+        log.add(
+            "stray_tag", text, match.start(), f"dropped unclosed start tag {match.group()[:60]!r}"
+        )
         return _newlines(match.group())
 
     return _SCHEMA_START.sub(drop, text)
