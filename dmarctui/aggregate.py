@@ -11,6 +11,7 @@ the offending bytes. DTDs and entities are refused before anything is expanded.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -127,6 +128,21 @@ def _read_plain(data: bytes) -> AggregateReport | None:
     if records is None:
         return None
     return reader.report(feedback, namespace, records)
+
+
+def is_address(text: str) -> bool:
+    """True when ``text`` is an IPv4 or IPv6 address, written without a zone (``%eth0``).
+
+    A source IP is written into letters, CSV and the screen; anything else in its place (a line
+    break, an RFC 2047 word, a header) must never become a source (DESIGN.md §3).
+    """
+    if "%" in text:
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_xml(data: bytes | str) -> Element:
@@ -458,6 +474,10 @@ class _Reader:
         source_ip = _stripped(row_parts.get("source_ip"))
         if not source_ip:
             raise AggregateError(f"{where} has no <source_ip>")
+        if not is_address(source_ip):
+            raise AggregateError(
+                f"{where}: source_ip {source_ip[:60]!r} is not an IPv4 or IPv6 address"
+            )
         count_raw = _stripped(row_parts.get("count"))
         try:
             count = int(count_raw or "")
@@ -491,8 +511,8 @@ class _Reader:
                 count = int(count_raw)
             except ValueError:
                 return None
-            if not source_ip or not 0 <= count <= MAX_COUNT:
-                return None
+            if not is_address(source_ip) or not 0 <= count <= MAX_COUNT:
+                return None  # the element tree path gives the reason
             found = known.get(rest)
             if found is None:
                 try:

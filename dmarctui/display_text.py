@@ -11,6 +11,7 @@ strings into ``Text``/``Content`` objects (``dmarctui.tui.safe_text``), never in
 from __future__ import annotations
 
 import re
+from typing import TextIO
 
 _BIDI = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 """Bidi controls, and the Unicode line and paragraph separators (a line break to some tools)."""
@@ -25,7 +26,7 @@ def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     if 0xDC80 <= code <= 0xDCFF:
         return f"\\x{code - 0xDC00:02x}"  # a byte that was not valid in its encoding
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x20 else f"\\u{code:04x}"  # valid JSON escapes too
 
 
 def visible(text: object, *, multiline: bool = False) -> str:
@@ -42,3 +43,23 @@ def visible(text: object, *, multiline: bool = False) -> str:
 def has_hidden(text: str) -> bool:
     """True when ``text`` holds a character ``visible`` would escape on one line."""
     return _HIDDEN.search(text) is not None
+
+
+class VisibleWriter:
+    """A text stream that passes everything written through ``visible`` (lines kept).
+
+    The headless commands print report text (org names, subjects, reasons) to a terminal; with
+    ``sys.stdout`` wrapped in this, no control or bidi character from a mail can reach it,
+    whatever a command prints. Escapes for DEL, C1 and bidi are ``\\uNNNN``, so JSON output
+    stays valid JSON and reads back the same text.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(visible(text, multiline=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)  # flush, fileno, isatty, encoding ...

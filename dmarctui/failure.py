@@ -20,6 +20,7 @@ from email.parser import HeaderParser
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from dmarctui.aggregate import is_address
 from dmarctui.model import FailureReport
 
 DELIVERY_RESULTS = ("delivered", "spam", "policy", "reject", "other")
@@ -177,11 +178,11 @@ def _source_ip(value: str | None) -> str | None:
     """``54.240.8.61 (a8-61.smtp-out.amazonses.com)`` → ``54.240.8.61``; brackets dropped."""
     if not value:
         return None
-    value = value.split("\n", 1)[0]
     stripped = value.rstrip()
     if stripped.endswith(")") and (opening := stripped.find("(")) >= 0:
         value = value[:opening]  # a trailing "(host name)" comment; plain string search, linear
-    return value.strip().strip("[] ") or None
+    address = value.strip().strip("[] ")
+    return address if is_address(address) else None  # never a line break or a header
 
 
 def _epoch(date: str | None) -> int | None:

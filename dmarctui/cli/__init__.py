@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from dmarctui import __version__
+from dmarctui.display_text import VisibleWriter
 
 COMMANDS: tuple[str, ...] = ("scan", "extract", "flagged", "readiness", "notice", "config_cmd")
 """Modules of ``dmarctui.cli`` that each register one or more subcommands."""
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_tui(args_list)
     args = parser.parse_args(args_list)
+    real_stdout = sys.stdout
+    sys.stdout = VisibleWriter(real_stdout)  # type: ignore[assignment]
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -56,3 +59,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    finally:
+        sys.stdout = real_stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -19,6 +18,8 @@ from dmarctui.cli.triage_input import (
     ptr_names,
 )
 from dmarctui.config import Config
+from dmarctui.csv_cells import SafeCsvWriter
+from dmarctui.display_text import visible
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.triage import find_findings, finding_to_dict, problems
 
@@ -96,13 +97,13 @@ def print_text(findings: list[Finding], reports: int) -> None:
         print(f"Nothing flagged in {humanize.intcomma(reports)} reports.")
         return
     for n, f in enumerate(findings, 1):
-        name = f" ({f.ptr.rstrip('.')})" if f.ptr else ""
-        print(f"{n:>3}. [{f.severity}] {f.kind}  {f.source_ip}{name}")
+        name = f" ({visible(f.ptr.rstrip('.'))})" if f.ptr else ""
+        print(f"{n:>3}. [{f.severity}] {f.kind}  {visible(f.source_ip)}{name}")
         noun = "message" if f.messages == 1 else "messages"
         print(
-            f"     {humanize.intcomma(f.messages)} {noun} as {f.header_from},"
+            f"     {humanize.intcomma(f.messages)} {noun} as {visible(f.header_from)},"
             f" {_day(f.first_seen)} to {_day(f.last_seen)},"
-            f" reported by {', '.join(f.reporters)}"
+            f" reported by {visible(', '.join(f.reporters))}"
         )
         if f.contact or f.network:
             who = f"{f.contact} <{f.contact_email}>" if f.contact else "no contact configured"
@@ -112,7 +113,7 @@ def print_text(findings: list[Finding], reports: int) -> None:
 
 
 def write_csv(findings: list[Finding]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer = SafeCsvWriter(sys.stdout)
     writer.writerow(CSV_COLUMNS)
     for f in findings:
         row = finding_to_dict(f, evidence=False)
