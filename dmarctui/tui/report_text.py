@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
+from dmarctui.display_text import visible
+from dmarctui.tui.safe_text import PlainTable
+
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
     from dmarctui.model import AggregateReport, Record
@@ -18,7 +21,7 @@ def utc_time(epoch: int) -> str:
 
 
 def _facts(title: str) -> Table:
-    table = Table.grid(padding=(0, 2))
+    table = PlainTable.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     table.title = title
@@ -103,10 +106,10 @@ def auth_results(record: Record) -> Text:
     text = Text(no_wrap=True)
     for dkim in record.dkim:
         selector = f"/{dkim.selector}" if dkim.selector else ""
-        _result(text, f"dkim={dkim.domain}{selector}:", dkim.result)
+        _result(text, visible(f"dkim={dkim.domain}{selector}:"), visible(dkim.result))
     for spf in record.spf:
         scope = f"{spf.scope}:" if spf.scope else ""
-        _result(text, f"spf={scope}{spf.domain}:", spf.result)
+        _result(text, visible(f"spf={scope}{spf.domain}:"), visible(spf.result))
     return text
 
 

@@ -14,9 +14,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from dmarctui.tui.safe_text import PlainTable, plain
+
 
 def fields_table(fields: Iterable[tuple[str, object]]) -> Table:
-    table = Table.grid(padding=(0, 2))
+    table = PlainTable.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for name, value in fields:
@@ -40,7 +42,7 @@ class FieldsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide-dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(plain(self.title_text), classes="dialog-title")
             with VerticalScroll():
                 yield Static(self.body, id="fields-body")
             yield Label("Esc to close", classes="dialog-hint")

@@ -17,6 +17,7 @@ from textual.widgets import Label, Static
 from dmarctui.readiness import Readiness, readiness
 from dmarctui.triage import find_findings
 from dmarctui.tui.lazy_pane import LazyPane
+from dmarctui.tui.safe_text import PlainTable, plain
 from dmarctui.tui.source_cells import KIND_LABELS
 
 
@@ -25,7 +26,7 @@ def _n(value: int) -> str:
 
 
 def verdict(item: Readiness) -> Text:
-    text = Text(item.domain, "bold")
+    text = plain(item.domain, "bold")
     if item.ready:
         text.append("  ready: no mail from legitimate sources fails DMARC", "bold green")
     else:
@@ -37,7 +38,7 @@ def verdict(item: Readiness) -> Text:
 
 
 def totals_table(item: Readiness) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = PlainTable(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("Messages")
     table.add_column("pass", justify="right", style="green")
     table.add_column("fail legit", justify="right", style="red")
@@ -51,7 +52,7 @@ def totals_table(item: Readiness) -> Table:
 
 def stricter_table(item: Readiness) -> Table:
     """What a stricter policy would have hit, by kind: legitimate kinds first, in red."""
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = PlainTable(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("p=quarantine would send to spam / p=reject would bounce")
     table.add_column("messages", justify="right")
     for kind, count in item.would_quarantine.items():
@@ -63,7 +64,7 @@ def stricter_table(item: Readiness) -> Table:
 
 
 def policies_table(item: Readiness) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = PlainTable(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("Published policy", no_wrap=True)
     table.add_column("reports", justify="right")
     table.add_column("reported by", overflow="fold")
@@ -83,7 +84,7 @@ def policy_line(item: Readiness) -> Text:
 
 
 def days_table(item: Readiness) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = PlainTable(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("day")
     table.add_column("pass", justify="right", style="green")
     table.add_column("fail legit", justify="right", style="red")

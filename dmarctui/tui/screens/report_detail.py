@@ -14,9 +14,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
+from dmarctui.display_text import visible
 from dmarctui.mailstore import MailStoreError
 from dmarctui.tui.report_cells import period
 from dmarctui.tui.report_text import auth_results, metadata_table, repairs_table
+from dmarctui.tui.safe_text import TextTable, plain
 from dmarctui.tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
@@ -65,13 +67,13 @@ The XML and headers are read again from the mail folder (read-only).
         row = self.row
         yield Label(
             Text.assemble(
-                (row.org_name or row.email, "bold"),
+                plain(row.org_name or row.email, "bold"),
                 " · ",
-                row.domain,
+                plain(row.domain),
                 " · ",
                 period(row.begin, row.end),
                 " · ",
-                (row.report_id, "dim"),
+                plain(row.report_id, "dim"),
             ),
             id="report-title",
         )
@@ -79,7 +81,7 @@ The XML and headers are read again from the mail folder (read-only).
             with TabPane("1 Summary", id="summary"), VerticalScroll():
                 yield Static(id="report-summary")
             with TabPane("2 Records", id="records"):
-                yield DataTable(id="records-table", cursor_type="row", zebra_stripes=True)
+                yield TextTable(id="records-table", cursor_type="row", zebra_stripes=True)
             with TabPane("3 XML", id="xml"), VerticalScroll(id="xml-scroll"):
                 yield Static("Reading the XML from the folder…", id="report-xml")
             with TabPane("4 Headers", id="headers"), VerticalScroll(id="headers-scroll"):
@@ -137,22 +139,22 @@ The XML and headers are read again from the mail folder (read-only).
         index = self.dmarc.index
         try:
             xml = index.report_xml(self.row.pk)
-            xml_view: Syntax | str = Syntax(
-                xml.decode("utf-8", "replace"),
+            xml_view: Syntax | Text = Syntax(
+                visible(xml.decode("utf-8", "replace"), multiline=True),
                 "xml",
                 theme="ansi_dark",
                 word_wrap=True,
                 line_numbers=True,
             )
         except (MailStoreError, KeyError) as exc:  # the message left or changed since indexed
-            xml_view = f"Cannot read the XML again: {exc}"
+            xml_view = plain(f"Cannot read the XML again: {exc}")
         try:
-            headers: Text | str = self.dmarc.message_headers(self.row.message)
+            headers = self.dmarc.message_headers(self.row.message)
         except (MailStoreError, KeyError) as exc:
-            headers = f"Cannot read the message again: {exc}"
+            headers = plain(f"Cannot read the message again: {exc}")
         self.app.call_from_thread(self._show_raw, xml_view, headers)
 
-    def _show_raw(self, xml: Syntax | str, headers: Text | str) -> None:
+    def _show_raw(self, xml: Syntax | Text, headers: Text) -> None:
         self.query_one("#report-xml", Static).update(xml)
         self.query_one("#report-headers", Static).update(headers)
 

@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from dmarctui.tui.safe_text import plain, plain_block
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Dismisses with True on ``y`` or the yes button, False on ``n``, Esc or the no button.
@@ -33,8 +35,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm-dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.question, id="confirm-question")
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield Static(plain_block(self.question), id="confirm-question")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.no} (n)", id="confirm-no")
                 yield Button(f"{self.yes} (y)", id="confirm-yes", variant="warning")

@@ -8,10 +8,11 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.widget import Widget
-from textual.widgets import DataTable
+
+from dmarctui.tui.safe_text import TextTable
 
 
-class PaneTable(DataTable[object]):
+class PaneTable(TextTable):
     """A row-cursor table whose enter (open the line) is listed in the key bar.
 
     A plain DataTable forgets every rendered cell on each Resize and on each style update. A
