@@ -161,6 +161,17 @@ class LazyHeaderMessage(Message):
         value = cache[key]
         return failobj if value is None else value
 
+    def get_payload(self, i: int | None = None, decode: bool = False) -> Any:
+        """As ``Message.get_payload``, also when the charset name holds a NUL: the stdlib then
+        raises ``ValueError`` where it expects ``LookupError``; its own fallback is used."""
+        try:
+            return super().get_payload(i, decode)
+        except ValueError:
+            payload = self._payload  # type: ignore[attr-defined]
+            if i is not None or decode or not isinstance(payload, str):
+                raise
+            return payload.encode("ascii", "surrogateescape").decode("ascii", "replace")
+
     def get_content_type(self) -> str:
         ctype: str | None = self.__dict__.get("_ctype")
         if ctype is None:

@@ -69,6 +69,16 @@ def test_a_nul_in_a_charset_is_read_around(charset: str) -> None:
     assert len(outcome.reports) == 1
 
 
+def test_a_nul_in_the_charset_of_eight_bit_text_is_read_around() -> None:
+    """Found by the fuzzer: the stdlib decodes 8-bit text with the charset named, and a NUL in
+    the name raises ValueError, which it does not expect."""
+    body = "Feedback-Type: auth-failure\r\nSource-IP: 192.0.2.1\r\nX: caf\u00e9\r\n".encode()
+    text = mime_part(body, 'text/plain; charset="utf\x00"', cte="8bit", disposition=None)
+    outcome = _analyse(mail(multipart(text, _good_part(), subtype="mixed")))
+    (failure,) = outcome.failures
+    assert failure.source_ip == "192.0.2.1"
+
+
 ARF = (
     "Content-Type: message/feedback-report\r\n\r\n"
     "Feedback-Type: auth-failure\r\nAuth-Failure: dmarc\r\nSource-IP: 192.0.2.1\r\n"
