@@ -60,11 +60,17 @@ RESULT_SYNONYMS = {"hardfail": "fail", "unknown": "temperror", "error": "permerr
 # --------------------------------------------------------------------------- entry point
 
 
-def parse_aggregate(data: bytes) -> AggregateReport:
+MAX_RECORDS = 100_000
+"""Records per report read by default (``Limits.max_records``): each costs about 700 bytes."""
+
+
+def parse_aggregate(data: bytes, *, max_records: int = MAX_RECORDS) -> AggregateReport:
     """Parse one aggregate report document.
 
     Args:
         data: the XML bytes, already decompressed.
+        max_records: a document with more ``<record>`` elements is refused before parsing, so
+            memory stays bounded whatever a reporter sends.
 
     Returns:
         The report; ``report.repairs`` lists what had to be repaired to read it.
@@ -75,6 +81,12 @@ def parse_aggregate(data: bytes) -> AggregateReport:
         NotAggregate: well-formed XML whose root is not ``<feedback>``.
     """
     _refuse_obvious_non_xml(data)
+    records = data.count(b"<record") + data.count(b":record")  # an upper bound, never less
+    if records > max_records:
+        raise AggregateError(
+            f"the report holds about {records:,} records, more than the limit of"
+            f" {max_records:,}; not read"
+        )
     if _no_dtd_possible(data):
         report = _read_plain(data)
         if report is not None:

@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dmarctui.analysis import analyse_message, unreadable
+from dmarctui.analysis import read_and_analyse
 from dmarctui.index_replay import Replayer, replay
 from dmarctui.index_rows import (
     FAILURE_COLUMNS,
@@ -38,7 +38,6 @@ from dmarctui.mailstore import (
     MailStore,
     MailStoreError,
     MboxStore,
-    read_message,
 )
 from dmarctui.model import FolderFormat, MessageRef
 from dmarctui.payloads import Limits
@@ -422,13 +421,9 @@ def parse_batch(
     fmt, folder, refs, limits = batch
     out = []
     for seq, ref in refs:
-        try:
-            raw = read_message(fmt, folder, ref)
-        except OSError as exc:  # MessageGone and MailStoreError included
-            out.append((seq, message_rows(unreadable(ref, exc), None)))
-            continue
-        sha = hashlib.sha256(raw).hexdigest()
-        out.append((seq, message_rows(analyse_message(raw, ref, limits), sha)))
+        outcome, raw = read_and_analyse(fmt, folder, ref, limits)
+        sha = None if raw is None else hashlib.sha256(raw).hexdigest()
+        out.append((seq, message_rows(outcome, sha)))
     return out
 
 

@@ -71,6 +71,10 @@ class Limits:
     """Archives inside archives (gzip in zip, gzip in gzip) followed this deep."""
     max_total: int = 128 * _MIB
     """Decompressed bytes kept per message, all payloads together."""
+    max_message: int = 32 * _MIB
+    """Largest message read at all; parsing one costs several times its size in memory."""
+    max_records: int = 100_000
+    """Records read per aggregate report; a report with more is an error, never parsed."""
 
 
 @dataclass(frozen=True, slots=True)
