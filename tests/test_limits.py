@@ -22,7 +22,7 @@ RECORD = (
 
 
 def _many_records(count: int) -> bytes:
-    head, _, tail = aggregate_xml().partition(b"<record>")
+    head = aggregate_xml().partition(b"<record>")[0]
     return head + RECORD * count + b"</feedback>\n"
 
 
@@ -50,7 +50,7 @@ def test_a_report_with_too_many_records_is_an_error_and_memory_stays_bounded() -
     assert outcome.reports == ()
     (problem,) = outcome.problems
     assert "150,000 records, more than the limit of 100,000; not read" in problem.reason
-    assert peak < 5 * len(document), f"{peak / 2**20:.0f} MiB for a {len(document) >> 20} MiB report"
+    assert peak < 5 * len(document), f"{peak >> 20} MiB for a {len(document) >> 20} MiB report"
 
 
 def test_reports_under_the_record_limit_are_read() -> None:
