@@ -7,14 +7,17 @@ update (which may run in a worker thread) and the queries, serialised by a lock.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 from dmarctui import index_queries as q
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
-from dmarctui.index_schema import IndexStoreError, connect, default_db_path
+from dmarctui.index_schema import IndexStoreError, connect, default_db_path, storage_error
 from dmarctui.index_update import UpdateStats, update
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger
 from dmarctui.mailstore import MailStore, MailStoreError, open_store, read_message
@@ -80,6 +83,9 @@ class Index:
         conn = connect(db_path)
         try:
             _bind_folder(conn, db_path, resolved, store.format)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise storage_error(db_path, exc) from None
         except BaseException:
             conn.close()
             raise
@@ -288,6 +294,40 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _guard_storage(cls: type[Index]) -> type[Index]:
+    """Every public method of ``Index`` turns a SQLite failure (a damaged file, a full disk)
+    into an ``IndexStoreError`` of one line saying what to do, whichever query meets it."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(method):
+
+            @functools.wraps(method)
+            def generator(self: Index, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return (yield from method(self, *args, **kwargs))
+                except sqlite3.Error as exc:
+                    raise storage_error(self.db_path, exc) from None
+
+            return generator
+
+        @functools.wraps(method)
+        def plain(self: Index, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise storage_error(self.db_path, exc) from None
+
+        return plain
+
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, wrap(member))
+    return cls
+
+
+Index = _guard_storage(Index)
 
 
 def _inside(path: Path, folder: Path) -> bool:

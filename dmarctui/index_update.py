@@ -515,7 +515,10 @@ class _transaction(AbstractContextManager[None]):
         self.conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:  # SQLite ends it by itself on a full disk: keep that error
+            self.conn.execute("ROLLBACK")
 
 
 def _no_reports(conn: sqlite3.Connection, lock: AbstractContextManager[object]) -> bool:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from dmarctui import __version__
 from dmarctui.display_text import VisibleWriter
+from dmarctui.index_schema import IndexStoreError
+from dmarctui.mailstore import MailStoreError
 
 COMMANDS: tuple[str, ...] = ("scan", "extract", "flagged", "readiness", "notice", "config_cmd")
 """Modules of ``dmarctui.cli`` that each register one or more subcommands."""
@@ -51,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout = VisibleWriter(real_stdout)  # type: ignore[assignment]
     try:
         return int(args.func(args))
+    except (IndexStoreError, MailStoreError) as exc:  # met after opening: still one line
+        print(f"dmarctui: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("dmarctui: interrupted", file=sys.stderr)
         return 130
