@@ -88,14 +88,15 @@ def decode_for_repair(data: bytes, log: _Log | None = None) -> str:
         return data.decode("utf-8", errors="surrogateescape")
     try:
         return data.decode(encoding, errors="surrogateescape")
-    except LookupError:
+    except (LookupError, UnicodeError) as exc:  # unknown, or a codec that still fails (UTF-7)
         text = data.decode("utf-8", errors="surrogateescape")
         if log is not None:
+            why = "unknown" if isinstance(exc, LookupError) else "undecodable"
             log.add(
                 "reencoded",
                 text,
                 text.find(encoding) if encoding in text.lower() else 0,
-                f"unknown encoding {encoding!r} declared; read as UTF-8",
+                f"{why} encoding {encoding!r} declared; read as UTF-8",
             )
         return text
 

@@ -60,6 +60,15 @@ def test_xml_declaring_utf7_is_an_error_with_a_reason() -> None:
     assert "UTF-7" in problem.reason or "utf-7" in problem.reason
 
 
+def test_utf7_that_its_codec_cannot_decode_is_an_error_with_a_reason() -> None:
+    """Found by the fuzzer: a broken UTF-7 shift sequence made the repair step raise."""
+    from dmarctui.aggregate import AggregateError, parse_aggregate
+
+    data = b'<?xml version=aaaa+aaa\xb7a"1.0" encoding="UTF-7" ?>\n<feedback></feedback>'
+    with pytest.raises(AggregateError, match="XML declaration not well-formed"):
+        parse_aggregate(data)
+
+
 @pytest.mark.parametrize(
     "charset", ["utf\x00-8", "x-no-such-charset\x00", "\x00"], ids=["nul-inside", "nul-end", "nul"]
 )
