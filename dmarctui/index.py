@@ -7,6 +7,7 @@ update (which may run in a worker thread) and the queries, serialised by a lock.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sqlite3
@@ -80,14 +81,19 @@ class Index:
             raise IndexStoreError(
                 f"{db_path}: the index must not live inside the mail folder (it is never written)"
             )
-        conn = connect(db_path)
+        created = db_path is not None and not db_path.exists()
+        try:
+            conn = connect(db_path)
+        except BaseException:
+            _forget_new(db_path if created else None)
+            raise
         try:
             _bind_folder(conn, db_path, resolved, store.format)
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             conn.close()
-            raise storage_error(db_path, exc) from None
-        except BaseException:
-            conn.close()
+            _forget_new(db_path if created else None)
+            if isinstance(exc, sqlite3.Error):
+                raise storage_error(db_path, exc) from None
             raise
         return cls(store, conn, db_path)
 
@@ -328,6 +334,15 @@ def _guard_storage(cls: type[Index]) -> type[Index]:
 
 
 Index = _guard_storage(Index)
+
+
+def _forget_new(db_path: Path | None) -> None:
+    """Remove an index file this run created before failing: no file for a path never opened."""
+    if db_path is None:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{db_path}{suffix}").unlink()
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -216,6 +216,8 @@ def open_store(path: str | os.PathLike[str], fmt: FolderFormat | None = None) ->
     if detected == "mbox":
         if is_dir:
             raise MailStoreError(f"{folder}: is a directory, not an mbox file")
+        if fmt is not None:
+            _detect(folder, is_dir)  # a forced mbox must still start with a "From " line
         return MboxStore(folder)
     if not is_dir:
         raise MailStoreError(f"{folder}: is a file, not a {detected} directory")
@@ -224,7 +226,11 @@ def open_store(path: str | os.PathLike[str], fmt: FolderFormat | None = None) ->
         if missing:
             raise MailStoreError(f"{folder}: not a Maildir (no {' or '.join(missing)}/ inside)")
         return MaildirStore(folder)
-    _scandir(folder)  # fail now, with the reason, if the directory cannot be listed
+    names = [entry.name for entry in _scandir(folder)]  # fails now, with the reason
+    if "cur" in names and "new" in names and not any(name.isdigit() for name in names):
+        raise MailStoreError(
+            f"{folder}: a Maildir (cur/ and new/ inside), not an MH folder; use --format maildir"
+        )
     return MhStore(folder)
 
 
