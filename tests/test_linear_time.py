@@ -7,6 +7,7 @@ alarm stops it after the budget so the test fails instead of hanging.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import re
 import signal
@@ -18,10 +19,12 @@ import pytest
 
 from dmarctui import xmlrepair
 from dmarctui.aggregate import AggregateError, parse_aggregate
+from dmarctui.analysis import analyse_message
 from dmarctui.extract import CONVENTIONAL
 from dmarctui.failure import _source_ip, parse_failure
 from dmarctui.lazy_headers import parse_message_lazily, plain_value
-from dmarctui.payloads import find_payloads
+from dmarctui.model import MessageRef
+from dmarctui.payloads import Limits, find_payloads
 from dmarctui.record_split import split_records
 
 N = 100_000
@@ -79,7 +82,7 @@ def test_unclosed_free_text_tags_in_a_gzip_report() -> None:
     data = gzip.compress(_with_controls("<email>" * N))
     raw = (
         b"Subject: Report domain: example.org\nContent-Type: application/gzip\n"
-        b"Content-Transfer-Encoding: base64\n\n" + __import__("base64").encodebytes(data)
+        b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(data)
     )
 
     def scan() -> None:
@@ -157,3 +160,36 @@ def test_the_host_comment_is_still_stripped() -> None:
     assert _source_ip("54.240.8.61 (a8-61.smtp-out.amazonses.com)") == "54.240.8.61"
     assert _source_ip("[192.0.2.1]") == "192.0.2.1"
     assert _source_ip("192.0.2.1 (x) (y)  ") == "192.0.2.1"
+
+
+def _issue_mails() -> dict[str, bytes]:
+    """The three mails of the issue, at 100,000 repetitions instead of 40,000."""
+    payload = gzip.compress(_with_controls("<email>" * N))
+    gz = (
+        b"Subject: Report domain: example.org\nContent-Type: application/gzip\n"
+        b'Content-Disposition: attachment; filename="a!b!1!2.xml.gz"\n'
+        b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(payload)
+    )
+    spaces = b"Subject: x\nContent-Type: text/plain" + b" " * N + b"x\n\nbody\n"
+    failure = (
+        b"Subject: x\nContent-Type: text/plain\n\nA message claiming to be from you has failed\n"
+        b"Sender IP Address: 192.0.2.1" + b" " * N + b"x\n"
+    )
+    return {"gzip-email-tags": gz, "content-type-spaces": spaces, "failure-sender-ip": failure}
+
+
+@pytest.mark.parametrize("name", list(_issue_mails()))
+def test_the_issues_mails_scan_in_linear_time(name: str) -> None:
+    """End to end, as the scan worker reads them; each message then takes a moment, so the
+    worker's cancel check between messages is reached in time."""
+    raw = _issue_mails()[name]
+    inflated = gzip.decompress(gzip.compress(_with_controls("<email>" * N)))
+    outcome = None
+
+    def scan() -> None:
+        nonlocal outcome
+        outcome = analyse_message(raw, MessageRef("k", "k", len(raw), 0.0), Limits())
+
+    assert_linear(scan, raw + (inflated if name.startswith("gzip") else b""))
+    assert outcome is not None
+    assert not any("unexpected" in p.reason for p in outcome.problems)
