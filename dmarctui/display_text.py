@@ -11,7 +11,7 @@ strings into ``Text``/``Content`` objects (``dmarctui.tui.safe_text``), never in
 from __future__ import annotations
 
 import re
-from typing import TextIO
+from typing import Any, TextIO
 
 _BIDI = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 """Bidi controls, and the Unicode line and paragraph separators (a line break to some tools)."""
@@ -61,5 +61,5 @@ class VisibleWriter:
         self._stream.write(visible(text, multiline=True))
         return len(text)
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)  # flush, fileno, isatty, encoding ...

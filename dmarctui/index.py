@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dmarctui import index_queries as q
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
@@ -47,6 +47,41 @@ __all__ = [
 ]
 
 
+_I = TypeVar("_I")
+
+
+def _guard_storage(cls: type[_I]) -> type[_I]:
+    """Every public method of ``Index`` turns a SQLite failure (a damaged file, a full disk)
+    into an ``IndexStoreError`` of one line saying what to do, whichever query meets it."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(method):
+
+            @functools.wraps(method)
+            def generator(self: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return (yield from method(self, *args, **kwargs))
+                except sqlite3.Error as exc:
+                    raise storage_error(self.db_path, exc) from None
+
+            return generator
+
+        @functools.wraps(method)
+        def plain(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise storage_error(self.db_path, exc) from None
+
+        return plain
+
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, wrap(member))
+    return cls
+
+
+@_guard_storage
 class Index:
     """The index of one mail folder. Open it with :meth:`open`; close it when done."""
 
@@ -300,40 +335,6 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _guard_storage(cls: type[Index]) -> type[Index]:
-    """Every public method of ``Index`` turns a SQLite failure (a damaged file, a full disk)
-    into an ``IndexStoreError`` of one line saying what to do, whichever query meets it."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.isgeneratorfunction(method):
-
-            @functools.wraps(method)
-            def generator(self: Index, *args: Any, **kwargs: Any) -> Any:
-                try:
-                    return (yield from method(self, *args, **kwargs))
-                except sqlite3.Error as exc:
-                    raise storage_error(self.db_path, exc) from None
-
-            return generator
-
-        @functools.wraps(method)
-        def plain(self: Index, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except sqlite3.Error as exc:
-                raise storage_error(self.db_path, exc) from None
-
-        return plain
-
-    for name, member in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.isfunction(member):
-            setattr(cls, name, wrap(member))
-    return cls
-
-
-Index = _guard_storage(Index)
 
 
 def _forget_new(db_path: Path | None) -> None:

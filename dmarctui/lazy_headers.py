@@ -165,7 +165,7 @@ class LazyHeaderMessage(Message):
         """As ``Message.get_payload``, also when the charset name holds a NUL: the stdlib then
         raises ``ValueError`` where it expects ``LookupError``; its own fallback is used."""
         try:
-            return super().get_payload(i, decode)
+            return super().get_payload(i, decode)  # type: ignore[call-overload]
         except ValueError:
             payload = self._payload  # type: ignore[attr-defined]
             if i is not None or decode or not isinstance(payload, str):

@@ -37,9 +37,17 @@ def cell(value: object) -> object:
     a control character is rebuilt escaped; anything else is left as it is."""
     if isinstance(value, str):
         return plain(value)
-    if isinstance(value, Text) and visible(value.plain, multiline=True) != value.plain:
-        return Text(visible(value.plain, multiline=True), style=value.style, justify=value.justify)
+    if isinstance(value, Text):
+        return literal(value)
     return value
+
+
+def literal(text: Text) -> Text:
+    """``text`` itself, or rebuilt with its control characters escaped (styles of parts are
+    then lost: only text that held a control character pays for it)."""
+    if visible(text.plain, multiline=True) == text.plain:
+        return text
+    return Text(visible(text.plain, multiline=True), style=text.style, justify=text.justify)
 
 
 class PlainTable(Table):

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from dmarctui.history import NoticeRecord
 from dmarctui.model import Finding, FindingKind, Severity
-from dmarctui.tui.safe_text import cell
+from dmarctui.tui.safe_text import literal
 from dmarctui.tui.widgets.sparkline import sparkline
 
 KIND_LABELS: dict[FindingKind, str] = {
@@ -112,4 +112,4 @@ def detail(finding: Finding, state: NoticeState | None) -> Group:
             )
         )
     lines.append(Text(finding.advice, "italic"))
-    return Group(*(cell(line) for line in lines))  # PTR, reporters, contact: from strangers
+    return Group(*(literal(line) for line in lines))  # PTR, reporters, contact: from strangers
