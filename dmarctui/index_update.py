@@ -117,6 +117,7 @@ def update(
     stats = UpdateStats()
     limits = limits or Limits()
     with lock:
+        _forget_bad_sources(conn)
         first = conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
         plan = _plan(conn, store, stats)
     # From an empty index the rows are written in folder order, the order the replay reads them
@@ -186,6 +187,21 @@ def update(
 
 
 # --------------------------------------------------------------------------- planning
+
+_BAD_SOURCES = (
+    "SELECT DISTINCT r.message_id FROM records c JOIN reports r ON r.pk = c.report_pk"
+    " WHERE c.ip_key IS NULL"
+)
+
+
+def _forget_bad_sources(conn: sqlite3.Connection) -> None:
+    """Drop messages whose records have a source IP that is not an address (``ip_key`` NULL),
+    stored by a dmarctui that did not check it: they are read again, and are errors now. An
+    indexed lookup, so an index without any costs nothing."""
+    bad = [row[0] for row in conn.execute(_BAD_SOURCES)]
+    if bad:
+        with _transaction(conn):
+            conn.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in bad))
 
 
 def _plan(conn: sqlite3.Connection, store: MailStore, stats: UpdateStats) -> _Plan:

@@ -115,3 +115,21 @@ def test_the_cli_output_stream_escapes_and_keeps_json_valid() -> None:
     import json
 
     assert json.loads(out.getvalue()) == {"org": "x\u202e\x85y"}
+
+
+def test_a_bad_source_ip_stored_by_an_older_version_is_read_again(tmp_path: Path) -> None:
+    from dmarctui.index import Index
+    from dmarctui.scan import drain
+
+    folder = write_maildir(tmp_path / "Maildir", [report_mail(aggregate_xml())])[0].parents[1]
+    db = tmp_path / "index.sqlite"
+    with Index.open(folder, db=db) as index:
+        drain(index.update(workers=1))
+        index._conn.execute(  # what an index written before the check holds
+            "UPDATE records SET source_ip = '192.0.2.10\nBcc: x@evil.example', ip_key = NULL"
+        )
+    with Index.open(folder, db=db) as index:
+        stats = drain(index.update(workers=1))
+        assert stats.bodies_read == 1
+        sources = {r.source_ip for report in index.counted_reports() for r in report.records}
+        assert sources == {"192.0.2.10"}
