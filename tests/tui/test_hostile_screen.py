@@ -193,3 +193,18 @@ async def test_problems_and_notifications_show_subjects_literally(tmp_path: Path
         app.notify("[/] from a mail \x1b[2J", title="[b]")
         await pilot.pause()
         assert "[/] from a mail \\x1b[2J" in notices(app)
+
+
+async def test_the_sources_detail_shows_the_reporter_literally(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await settle(pilot)
+        text = _shown(app)
+        assert "reported by [@click=app.quit]CLICK-ME[/]" in text
+        x, y = _where(text, "CLICK-ME")
+        await pilot.click(offset=(x, y))
+        await settle(pilot)
+        assert app.is_running and app.return_code is None
