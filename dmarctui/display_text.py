@@ -29,6 +29,13 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x20 else f"\\u{code:04x}"  # valid JSON escapes too
 
 
+def _json_escape(match: re.Match[str]) -> str:
+    """As ``_escape``, but an undecodable byte (a lone surrogate) as ``\\udcNN``: still a
+    valid JSON escape, where ``\\xNN`` would not be."""
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x20 else f"\\u{code:04x}"
+
+
 def visible(text: object, *, multiline: bool = False) -> str:
     """``text`` with every control and bidi character shown as an escape such as ``\\x1b``.
 
@@ -58,7 +65,7 @@ class VisibleWriter:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        self._stream.write(visible(text, multiline=True))
+        self._stream.write(_MULTI_LINE_HIDDEN.sub(_json_escape, text))
         return len(text)
 
     def __getattr__(self, name: str) -> Any:

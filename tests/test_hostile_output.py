@@ -133,3 +133,11 @@ def test_a_bad_source_ip_stored_by_an_older_version_is_read_again(tmp_path: Path
         assert stats.bodies_read == 1
         sources = {r.source_ip for report in index.counted_reports() for r in report.records}
         assert sources == {"192.0.2.10"}
+
+
+def test_undecodable_bytes_in_json_output_stay_valid_json() -> None:
+    import json
+
+    out = io.StringIO()
+    VisibleWriter(out).write(json.dumps({"name": "caf\udce9"}, ensure_ascii=False))
+    assert json.loads(out.getvalue()) == {"name": "caf\udce9"}
