@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := message aggregate failure tls headers mime_split
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test lint bench screenshots snapshots clean
+.PHONY: help demo test lint bench fuzz screenshots snapshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -33,6 +35,14 @@ lint: $(STAMP) ## ruff (format and lint) and mypy
 
 bench: $(STAMP) ## cold scan vs parsedmarc and the parse floor, rescans, memory, export (prints tables)
 	$(BIN)/python scripts/bench.py
+
+fuzz: $(STAMP) ## run each fuzz target (atheris) for FUZZ_SECONDS seconds; logs and crashes in fuzz/work
+	@mkdir -p fuzz/work
+	@for target in $(FUZZ_TARGETS); do \
+		if $(BIN)/python fuzz/run.py $$target --seconds $(FUZZ_SECONDS) > fuzz/work/$$target.log 2>&1; \
+		then echo "$$target: $$(grep '^Done' fuzz/work/$$target.log)"; \
+		else echo "$$target: crashed, see fuzz/work/$$target.log and fuzz/work/crashes/"; exit 1; fi; \
+	done
 
 screenshots: $(STAMP) ## regenerate screenshots/*.svg from the demo mailbox
 	$(BIN)/python scripts/screenshots.py

@@ -11,6 +11,7 @@ the offending bytes. DTDs and entities are refused before anything is expanded.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -59,11 +60,17 @@ RESULT_SYNONYMS = {"hardfail": "fail", "unknown": "temperror", "error": "permerr
 # --------------------------------------------------------------------------- entry point
 
 
-def parse_aggregate(data: bytes) -> AggregateReport:
+MAX_RECORDS = 100_000
+"""Records per report read by default (``Limits.max_records``): each costs about 700 bytes."""
+
+
+def parse_aggregate(data: bytes, *, max_records: int = MAX_RECORDS) -> AggregateReport:
     """Parse one aggregate report document.
 
     Args:
         data: the XML bytes, already decompressed.
+        max_records: a document with more ``<record>`` elements is refused before parsing, so
+            memory stays bounded whatever a reporter sends.
 
     Returns:
         The report; ``report.repairs`` lists what had to be repaired to read it.
@@ -74,6 +81,12 @@ def parse_aggregate(data: bytes) -> AggregateReport:
         NotAggregate: well-formed XML whose root is not ``<feedback>``.
     """
     _refuse_obvious_non_xml(data)
+    records = data.count(b"<record") + data.count(b":record")  # an upper bound, never less
+    if records > max_records:
+        raise AggregateError(
+            f"the report holds about {records:,} records, more than the limit of"
+            f" {max_records:,}; not read"
+        )
     if _no_dtd_possible(data):
         report = _read_plain(data)
         if report is not None:
@@ -129,6 +142,21 @@ def _read_plain(data: bytes) -> AggregateReport | None:
     return reader.report(feedback, namespace, records)
 
 
+def is_address(text: str) -> bool:
+    """True when ``text`` is an IPv4 or IPv6 address, written without a zone (``%eth0``).
+
+    A source IP is written into letters, CSV and the screen; anything else in its place (a line
+    break, an RFC 2047 word, a header) must never become a source (DESIGN.md §3).
+    """
+    if "%" in text:
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _parse_xml(data: bytes | str) -> Element:
     """Parse with the C parser when the document provably has no DTD, else with defusedxml."""
     if _no_dtd_possible(data):
@@ -180,6 +208,12 @@ def _parse_defused(data: bytes | str) -> Element:
         ) from None
     except DefusedXmlException as exc:
         raise AggregateError(f"refused: {exc}") from None
+    except ValueError as exc:  # expat: "multi-byte encodings are not supported" (UTF-7 ...)
+        declared = xmlrepair.declared_encoding(data) if isinstance(data, bytes) else None
+        raise AggregateError(
+            f"the XML declaration names an encoding the XML parser cannot read"
+            f" ({declared or 'not named'}): {exc}"
+        ) from None
 
 
 def _refuse_obvious_non_xml(data: bytes) -> None:
@@ -452,6 +486,10 @@ class _Reader:
         source_ip = _stripped(row_parts.get("source_ip"))
         if not source_ip:
             raise AggregateError(f"{where} has no <source_ip>")
+        if not is_address(source_ip):
+            raise AggregateError(
+                f"{where}: source_ip {source_ip[:60]!r} is not an IPv4 or IPv6 address"
+            )
         count_raw = _stripped(row_parts.get("count"))
         try:
             count = int(count_raw or "")
@@ -485,8 +523,8 @@ class _Reader:
                 count = int(count_raw)
             except ValueError:
                 return None
-            if not source_ip or not 0 <= count <= MAX_COUNT:
-                return None
+            if not is_address(source_ip) or not 0 <= count <= MAX_COUNT:
+                return None  # the element tree path gives the reason
             found = known.get(rest)
             if found is None:
                 try:

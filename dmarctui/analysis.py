@@ -7,14 +7,17 @@ ledger's job.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dmarctui.aggregate import AggregateError, NotAggregate, content_key, parse_aggregate
 from dmarctui.failure import parse_failure
-from dmarctui.lazy_headers import parse_message_lazily
-from dmarctui.mailstore import MailStoreError, MessageGone
+from dmarctui.lazy_headers import TooDeeplyNested, parse_message_lazily
+from dmarctui.mailstore import MailStoreError, MessageGone, read_message
 from dmarctui.model import (
     FailureReport,
+    FolderFormat,
     FoundReport,
     MessageRef,
     MessageSummary,
@@ -23,6 +26,9 @@ from dmarctui.model import (
 )
 from dmarctui.payloads import Limits, Payload, find_payloads, summarise
 from dmarctui.tlsrpt import TlsError, looks_like_tls, parse_tls
+
+_NESTING_LIMIT = sys.getrecursionlimit() // 2
+"""The feed parser recurses about twice per MIME level."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,15 @@ def analyse_message(
 
 
 def _analyse(raw: bytes, ref: MessageRef, limits: Limits, keep_xml: bool) -> MessageOutcome:
+    if len(raw) > limits.max_message:
+        return too_large(ref, len(raw), limits)
     msg = parse_message_lazily(raw)
+    if any(isinstance(defect, TooDeeplyNested) for defect in msg.defects):
+        return vanished(
+            ref,
+            f"MIME parts nested more than the parser's limit (about {_NESTING_LIMIT} levels);"
+            " the message was not read",
+        )
     summary = summarise(msg)
     failure = parse_failure(msg)
     if failure is not None:
@@ -72,7 +86,7 @@ def _analyse(raw: bytes, ref: MessageRef, limits: Limits, keep_xml: bool) -> Mes
             _read_tls(ref, payload, tls, problems, ignored)
             continue
         try:
-            report = parse_aggregate(payload.data)
+            report = parse_aggregate(payload.data, max_records=limits.max_records)
         except NotAggregate as exc:
             ignored.append(f"{_name(payload)} is XML but not a DMARC report ({exc})")
             continue
@@ -96,6 +110,29 @@ def _analyse(raw: bytes, ref: MessageRef, limits: Limits, keep_xml: bool) -> Mes
         not_report_reason=reason,
         xml=xml,
     )
+
+
+def too_large(ref: MessageRef, size: int, limits: Limits) -> MessageOutcome:
+    """The outcome for a message over ``limits.max_message``: an error, and it is never read."""
+    return vanished(
+        ref,
+        f"the message is {size / 2**20:.1f} MiB, more than the limit of"
+        f" {limits.max_message / 2**20:.0f} MiB for one message; not read",
+    )
+
+
+def read_and_analyse(
+    fmt: FolderFormat, folder: Path, ref: MessageRef, limits: Limits, *, keep_xml: bool = False
+) -> tuple[MessageOutcome, bytes | None]:
+    """Read one message (unless its listed size is over the limit) and analyse it; the raw
+    bytes are returned too, None when they were not read."""
+    if ref.size > limits.max_message:
+        return too_large(ref, ref.size, limits), None
+    try:
+        raw = read_message(fmt, folder, ref)
+    except OSError as exc:  # MessageGone and MailStoreError included
+        return unreadable(ref, exc), None
+    return analyse_message(raw, ref, limits, keep_xml=keep_xml), raw
 
 
 def vanished(ref: MessageRef, why: str) -> MessageOutcome:

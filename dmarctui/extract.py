@@ -6,8 +6,11 @@ unchecked: the result is always a plain file name inside the chosen directory.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -98,24 +101,64 @@ def extract_indexed(
 
 
 def write_report(out_dir: Path, found: FoundReport, xml: bytes) -> ExtractAction:
-    """Write one report; an identical file is skipped, a different one is never overwritten."""
+    """Write one report; an identical file is skipped, a different one is never overwritten.
+
+    The name is the conventional one or, when a different file holds it, the conventional one
+    with ``~`` and a hash of the content: no search through ``~1``, ``~2`` …, and a second
+    run finds the same name again. The file appears whole or not at all (``_publish``).
+
+    Raises:
+        OSError: the directory cannot be written (full disk, permissions); nothing partial is
+            left behind.
+    """
     name = conventional_name(found)
-    stem = name[: -len(".xml")]
-    for attempt in range(1000):
-        candidate = out_dir / (name if attempt == 0 else f"{stem}~{attempt}.xml")
+    digest = hashlib.sha256(xml).hexdigest()[:16]
+    for candidate, why in (
+        (out_dir / name, ""),
+        (
+            out_dir / f"{name[: -len('.xml')]}~{digest}.xml",
+            f"{name} exists with other content; suffix added",
+        ),
+    ):
         if candidate.parent != out_dir:  # cannot happen with _safe names; checked all the same
             raise ValueError(f"refusing to write outside {out_dir}: {candidate}")
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            if candidate.is_file() and candidate.read_bytes() == xml:
-                return ExtractAction("skipped", candidate, "identical file exists", found.message)
-            continue
+        if _same_file(candidate, xml):
+            return ExtractAction("skipped", candidate, "identical file exists", found.message)
+        if _publish(out_dir, candidate, xml):
+            return ExtractAction("wrote", candidate, why, found.message)
+        if _same_file(candidate, xml):  # written meanwhile by someone else, identically
+            return ExtractAction("skipped", candidate, "identical file exists", found.message)
+    raise FileExistsError(f"{candidate}: exists with other content; not overwritten")
+
+
+def _same_file(path: Path, xml: bytes) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == len(xml) and path.read_bytes() == xml
+    except OSError:
+        return False
+
+
+def _publish(out_dir: Path, target: Path, data: bytes) -> bool:
+    """Write ``data`` to a temporary file in ``out_dir``, then give it the name ``target``
+    unless that exists (False then). A full disk leaves no truncated file under any name."""
+    fd, temp = tempfile.mkstemp(dir=out_dir, prefix=".dmarctui-", suffix=".part")
+    try:
         with os.fdopen(fd, "wb") as out:
-            out.write(xml)
-        why = "" if attempt == 0 else f"{name} exists with other content; suffix added"
-        return ExtractAction("wrote", candidate, why, found.message)
-    raise RuntimeError(f"too many files named like {name} in {out_dir}")
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temp, target)  # atomic, and never replaces an existing file
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links
+            if target.exists():
+                return False
+            os.rename(temp, target)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
 
 
 def extract_folder(

@@ -13,12 +13,14 @@ import contextlib
 import re
 from collections.abc import Iterator
 from datetime import UTC
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from dmarctui.aggregate import is_address
 from dmarctui.model import FailureReport
 
 DELIVERY_RESULTS = ("delivered", "spam", "policy", "reject", "other")
@@ -26,8 +28,9 @@ DELIVERY_RESULTS = ("delivered", "spam", "policy", "reject", "other")
 
 TEXT_VARIANT_MARKER = "A message claiming to be from you has failed"
 
-_TEXT_FIELD = re.compile(r"^[ \t]*([A-Z][A-Za-z]*(?: [A-Za-z]+)*)[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
-_HOST_COMMENT = re.compile(r"\s*\(.*\)\s*$")
+_TEXT_FIELD = re.compile(r"^[ \t]*+([A-Z][A-Za-z]*+(?: [A-Za-z]++)*+)[ \t]*+:[ \t]*+(.*)$", re.M)
+"""A ``Name: value`` line; the value's trailing blanks are stripped in code (a lazy ``(.*?)``
+before ``[ \t]*$`` took quadratic time on a value with 40,000 spaces)."""
 _COPY_SEPARATORS = ("------ This is a copy of", "detected.")
 _HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:", re.M)
 
@@ -111,7 +114,7 @@ def _part_text(part: Message) -> str:
         charset = part.get_content_charset() or "utf-8"
         try:
             return raw.decode(charset, errors="replace")
-        except LookupError:
+        except (LookupError, ValueError):  # unknown charset, or a NUL in its name
             return raw.decode("utf-8", errors="replace")
     return str(payload)
 
@@ -136,7 +139,8 @@ def _clean(value: object) -> str:
     """A header value as one line of text, RFC 2047 words decoded."""
     text = str(value)
     if "=?" in text:
-        with contextlib.suppress(ValueError, LookupError):
+        # bad base64 (HeaderParseError), a bad charset name (CharsetError), NUL in it (ValueError)
+        with contextlib.suppress(ValueError, LookupError, MessageError):
             text = str(make_header(decode_header(text)))
     return " ".join(text.split())
 
@@ -146,16 +150,25 @@ def _fields(text: str) -> Message:
     return HeaderParser().parsestr(text.replace("\r\n", "\n").lstrip("\n"), headersonly=True)
 
 
+def _get_all(fields: Message, name: str) -> list[object]:
+    """A header's values; its raw text when the header parser fails on it (``From: a: b; c``
+    makes the stdlib's address parser raise ``AttributeError``)."""
+    try:
+        return list(fields.get_all(name) or ())
+    except Exception:  # the stdlib header parser has crash bugs on hostile input
+        return [value for key, value in fields.raw_items() if key.lower() == name.lower()]
+
+
 def _first(fields: Message, *names: str) -> str | None:
     for name in names:
-        value = fields.get(name)
-        if value is not None and _clean(value):
-            return _clean(value)
+        for value in _get_all(fields, name)[:1]:
+            if _clean(value):
+                return _clean(value)
     return None
 
 
 def _all(fields: Message, name: str, split: bool = False) -> tuple[str, ...]:
-    values = [_clean(v) for v in fields.get_all(name) or ()]
+    values = [_clean(v) for v in _get_all(fields, name)]
     if split:
         values = [item.strip() for value in values for item in value.split(",")]
     return tuple(value for value in values if value)
@@ -165,7 +178,11 @@ def _source_ip(value: str | None) -> str | None:
     """``54.240.8.61 (a8-61.smtp-out.amazonses.com)`` → ``54.240.8.61``; brackets dropped."""
     if not value:
         return None
-    return _HOST_COMMENT.sub("", value).strip("[] ") or None
+    stripped = value.rstrip()
+    if stripped.endswith(")") and (opening := stripped.find("(")) >= 0:
+        value = value[:opening]  # a trailing "(host name)" comment; plain string search, linear
+    address = value.strip().strip("[] ")
+    return address if is_address(address) else None  # never a line break or a header
 
 
 def _epoch(date: str | None) -> int | None:
@@ -234,7 +251,7 @@ def _from_text_variant(text: str, sample: Message | None) -> FailureReport:
             break
     if sample is None and (headers := _HEADER_LINE.search(copy)):
         sample = HeaderParser().parsestr(copy[headers.start() :], headersonly=True)
-    fields = {name.lower(): value for name, value in _TEXT_FIELD.findall(summary)}
+    fields = {name.lower(): value.rstrip(" \t") for name, value in _TEXT_FIELD.findall(summary)}
     aligned = [
         mechanism
         for mechanism in ("dkim", "spf")

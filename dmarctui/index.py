@@ -7,16 +7,20 @@ update (which may run in a worker thread) and the queries, serialised by a lock.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dmarctui import index_export
 from dmarctui import index_queries as q
 from dmarctui.exchange import RecordRow, ReportHead
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
-from dmarctui.index_schema import IndexStoreError, connect, default_db_path
+from dmarctui.index_schema import IndexStoreError, connect, default_db_path, storage_error
 from dmarctui.index_update import UpdateStats, update
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger
 from dmarctui.mailstore import MailStore, MailStoreError, open_store, read_message
@@ -47,6 +51,41 @@ __all__ = [
 ]
 
 
+_I = TypeVar("_I")
+
+
+def _guard_storage(cls: type[_I]) -> type[_I]:
+    """Every public method of ``Index`` turns a SQLite failure (a damaged file, a full disk)
+    into an ``IndexStoreError`` of one line saying what to do, whichever query meets it."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(method):
+
+            @functools.wraps(method)
+            def generator(self: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return (yield from method(self, *args, **kwargs))
+                except sqlite3.Error as exc:
+                    raise storage_error(self.db_path, exc) from None
+
+            return generator
+
+        @functools.wraps(method)
+        def plain(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise storage_error(self.db_path, exc) from None
+
+        return plain
+
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, wrap(member))
+    return cls
+
+
+@_guard_storage
 class Index:
     """The index of one mail folder. Open it with :meth:`open`; close it when done."""
 
@@ -81,11 +120,19 @@ class Index:
             raise IndexStoreError(
                 f"{db_path}: the index must not live inside the mail folder (it is never written)"
             )
-        conn = connect(db_path)
+        created = db_path is not None and not db_path.exists()
+        try:
+            conn = connect(db_path)
+        except BaseException:
+            _forget_new(db_path if created else None)
+            raise
         try:
             _bind_folder(conn, db_path, resolved, store.format)
-        except BaseException:
+        except BaseException as exc:
             conn.close()
+            _forget_new(db_path if created else None)
+            if isinstance(exc, sqlite3.Error):
+                raise storage_error(db_path, exc) from None
             raise
         return cls(store, conn, db_path)
 
@@ -312,6 +359,15 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _forget_new(db_path: Path | None) -> None:
+    """Remove an index file this run created before failing: no file for a path never opened."""
+    if db_path is None:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{db_path}{suffix}").unlink()
 
 
 def _inside(path: Path, folder: Path) -> bool:

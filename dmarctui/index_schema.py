@@ -23,6 +23,28 @@ class IndexStoreError(Exception):
     """The index file cannot be used; ``str()`` is one line naming the file and why."""
 
 
+def storage_error(where: Path | str | None, exc: sqlite3.Error) -> IndexStoreError:
+    """One line for a SQLite failure met while using the index: what happened and what to do.
+
+    A damaged file (pages broken behind an intact header: ``DatabaseError``, ``IntegrityError``)
+    and a full disk are the user's to fix; the transaction in progress is rolled back, so what
+    failed was never written.
+    """
+    name = str(where) if where is not None else "the in-memory index"
+    text = str(exc)
+    if "full" in text or "disk I/O" in text:
+        return IndexStoreError(
+            f"cannot write the index {name}: {text}; free some space, or choose another file"
+            " with --db FILE"
+        )
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return IndexStoreError(f"the index {name} is in use by another dmarctui ({text})")
+    return IndexStoreError(
+        f"the index {name} is damaged ({text}); rebuild it with --db NEW, or delete {name}"
+        " (it holds nothing that a new scan cannot rebuild)"
+    )
+
+
 def default_db_path(folder: Path) -> Path:
     """One database per folder under the user's cache directory, keyed by the resolved path."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -277,6 +299,7 @@ def _check_and_migrate(conn: sqlite3.Connection, where: str, target: int) -> Non
         )
     conn.create_function("dmarctui_ip_key", 1, ip_key, deterministic=True)
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cell_size_check = ON")  # damaged pages raise as soon as they are read
     try:
         if version == 0 and not tables:
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes on an empty file

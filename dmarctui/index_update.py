@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dmarctui import worker_pool
-from dmarctui.analysis import analyse_message, unreadable
+from dmarctui.analysis import analyse_message, read_and_analyse, too_large, unreadable
 from dmarctui.index_replay import Replayer, replay
 from dmarctui.index_rows import (
     FAILURE_COLUMNS,
@@ -39,7 +39,6 @@ from dmarctui.mailstore import (
     MailStoreError,
     MboxStore,
     MessageGone,
-    read_message,
 )
 from dmarctui.model import FolderFormat, MessageRef
 from dmarctui.payloads import Limits
@@ -119,6 +118,7 @@ def update(
     stats = UpdateStats()
     limits = limits or Limits()
     with lock:
+        _forget_bad_sources(conn)
         first = conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
         plan = _plan(conn, store, stats)
     # From an empty index the rows are written in folder order, the order the replay reads them
@@ -200,6 +200,21 @@ def update(
 
 
 # --------------------------------------------------------------------------- planning
+
+_BAD_SOURCES = (
+    "SELECT DISTINCT r.message_id FROM records c JOIN reports r ON r.pk = c.report_pk"
+    " WHERE c.ip_key IS NULL"
+)
+
+
+def _forget_bad_sources(conn: sqlite3.Connection) -> None:
+    """Drop messages whose records have a source IP that is not an address (``ip_key`` NULL),
+    stored by a dmarctui that did not check it: they are read again, and are errors now. An
+    indexed lookup, so an index without any costs nothing."""
+    bad = [row[0] for row in conn.execute(_BAD_SOURCES)]
+    if bad:
+        with _transaction(conn):
+            conn.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in bad))
 
 
 def _plan(conn: sqlite3.Connection, store: MailStore, stats: UpdateStats) -> _Plan:
@@ -376,7 +391,13 @@ def _parse_fetched(
     """Messages of a remote folder: fetched in batches by this process (one connection),
     parsed here as they arrive; the network, not the parsing, sets the pace."""
     seqs = {ref.key: seq for seq, ref in to_read}
-    refs = [ref for _, ref in to_read]
+    refs = []
+    for seq, ref in to_read:
+        if ref.size > limits.max_message:  # never fetched: the server's size is enough
+            yield seq, message_rows(too_large(ref, ref.size, limits), None)
+            del seqs[ref.key]
+        else:
+            refs.append(ref)
     to_read.clear()
     for ref, raw in store.fetch(refs):
         seq = seqs.pop(ref.key)
@@ -385,6 +406,9 @@ def _parse_fetched(
             yield seq, message_rows(unreadable(ref, gone), None)
             continue
         sha = hashlib.sha256(raw).hexdigest()
+        if len(raw) > limits.max_message:  # fetched whole: the listed size may have lied
+            yield seq, message_rows(too_large(ref, len(raw), limits), sha)
+            continue
         yield seq, message_rows(analyse_message(raw, ref, limits), sha)
 
 
@@ -462,13 +486,9 @@ def parse_batch(
     fmt, folder, refs, limits = batch
     out = []
     for seq, ref in refs:
-        try:
-            raw = read_message(fmt, folder, ref)
-        except OSError as exc:  # MessageGone and MailStoreError included
-            out.append((seq, message_rows(unreadable(ref, exc), None)))
-            continue
-        sha = hashlib.sha256(raw).hexdigest()
-        out.append((seq, message_rows(analyse_message(raw, ref, limits), sha)))
+        outcome, raw = read_and_analyse(fmt, folder, ref, limits)
+        sha = None if raw is None else hashlib.sha256(raw).hexdigest()
+        out.append((seq, message_rows(outcome, sha)))
     return out
 
 
@@ -560,7 +580,10 @@ class _transaction(AbstractContextManager[None]):
         self.conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:  # SQLite ends it by itself on a full disk: keep that error
+            self.conn.execute("ROLLBACK")
 
 
 def _no_reports(conn: sqlite3.Connection, lock: AbstractContextManager[object]) -> bool:

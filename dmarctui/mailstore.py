@@ -94,15 +94,28 @@ class MaildirStore(MailStore):
         return iter([MessageRef(*listed) for listed in self.listing()])
 
     def listing(self) -> list[Listed]:
+        """Every message; an entry that cannot be listed (a subfolder, a symlink loop) is
+        listed too, as an error entry whose ``read`` says why, so the rest is still scanned."""
         found: dict[str, Listed] = {}
         for sub in ("new", "cur"):  # cur second: a message caught mid-move is listed in cur/
             prefix = f"{sub}/"
-            for name, stat in _regular_files(self.path / sub):
-                unique = name.partition(":")[0]  # maildir_unique_name, inlined: 100,000 calls
-                found[unique] = (unique, prefix + name, stat.st_size, stat.st_mtime)
+            try:
+                for name, stat in _regular_files(self.path / sub):
+                    unique = name.partition(":")[0]  # maildir_unique_name, inlined
+                    if stat is None:
+                        found[unique] = (unique, prefix + name, 0, 0.0)
+                    else:
+                        found[unique] = (unique, prefix + name, stat.st_size, stat.st_mtime)
+            except MailStoreError:
+                found[prefix] = (prefix, prefix, 0, 0.0)  # no unique name holds a "/"
         return [found[name] for name in sorted(found)]
 
     def read(self, ref: MessageRef) -> bytes:
+        if ref.location.endswith("/"):  # a subfolder that could not be listed
+            _scandir(self.path / ref.location.rstrip("/"))  # raises, saying why
+            raise MailStoreError(
+                f"cannot list {self.path / ref.location}; its messages were skipped"
+            )
         try:
             return _read_file(self.path / ref.location, ref.key)
         except FileNotFoundError:
@@ -125,9 +138,18 @@ class MhStore(MailStore):
     def refs(self) -> Iterator[MessageRef]:
         numbered: list[tuple[int, MessageRef]] = []
         for entry in _scandir(self.path):
-            if not entry.name.isdigit() or not entry.is_file():
+            if not entry.name.isdigit():
                 continue
-            stat = entry.stat()
+            try:
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+            except FileNotFoundError:
+                continue
+            except OSError:  # a symlink loop, no permission: an error entry, read says why
+                key = f"{int(entry.name)}:unreadable"
+                numbered.append((int(entry.name), MessageRef(key, entry.name, 0, 0.0)))
+                continue
             key = f"{int(entry.name)}:{stat.st_size}:{stat.st_mtime_ns}"
             numbered.append(
                 (int(entry.name), MessageRef(key, entry.name, stat.st_size, stat.st_mtime))
@@ -217,6 +239,8 @@ def open_store(path: str | os.PathLike[str], fmt: FolderFormat | None = None) ->
     if detected == "mbox":
         if is_dir:
             raise MailStoreError(f"{folder}: is a directory, not an mbox file")
+        if fmt is not None:
+            _detect(folder, is_dir)  # a forced mbox must still start with a "From " line
         return MboxStore(folder)
     if not is_dir:
         raise MailStoreError(f"{folder}: is a file, not a {detected} directory")
@@ -226,7 +250,11 @@ def open_store(path: str | os.PathLike[str], fmt: FolderFormat | None = None) ->
             subdirs = " or ".join(f"{sub}/" for sub in missing)
             raise MailStoreError(f"{folder}: not a Maildir (no {subdirs} inside)")
         return MaildirStore(folder)
-    _scandir(folder)  # fail now, with the reason, if the directory cannot be listed
+    names = [entry.name for entry in _scandir(folder)]  # fails now, with the reason
+    if "cur" in names and "new" in names and not any(name.isdigit() for name in names):
+        raise MailStoreError(
+            f"{folder}: a Maildir (cur/ and new/ inside), not an MH folder; use --format maildir"
+        )
     return MhStore(folder)
 
 
@@ -328,8 +356,9 @@ def _scandir(directory: Path) -> list[os.DirEntry[str]]:
         raise MailStoreError(f"cannot list {directory}: {_why(exc)}") from None
 
 
-def _regular_files(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(name, stat) of each regular file in a Maildir subfolder, dot files skipped.
+def _regular_files(directory: Path) -> Iterator[tuple[str, os.stat_result | None]]:
+    """(name, stat) of each regular file in a Maildir subfolder, dot files skipped; the stat is
+    None for an entry that cannot be looked at (a symlink loop): reading it will say why.
 
     Names are stat'ed relative to the open directory: cheaper than ``DirEntry.stat`` for
     100,000 files. A file gone between listing and stat was moved by another client (to
@@ -337,8 +366,15 @@ def _regular_files(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
     """
     if os.stat not in os.supports_dir_fd:
         for entry in _scandir(directory):
-            if not entry.name.startswith(".") and entry.is_file():
-                yield entry.name, entry.stat()
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_file():
+                    yield entry.name, entry.stat()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                yield entry.name, None
         return
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -359,8 +395,9 @@ def _regular_files(directory: Path) -> Iterator[tuple[str, os.stat_result]]:
                 stat = os.stat(name, dir_fd=fd)
             except FileNotFoundError:
                 continue
-            except OSError as exc:
-                raise MailStoreError(f"cannot read {directory / name}: {_why(exc)}") from None
+            except OSError:
+                yield name, None
+                continue
             if S_ISREG(stat.st_mode):
                 yield name, stat
     finally:

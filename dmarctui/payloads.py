@@ -71,6 +71,10 @@ class Limits:
     """Archives inside archives (gzip in zip, gzip in gzip) followed this deep."""
     max_total: int = 128 * _MIB
     """Decompressed bytes kept per message, all payloads together."""
+    max_message: int = 32 * _MIB
+    """Largest message read at all; parsing one costs several times its size in memory."""
+    max_records: int = 100_000
+    """Records read per aggregate report; a report with more is an error, never parsed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,7 @@ def safe_name(name: str | None) -> str | None:
 def _leaves(entity: Message, prefix: str, depth: int, walk: _Walk) -> Iterator[tuple[str, Message]]:
     """(part path, part) of every leaf of a message body, numbered as IMAP numbers them."""
     if depth > _MAX_MIME_DEPTH:
-        walk.problem(prefix or "1", None, f"MIME nesting deeper than {_MAX_MIME_DEPTH}; not read")
+        walk.too_deep(prefix or "1")
         return
     if entity.get_content_maintype() == "multipart" and entity.is_multipart():
         for number, child in enumerate(_children(entity), 1):
@@ -171,6 +175,9 @@ def _leaves(entity: Message, prefix: str, depth: int, walk: _Walk) -> Iterator[t
 
 
 def _part(part: Message, path: str, depth: int, walk: _Walk) -> Iterator[tuple[str, Message]]:
+    if depth > _MAX_MIME_DEPTH:
+        walk.too_deep(path)
+        return
     ctype = _content_type(part)
     maintype = ctype.split("/", 1)[0]
     if maintype in ("multipart", "message") and _cte(part) in ("base64", "quoted-printable"):
@@ -237,6 +244,11 @@ class _Walk:
 
     def problem(self, part: str, filename: str | None, reason: str) -> None:
         self.problems.append(PayloadProblem(part, filename, reason))
+
+    def too_deep(self, part: str) -> None:
+        self.problem(
+            part, None, f"MIME parts nested more than {_MAX_MIME_DEPTH} levels deep; not read"
+        )
 
     def leaf(self, path: str, part: Message) -> None:
         ctype = _content_type(part)
@@ -346,6 +358,9 @@ class _Walk:
             infos = [info for info in archive.infolist() if not _zip_junk(info)]
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
             self.problem(part, filename, f"corrupt zip archive: {_short(exc)}")
+            return
+        except NotImplementedError as exc:  # a member claims a zip version Python cannot read
+            self.problem(part, filename, f"unsupported zip archive: {_short(exc)}")
             return
         limit = self.limits.max_members
         if len(infos) > limit:

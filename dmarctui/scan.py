@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from dmarctui import worker_pool
-from dmarctui.analysis import MessageOutcome, analyse_message, unreadable
+from dmarctui.analysis import MessageOutcome, read_and_analyse
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger, report_ref
-from dmarctui.mailstore import MailStore, open_store, read_message
+from dmarctui.mailstore import MailStore, open_store
 from dmarctui.model import (
     AggregateReport,
     Bucket,
@@ -206,8 +206,4 @@ def _pooled(jobs: Iterable[tuple], workers: int) -> Generator[MessageOutcome, No
 
 def _analyse_job(job: tuple[FolderFormat, Path, MessageRef, Limits, bool]) -> MessageOutcome:
     fmt, folder, ref, limits, keep_xml = job
-    try:
-        raw = read_message(fmt, folder, ref)
-    except OSError as exc:  # MessageGone and MailStoreError included
-        return unreadable(ref, exc)
-    return analyse_message(raw, ref, limits, keep_xml=keep_xml)
+    return read_and_analyse(fmt, folder, ref, limits, keep_xml=keep_xml)[0]

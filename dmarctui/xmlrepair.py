@@ -12,9 +12,10 @@ Nothing here expands entities or touches DOCTYPEs: the repaired text goes back t
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from dmarctui.model import Repair
 
@@ -25,14 +26,16 @@ _DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:
 _UTF8_NAMES = {"utf-8", "utf8", "utf_8"}
 _FOREIGN_BYTES = re.compile("[\udc80-\udcff]+")
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_FREE_TEXT = re.compile(
-    r"(<(email|extra_contact_info|org_name|report_id|comment|human_result|error|generator"
-    r"|header_from|envelope_from|envelope_to|domain|selector)(?:\s[^<>]*)?>)"
-    r"(.*?)(</\2\s*>)",
-    re.DOTALL,
+_FREE_TEXT_TAGS = (
+    r"(email|extra_contact_info|org_name|report_id|comment|human_result|error|generator"
+    r"|header_from|envelope_from|envelope_to|domain|selector)"
 )
+_FREE_TEXT_START = re.compile(rf"<{_FREE_TEXT_TAGS}(?:\s[^<>]*+)?>")
+_FREE_TEXT_END = re.compile(rf"</{_FREE_TEXT_TAGS}\s*+>")
+"""Start and end tags of the text-only elements; paired by ``_free_text_spans`` in one pass
+(a lazy ``(.*?)</\\2>`` regex rescanned the rest of the text for every unclosed start tag)."""
 _BARE_AMPERSAND = re.compile(r"&(?!#?\w+;)")
-_SCHEMA_START = re.compile(r"<(\w+):schema\b[^<>]*?(?<!/)>")
+_SCHEMA_START = re.compile(r"<(\w++):schema\b[^<>]*+(?<!/)>")
 _PROLOG_JUNK = re.compile(r"^(\ufeff?\s*<\?xml[^>]*\?>)([^<]*?)(?=<)", re.DOTALL)
 
 
@@ -85,14 +88,15 @@ def decode_for_repair(data: bytes, log: _Log | None = None) -> str:
         return data.decode("utf-8", errors="surrogateescape")
     try:
         return data.decode(encoding, errors="surrogateescape")
-    except LookupError:
+    except (LookupError, UnicodeError) as exc:  # unknown, or a codec that still fails (UTF-7)
         text = data.decode("utf-8", errors="surrogateescape")
         if log is not None:
+            why = "unknown" if isinstance(exc, LookupError) else "undecodable"
             log.add(
                 "reencoded",
                 text,
                 text.find(encoding) if encoding in text.lower() else 0,
-                f"unknown encoding {encoding!r} declared; read as UTF-8",
+                f"{why} encoding {encoding!r} declared; read as UTF-8",
             )
         return text
 
@@ -137,23 +141,45 @@ def escape_free_text(text: str, log: _Log) -> str:
 
     ``<email><dmarc@example.net></email>`` and ``?a=1&b=2`` URLs occur in real reports.
     """
-
-    def fix(match: re.Match[str]) -> str:
-        start_tag, tag, inner, end_tag = match.groups()
+    pieces: list[str] = []
+    done = 0
+    for inner_start, inner_end, tag in _free_text_spans(text):
+        inner = text[inner_start:inner_end]
         if "</" in inner or "<!" in inner:
-            return match.group()  # structure, a comment or CDATA: not a stray character
+            continue  # structure, a comment or CDATA: not a stray character
         escaped = _BARE_AMPERSAND.sub("&amp;", inner).replace("<", "&lt;").replace(">", "&gt;")
         if escaped == inner:
-            return match.group()
+            continue
         log.add(
-            "escaped_markup",
-            text,
-            match.start(3),
+            "escaped_markup", text, inner_start,
             f"escaped markup characters inside <{tag}>: {inner.strip()!r}",
-        )
-        return start_tag + escaped + end_tag
+        )  # fmt: skip
+        pieces += [text[done:inner_start], escaped]
+        done = inner_end
+    return "".join([*pieces, text[done:]]) if pieces else text
 
-    return _FREE_TEXT.sub(fix, text)
+
+def _free_text_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """Each text-only element as (content start, content end, tag), in one pass.
+
+    An element runs from its start tag to the first end tag of the same name after it; the
+    next element is looked for after that end tag, as a non-overlapping regex search would.
+    """
+    ends: dict[str, list[tuple[int, int]]] = {}
+    for end in _FREE_TEXT_END.finditer(text):
+        ends.setdefault(end.group(1), []).append((end.start(), end.end()))
+    done = 0
+    for start in _FREE_TEXT_START.finditer(text):
+        if start.start() < done:
+            continue
+        tag = start.group(1)
+        candidates = ends.get(tag, [])
+        at = bisect.bisect_left(candidates, (start.end(), -1))
+        if at == len(candidates):
+            continue
+        end_start, end_end = candidates[at]
+        yield start.end(), end_start, tag
+        done = end_end
 
 
 def drop_stray_prolog(text: str, log: _Log) -> str:
@@ -170,17 +196,17 @@ def drop_stray_prolog(text: str, log: _Log) -> str:
             f"dropped text before the root element: {junk.group(2).strip()!r}",
         )
         text = text[: junk.start(2)] + _newlines(junk.group(2)) + text[junk.end(2) :]
-    for match in list(_SCHEMA_START.finditer(text)):
-        if f"</{match.group(1)}:schema" in text:
-            continue
+    closed = {m.group(1) for m in re.finditer(r"</(\w++):schema", text)}
+
+    def drop(match: re.Match[str]) -> str:
+        if match.group(1) in closed:
+            return match.group()
         log.add(
-            "stray_tag",
-            text,
-            match.start(),
-            f"dropped unclosed start tag {match.group()[:60]!r}",
+            "stray_tag", text, match.start(), f"dropped unclosed start tag {match.group()[:60]!r}"
         )
-        text = text.replace(match.group(), _newlines(match.group()), 1)
-    return text
+        return _newlines(match.group())
+
+    return _SCHEMA_START.sub(drop, text)
 
 
 REPAIRS: tuple[Callable[[str, _Log], str], ...] = (

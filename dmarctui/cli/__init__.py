@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from types import FrameType
 
 from dmarctui import __version__
+from dmarctui.display_text import VisibleWriter
+from dmarctui.index_schema import IndexStoreError
+from dmarctui.mailstore import MailStoreError
 
 COMMANDS: tuple[str, ...] = (
     "scan",
@@ -57,12 +60,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_tui(args_list)
     args = parser.parse_args(args_list)
+    real_stdout = sys.stdout
+    sys.stdout = VisibleWriter(real_stdout)  # type: ignore[assignment]
     try:
         with _stopped_by_signals():
             return int(args.func(args))
     except Stopped as stop:
         print(f"dmarctui: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
         return 128 + stop.signum
+    except (IndexStoreError, MailStoreError) as exc:  # met after opening: still one line
+        print(f"dmarctui: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("dmarctui: interrupted", file=sys.stderr)
         return 130
@@ -71,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    finally:
+        sys.stdout = real_stdout
 
 
 class Stopped(BaseException):

@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Write each distinct aggregate report's decompressed XML to DIR as"
             " receiver!domain!begin!end.xml. Identical files are skipped, different files are"
-            " never overwritten (a ~N suffix is added), nothing is written outside DIR."
+            " never overwritten (~ and a hash of the content are added to the name), nothing is"
+            " written outside DIR, and no partly written file is left behind."
         ),
     )
     add_folder_arguments(parser)

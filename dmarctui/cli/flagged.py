@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -17,6 +16,8 @@ from dmarctui.cli.triage_input import (
     ptr_names,
 )
 from dmarctui.config import Config
+from dmarctui.csv_cells import SafeCsvWriter
+from dmarctui.display_text import visible
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.triage import find_findings, finding_to_dict, problems
 from dmarctui.wording import KIND_LABELS, count
@@ -95,12 +96,12 @@ def print_text(findings: list[Finding], reports: int) -> None:
         print(f"Nothing flagged in {count(reports, 'report')}.")
         return
     for n, f in enumerate(findings, 1):
-        name = f" ({f.ptr.rstrip('.')})" if f.ptr else ""
-        print(f"{n:>3}. [{f.severity}] {KIND_LABELS[f.kind]}  {f.source_ip}{name}")
+        name = f" ({visible(f.ptr.rstrip('.'))})" if f.ptr else ""
+        print(f"{n:>3}. [{f.severity}] {KIND_LABELS[f.kind]}  {visible(f.source_ip)}{name}")
         print(
-            f"     {count(f.messages, 'message')} as {f.header_from},"
+            f"     {count(f.messages, 'message')} as {visible(f.header_from)},"
             f" {_day(f.first_seen)} to {_day(f.last_seen)},"
-            f" reported by {', '.join(f.reporters)}"
+            f" reported by {visible(', '.join(f.reporters))}"
         )
         if f.contact or f.network:
             who = f"{f.contact} <{f.contact_email}>" if f.contact else "no contact configured"
@@ -110,7 +111,7 @@ def print_text(findings: list[Finding], reports: int) -> None:
 
 
 def write_csv(findings: list[Finding]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer = SafeCsvWriter(sys.stdout)
     writer.writerow(CSV_COLUMNS)
     for f in findings:
         row = finding_to_dict(f, evidence=False)

@@ -15,11 +15,13 @@ from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.worker import get_current_worker
 
 from dmarctui.config import Config
+from dmarctui.display_text import visible
 from dmarctui.imap_store import is_imap_url, open_imap
 from dmarctui.mailstore import MailStore, MailStoreError
 from dmarctui.model import FolderFormat
@@ -322,15 +324,37 @@ class DmarcApp(App[None]):
         return names
 
     def message_headers(self, key: str) -> Text:
-        """The original message's header block, read again from the folder."""
+        """The original message's header block, read again from the folder, shown escaped."""
         from dmarctui.payloads import parse_message
 
         message = parse_message(self.index.raw_message(key))
         text = Text()
-        for name, value in message.items():
-            text.append(f"{name}: ", "bold")
-            text.append(f"{value}\n")
+        for name, raw in message.raw_items():
+            try:
+                value = str(message.policy.header_fetch_parse(name, raw))
+            except Exception:  # the stdlib header parser fails on some hostile values
+                value = str(raw)
+            text.append(f"{visible(name)}: ", "bold")
+            text.append(visible(value, multiline=True) + "\n")
         return text
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications quote report text (keys, reasons, names): never markup, never escapes."""
+        super().notify(
+            visible(message, multiline=True),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
 
 def _index_changed(stats: object) -> bool:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 
+from dmarctui.tui.safe_text import plain
+
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
 
@@ -128,8 +130,8 @@ def row_cells(row: ReportRow) -> list[Text]:
     enforced = row.quarantine + row.reject
     return [
         Text(period(row.begin, row.end)),
-        Text(row.org_name or row.email),
-        Text(row.domain),
+        plain(row.org_name or row.email),
+        plain(row.domain),
         Text(str(row.records)),
         Text(str(row.messages)),
         Text(pass_share(row.passed, row.failed), "bold red" if failing else "green"),

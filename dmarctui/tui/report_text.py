@@ -9,6 +9,8 @@ from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
+from dmarctui.display_text import visible
+from dmarctui.tui.safe_text import PlainTable
 from dmarctui.wording import count
 
 if TYPE_CHECKING:
@@ -21,7 +23,7 @@ def utc_time(epoch: int) -> str:
 
 
 def _facts(title: str) -> Table:
-    table = Table.grid(padding=(0, 2))
+    table = PlainTable.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     table.title = title
@@ -106,10 +108,10 @@ def auth_results(record: Record) -> Text:
     text = Text(no_wrap=True)
     for dkim in record.dkim:
         selector = f"/{dkim.selector}" if dkim.selector else ""
-        _result(text, f"dkim={dkim.domain}{selector}:", dkim.result)
+        _result(text, visible(f"dkim={dkim.domain}{selector}:"), visible(dkim.result))
     for spf in record.spf:
         scope = f"{spf.scope}:" if spf.scope else ""
-        _result(text, f"spf={scope}{spf.domain}:", spf.result)
+        _result(text, visible(f"spf={scope}{spf.domain}:"), visible(spf.result))
     return text
 
 
@@ -146,9 +148,10 @@ def report_title(row: ReportRow, width: int) -> Text:
     the middle first, then the reporter, so the ID never disappears."""
     from dmarctui.tui.report_cells import period
 
-    reporter = row.org_name or row.email
-    report_id = row.report_id
-    rest = cell_len(f" · {row.domain} · {period(row.begin, row.end)} · ")
+    reporter = visible(row.org_name or row.email)
+    report_id = visible(row.report_id)
+    domain = visible(row.domain)
+    rest = cell_len(f" · {domain} · {period(row.begin, row.end)} · ")
     room = width - rest - cell_len(reporter)
     if room < cell_len(report_id):
         report_id = middle_ellipsis(report_id, max(room, SHORT_ID))
@@ -160,7 +163,7 @@ def report_title(row: ReportRow, width: int) -> Text:
     title = Text.assemble(
         (reporter, "bold"),
         " · ",
-        row.domain,
+        domain,
         " · ",
         period(row.begin, row.end),
         " · ",

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from dmarctui.history import NoticeRecord
 from dmarctui.model import Finding, Severity
+from dmarctui.tui.safe_text import literal
 from dmarctui.tui.widgets.sparkline import sparkline
 from dmarctui.wording import KIND_LABELS, count
 
@@ -103,4 +104,4 @@ def detail(finding: Finding, state: NoticeState | None) -> Group:
             )
         )
     lines.append(Text(finding.advice, "italic"))
-    return Group(*lines)
+    return Group(*(literal(line) for line in lines))  # PTR, reporters, contact: from strangers

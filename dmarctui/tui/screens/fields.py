@@ -14,11 +14,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from dmarctui.tui.safe_text import PlainTable, plain
 from dmarctui.tui.widgets.scrolling import KeyScroll
 
 
 def fields_table(fields: Iterable[tuple[str, object]]) -> Table:
-    table = Table.grid(padding=(0, 2))
+    table = PlainTable.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for name, value in fields:
@@ -42,7 +43,7 @@ class FieldsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide-dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(plain(self.title_text), classes="dialog-title")
             with KeyScroll(id="fields-scroll"):
                 yield Static(self.body, id="fields-body")
             yield Label("Esc to close · ↑↓ j k PgUp PgDn g G to scroll", classes="dialog-hint")

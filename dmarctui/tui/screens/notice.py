@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
@@ -44,6 +43,7 @@ from dmarctui.outbox import (
     drafts_target,
     send_notice,
 )
+from dmarctui.tui.safe_text import PlainTable, plain
 from dmarctui.tui.screen_stack import ClosesOnlyItself
 from dmarctui.tui.screens.prompt import PromptScreen
 from dmarctui.tui.source_cells import KIND_LABELS
@@ -145,7 +145,7 @@ it, after a confirmation that shows the recipients and the subject.
         ips = list(dict.fromkeys(f.source_ip for f in self.findings))
         kinds = ", ".join(dict.fromkeys(KIND_LABELS[f.kind] for f in self.findings))
         yield Label(
-            Text.assemble(("Notice", "bold"), f" about {', '.join(ips)} ({kinds})"),
+            Text.assemble(("Notice", "bold"), plain(f" about {', '.join(ips)} ({kinds})")),
             id="notice-title",
         )
         yield Static("", id="notice-headers")
@@ -247,7 +247,7 @@ it, after a confirmation that shows the recipients and the subject.
         msg = self.msg
         if msg is None:
             return
-        grid = Table.grid(padding=(0, 1))
+        grid = PlainTable.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
         grid.add_row("To", ", ".join(str(v) for v in msg.get_all("To", [])))

@@ -14,6 +14,7 @@ from textual.widgets import Label, Static
 from dmarctui.readiness import Readiness, readiness
 from dmarctui.triage import find_findings
 from dmarctui.tui.lazy_pane import LazyPane
+from dmarctui.tui.safe_text import PlainTable, plain
 from dmarctui.tui.source_cells import KIND_LABELS
 from dmarctui.tui.widgets.scrolling import KeyScroll
 from dmarctui.wording import count
@@ -24,7 +25,7 @@ def _n(value: int) -> str:
 
 
 def verdict(item: Readiness) -> Text:
-    text = Text(item.domain, "bold")
+    text = plain(item.domain, "bold")
     if item.ready:
         text.append("  ready: no mail from legitimate sources fails DMARC", "bold green")
     else:
@@ -37,7 +38,7 @@ def verdict(item: Readiness) -> Text:
 
 
 def totals_table(item: Readiness) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = PlainTable(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("Messages")
     table.add_column("pass", justify="right", style="green")
     table.add_column("fail legit", justify="right", style="red")
@@ -51,7 +52,7 @@ def totals_table(item: Readiness) -> Table:
 
 def stricter_table(item: Readiness) -> Table:
     """What a stricter policy would have hit, by kind: legitimate kinds first, in red."""
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = PlainTable(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("p=quarantine would send to spam / p=reject would bounce")
     table.add_column("messages", justify="right")
     for kind, messages in item.would_quarantine.items():
@@ -74,7 +75,7 @@ def policies_table(item: Readiness) -> Group:
             (variant.text(), "bold"), "  ", (count(variant.reports, "report"), "dim")
         )
         lines.append(Padding(policy, (0, 0, 0, 2)))
-        lines.append(Padding(Text(f"seen by {', '.join(variant.reporters)}"), (0, 0, 0, 4)))
+        lines.append(Padding(plain(f"seen by {', '.join(variant.reporters)}"), (0, 0, 0, 4)))
     return Group(*lines)
 
 
@@ -89,7 +90,7 @@ def policy_line(item: Readiness) -> Text:
 
 
 def days_table(item: Readiness) -> Table:
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    table = PlainTable(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("day")
     table.add_column("pass", justify="right", style="green")
     table.add_column("fail legit", justify="right", style="red")

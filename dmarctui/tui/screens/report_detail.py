@@ -14,8 +14,10 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from dmarctui.display_text import visible
 from dmarctui.mailstore import MailStoreError
 from dmarctui.tui.report_text import auth_results, metadata_table, repairs_table, report_title
+from dmarctui.tui.safe_text import plain
 from dmarctui.tui.widgets.key_bar import KeyBar
 from dmarctui.tui.widgets.scrolling import KeyScroll, KeyTable
 
@@ -128,22 +130,22 @@ sideways. **Esc** goes back. The XML and headers are read again from the mail fo
         index = self.dmarc.index
         try:
             xml = index.report_xml(self.row.pk)
-            xml_view: Syntax | str = Syntax(
-                xml.decode("utf-8", "replace"),
+            xml_view: Syntax | Text = Syntax(
+                visible(xml.decode("utf-8", "replace"), multiline=True),
                 "xml",
                 theme="ansi_dark",
                 word_wrap=True,
                 line_numbers=True,
             )
         except (MailStoreError, KeyError) as exc:  # the message left or changed since indexed
-            xml_view = f"Cannot read the XML again: {exc}"
+            xml_view = plain(f"Cannot read the XML again: {exc}")
         try:
-            headers: Text | str = self.dmarc.message_headers(self.row.message)
+            headers = self.dmarc.message_headers(self.row.message)
         except (MailStoreError, KeyError) as exc:
-            headers = f"Cannot read the message again: {exc}"
+            headers = plain(f"Cannot read the message again: {exc}")
         self.app.call_from_thread(self._show_raw, xml_view, headers)
 
-    def _show_raw(self, xml: Syntax | str, headers: Text | str) -> None:
+    def _show_raw(self, xml: Syntax | Text, headers: Text) -> None:
         self.query_one("#report-xml", Static).update(xml)
         self.query_one("#report-headers", Static).update(headers)
 

@@ -10,8 +10,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Label
 
+from dmarctui.display_text import visible
 from dmarctui.tui.report_cells import period
 from dmarctui.tui.report_text import auth_results
+from dmarctui.tui.safe_text import plain
 from dmarctui.tui.source_cells import KIND_LABELS, SEVERITY_STYLES
 from dmarctui.tui.widgets.key_bar import KeyBar
 from dmarctui.tui.widgets.scrolling import KeyTable
@@ -101,10 +103,10 @@ report; **Esc** goes back to the sources.
         table.focus()
 
     def _title(self, found: list[tuple[ReportRow, Record]]) -> Text:
-        title = Text(self.source_ip, "bold")
+        title = plain(self.source_ip, "bold")
         ptr = next((f.ptr for f in self.findings if f.ptr), None)
         if ptr:
-            title.append(f"  {ptr.rstrip('.')}")
+            title.append(visible(f"  {ptr.rstrip('.')}"))
         for f in self.findings:
             title.append("  ")
             title.append(KIND_LABELS[f.kind], SEVERITY_STYLES[f.severity] or "bold")

@@ -28,6 +28,7 @@ from dmarctui.rdns import ReverseDns
 from dmarctui.trend import before_after
 from dmarctui.triage import find_findings, is_problem
 from dmarctui.tui.lazy_pane import LazyPane
+from dmarctui.tui.safe_text import plain
 from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
 from dmarctui.tui.widgets.pane_table import PaneTable
 from dmarctui.tui.widgets.scrolling import KeyScroll
@@ -235,7 +236,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             self._ticker.stop()
             self._ticker = None
         if result.problem and not result.findings:
-            self.query_one("#sources-status", Label).update(result.problem)
+            self.query_one("#sources-status", Label).update(plain(result.problem))
         else:
             self._keep(result.findings)
             self.states = result.states

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Label
 
 from dmarctui.tui.pane import Pane
 from dmarctui.tui.report_text import utc_time
+from dmarctui.tui.safe_text import plain_block
 from dmarctui.tui.screens.fields import FieldsScreen, fields_table
 from dmarctui.tui.widgets.pane_table import PaneTable
 from dmarctui.wording import count
@@ -84,7 +85,9 @@ def tls_details(message: str, report: TlsReport) -> Group:
     )
     parts: list[Table | Text] = [head]
     for policy in report.policies:
-        parts.append(Text(f"\n{policy.policy_type} policy for {policy.policy_domain}", "bold"))
+        parts.append(
+            plain_block(f"\n{policy.policy_type} policy for {policy.policy_domain}", "bold")
+        )
         parts.append(
             fields_table(
                 [

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from dmarctui.tui.safe_text import plain, plain_block
 from dmarctui.tui.screen_stack import ClosesOnlyItself
 
 
@@ -50,8 +51,8 @@ class ConfirmScreen(ClosesOnlyItself, ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm-dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.question, id="confirm-question")
+            yield Label(plain(self.title_text), classes="dialog-title")
+            yield Static(plain_block(self.question), id="confirm-question")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.no} (n)", id="confirm-no")
                 if self.draft is not None:

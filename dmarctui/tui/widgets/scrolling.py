@@ -13,7 +13,8 @@ from typing import ClassVar
 from textual.actions import SkipAction
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable
+
+from dmarctui.tui.safe_text import TextTable
 
 
 class KeyScroll(VerticalScroll):
@@ -53,8 +54,11 @@ class KeyScroll(VerticalScroll):
         self.scroll_to(y=y, animate=False, immediate=True)
 
 
-class KeyTable(DataTable[object]):
-    """A row-cursor table: the keys move the cursor; ``Home``/``End`` go to the first/last row."""
+class KeyTable(TextTable):
+    """A row-cursor table: the keys move the cursor; ``Home``/``End`` go to the first/last row.
+
+    Its text cells are literal (``TextTable``): report text is never markup.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor_up", "Up", show=False, id="table.up"),

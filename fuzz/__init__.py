@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz targets (atheris); ``make fuzz`` runs them, ``fuzz/run.py`` says how."""
