@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dmarctui.config import DEMO_MARKER
 from dmarctui.demo_reports import (
     REPORTERS,
     Reporter,
@@ -50,7 +51,7 @@ DAY = 86400
 DAYS = 41
 DOMAIN = "example.ac.jp"
 SELECTOR = "s2024"
-MARKER = ".dmarctui-demo"
+MARKER = DEMO_MARKER
 
 
 class DemoError(Exception):

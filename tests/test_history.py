@@ -248,7 +248,7 @@ def test_notice_command_writes_the_draft_and_records_it(
     assert msg["Subject"] == "【DMARC】送信ドメイン認証の不備について (192.0.2.71)"
     body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     lab1 = next(s for s in demo.facts.sources if s.ip == "192.0.2.71")
-    assert f"・192.0.2.71: {lab1.messages} 通 — DKIM 署名なしで直接送信" in body
+    assert f"・192.0.2.71: {lab1.messages} 通 — DKIM 署名なし（DMARC は SPF だけで通過）" in body
     assert "情報工学科 メール管理担当" in body
     assert f"draft written to {out}" in capsys.readouterr().out
     with NoticeHistory.open(hist) as notices:

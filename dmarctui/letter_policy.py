@@ -1,0 +1,37 @@
+"""The DMARC policy the receivers saw, for the letter's policy sentence.
+
+A letter says what our policy is only as the reports quoting its sources show it: the ``p=``
+of the latest report (by its period) that has a record from one of those sources, per policy
+domain. Two sources of the same facts: parsed reports (the CLI) and the index's rows for a
+source (the TUI, without loading every report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dmarctui.model import AggregateReport
+
+
+def _latest(seen: Iterable[tuple[str, str, int]]) -> dict[str, str]:
+    latest: dict[str, tuple[int, str]] = {}
+    for domain, p, end in seen:
+        name = domain.strip().rstrip(".").lower()
+        if name and (name not in latest or end >= latest[name][0]):
+            latest[name] = (end, p.strip().lower())
+    return {domain: p for domain, (_, p) in latest.items()}
+
+
+def policies_in_reports(reports: Iterable[AggregateReport], ips: Iterable[str]) -> dict[str, str]:
+    """Policy domain -> ``p=`` of the latest report with a record from one of ``ips``."""
+    wanted = set(ips)
+    return _latest(
+        (r.policy_published.domain, r.policy_published.p, r.report_metadata.date_range.end)
+        for r in reports
+        if any(rec.source_ip in wanted for rec in r.records)
+    )
+
+
+def policies_in_rows(rows: Iterable[tuple[str, str, int]]) -> dict[str, str]:
+    """The same from ``(domain, p, end)`` of the reports holding a source's records."""
+    return _latest(rows)
