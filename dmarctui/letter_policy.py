@@ -1,8 +1,7 @@
 """The DMARC policy the receivers saw, for the letter's policy sentence.
 
-A letter says what our policy is only as the reports quoting its sources show it: the ``p=``
-of the latest report (by its period) that has a record from one of those sources, per policy
-domain. Two sources of the same facts: parsed reports (the CLI) and the index's rows for a
+A letter says what our policy is only as the reports show it: for each policy domain that the
+letter's sources sent as, the ``p=`` of the latest report (by its period) of that domain. Two sources of the same facts: parsed reports (the CLI) and the index's rows for a
 source (the TUI, without loading every report).
 """
 
@@ -23,15 +22,21 @@ def _latest(seen: Iterable[tuple[str, str, int]]) -> dict[str, str]:
 
 
 def policies_in_reports(reports: Iterable[AggregateReport], ips: Iterable[str]) -> dict[str, str]:
-    """Policy domain -> ``p=`` of the latest report with a record from one of ``ips``."""
+    """Policy domain -> ``p=`` of its latest report, for the domains the ``ips`` sent as."""
+    chosen = list(reports)
     wanted = set(ips)
-    return _latest(
-        (r.policy_published.domain, r.policy_published.p, r.report_metadata.date_range.end)
-        for r in reports
+    domains = {
+        r.policy_published.domain.strip().rstrip(".").lower()
+        for r in chosen
         if any(rec.source_ip in wanted for rec in r.records)
+    }
+    latest = _latest(
+        (r.policy_published.domain, r.policy_published.p, r.report_metadata.date_range.end)
+        for r in chosen
     )
+    return {d: p for d, p in latest.items() if d in domains}
 
 
 def policies_in_rows(rows: Iterable[tuple[str, str, int]]) -> dict[str, str]:
-    """The same from ``(domain, p, end)`` of the reports holding a source's records."""
+    """The same from ``(domain, p, end)`` of the latest report of each domain (the index)."""
     return _latest(rows)

@@ -244,7 +244,7 @@ def test_notice_command_writes_the_draft_and_records_it(
     )
     assert rc == 0
     msg = message_from_bytes(out.read_bytes(), policy=policy.default)
-    assert msg["To"] == "山田 太郎 <yamada@lab1.example.ac.jp>"
+    assert msg["To"] == "山田 太郎 <yamada@lab1.cs.univ.example>"
     assert msg["Subject"] == "【DMARC】送信ドメイン認証の不備について (192.0.2.71)"
     body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     lab1 = next(s for s in demo.facts.sources if s.ip == "192.0.2.71")
@@ -319,7 +319,7 @@ def test_followup_drafts_only_for_the_lab_that_did_not_improve(
     [draft] = report["drafts"].values()
     msg = message_from_bytes(Path(draft).read_bytes(), policy=policy.default)
     assert msg["In-Reply-To"] == lab2_id
-    assert msg["To"] == "佐藤 花子 <sato@lab2.example.ac.jp>"
+    assert msg["To"] == "佐藤 花子 <sato@lab2.cs.univ.example>"
     assert cli("notices", "--history", str(hist), "--json") == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(n["sources"], n["status"]) for n in listed] == [
