@@ -79,7 +79,9 @@ def _xml(part: Message) -> bytes:
 
 def _ours(domain: str | None) -> bool:
     """Relaxed alignment with cs.univ.example (every demo record has that header_from)."""
-    return domain is not None and (domain == "cs.univ.example" or domain.endswith(".cs.univ.example"))
+    return domain is not None and (
+        domain == "cs.univ.example" or domain.endswith(".cs.univ.example")
+    )
 
 
 def _reporter(msg: Message) -> str:
