@@ -1,8 +1,9 @@
 """The DMARC policy the receivers saw, for the letter's policy sentence.
 
 A letter says what our policy is only as the reports show it: for each policy domain that the
-letter's sources sent as, the ``p=`` of the latest report (by its period) of that domain. Two sources of the same facts: parsed reports (the CLI) and the index's rows for a
-source (the TUI, without loading every report).
+letter's sources sent as, the ``p=`` of the latest report (by its period) of that domain. The
+facts come from parsed reports (the CLI) or from the index's report rows (the TUI, without
+loading every report).
 """
 
 from __future__ import annotations
