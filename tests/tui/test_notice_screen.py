@@ -302,3 +302,60 @@ async def test_q_quits_at_once_from_an_unedited_letter(sources_app: SourcesApp) 
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_t_takes_several_recipients_and_names_a_wrong_one(
+    sources_app: SourcesApp, with_sendmail: Callable[[bool], tuple[Config, Path]]
+) -> None:
+    config, _ = with_sendmail(False)
+    app = sources_app(config=config)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await compose(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("ctrl+a", "ctrl+k")  # clear the current value
+        await pilot.press(*"Lab2 Admin <admin2@lab2.cs.univ.example>, second@lab2", "enter")
+        await settle(pilot)
+        assert "'second@lab2' is not an e-mail address" in messages(app)
+        screen = notice_screen(app)
+        assert screen.msg is not None
+        assert str(screen.msg["To"]) == "山田 太郎 <yamada@lab1.cs.univ.example>"  # unchanged
+
+        await pilot.press("t")
+        await settle(pilot)
+        await pilot.press("ctrl+a", "ctrl+k")
+        await pilot.press(
+            *"Lab2 Admin <admin2@lab2.cs.univ.example>, second@lab2.cs.univ.example", "enter"
+        )
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press(*"head@cs.univ.example", "enter")
+        await settle(pilot)
+        text = screen_text(app)
+        assert (
+            "To       Lab2 Admin <admin2@lab2.cs.univ.example>, second@lab2.cs.univ.example" in text
+        )
+        assert "Cc       head@cs.univ.example" in text
+
+        await pilot.press("S")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        text = str(app.screen.question)  # what the dialog shows, before it wraps
+        assert "From: postmaster@cs.univ.example" in text
+        assert "To: Lab2 Admin <admin2@lab2.cs.univ.example>, second@lab2.cs.univ.example" in text
+        assert "Cc: head@cs.univ.example" in text
+        assert f"Subject: {SUBJECT_JA}" in text
+        await pilot.press("n")
+        await settle(pilot)
+
+
+async def test_s_in_the_demo_explains_that_sending_is_off(sources_app: SourcesApp) -> None:
+    app = sources_app()  # the demo's own config
+    async with app.run_test(size=(80, 24)) as pilot:
+        await compose(pilot)
+        await pilot.press("S")
+        await settle(pilot)
+        assert isinstance(app.screen, NoticeScreen)
+        assert "Sending is off in the demo" in messages(app)
