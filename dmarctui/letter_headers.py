@@ -22,6 +22,7 @@ from email.errors import HeaderParseError, MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 
 LETTER_HEADERS: tuple[str, ...] = (
     "From",
@@ -38,6 +39,25 @@ LETTER_HEADERS: tuple[str, ...] = (
     "Content-Transfer-Encoding",
 )
 """Every header a letter may carry; anything else means something got in."""
+
+
+class _LetterPolicy(EmailPolicy):
+    """``email.policy.default``, except that a header's value starts on the header's line.
+
+    The stdlib folder moves a whole value to a continuation line when it fits there but not
+    after the name (a 70-character Subject), and parsers then read it with a leading space.
+    """
+
+    def _fold(self, name, value, *args, **kwargs):  # type: ignore[no-untyped-def]
+        folded = super()._fold(name, value, *args, **kwargs)
+        head = f"{name}:{self.linesep} "
+        if isinstance(folded, str) and folded.startswith(head):
+            return f"{name}: " + folded[len(head) :].lstrip(" ")
+        return folded
+
+
+LETTER_POLICY = _LetterPolicy()
+"""The policy every letter is built and written with."""
 _STRICT = policy.default.clone(raise_on_defect=True)
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|[A-Za-z0-9_]")
@@ -184,7 +204,7 @@ def check_letter(msg: EmailMessage) -> CheckedLetter:
         if "\r" in text or "\n" in text or _controls(text):
             raise LetterError(f"the {name} header holds a line break or a control character")
     try:
-        data = msg.as_bytes(policy=policy.default)
+        data = msg.as_bytes(policy=LETTER_POLICY)
     except (MessageError, ValueError, UnicodeError) as exc:
         raise LetterError(f"the letter cannot be written out: {exc}") from exc
     head = data.split(b"\n\n", 1)[0]

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, make_msgid
 
 from dmarctui.config import Config, Lang
 from dmarctui.evidence_table import evidence_table
 from dmarctui.history import NoticeRecord
 from dmarctui.letter_headers import (
+    LETTER_POLICY,
     LetterError,
     address_list,
     check_letter,
@@ -582,7 +582,7 @@ def build_notice(
     template = load_letter("followup" if follow_up_of else "notice", language, config.templates_dir)
     try:
         subject = plain_text(fill(template.subject, values, template.origin).strip(), "Subject")
-        msg = EmailMessage(policy=default_policy)
+        msg = EmailMessage(policy=LETTER_POLICY)
         msg["From"] = sender
         msg["To"] = rcpt.to
         if rcpt.cc:
@@ -619,7 +619,7 @@ def body_text(msg: EmailMessage) -> str:
 
 def with_edits(msg: EmailMessage, *, body: str, subject: str | None = None) -> EmailMessage:
     """A copy of ``msg`` with the body (and subject) the user edited; other headers kept."""
-    edited = EmailMessage(policy=default_policy)
+    edited = EmailMessage(policy=LETTER_POLICY)
     edited.set_content(body, charset="utf-8")
     for name, value in msg.items():
         if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):

@@ -20,14 +20,13 @@ import ssl
 import subprocess
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
 
 from dmarctui.config import Config, SmtpSettings
 from dmarctui.history import NoticeHistory
-from dmarctui.letter_headers import CheckedLetter, LetterError, check_letter
+from dmarctui.letter_headers import LETTER_POLICY, CheckedLetter, LetterError, check_letter
 from dmarctui.model import Finding
 from dmarctui.notice import recipients
 
@@ -94,7 +93,7 @@ def checked(msg: EmailMessage) -> CheckedLetter:
 
 def message_bytes(msg: EmailMessage) -> bytes:
     """The message as written to files and piped to sendmail (LF line ends)."""
-    return msg.as_bytes(policy=default_policy)
+    return msg.as_bytes(policy=LETTER_POLICY)
 
 
 def save_draft(msg: EmailMessage, target: Path, fmt: DraftFormat | None = None) -> Path:

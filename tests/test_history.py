@@ -327,3 +327,44 @@ def test_followup_drafts_only_for_the_lab_that_did_not_improve(
         (["192.0.2.88"], "sent"),
         (["192.0.2.88"], "drafted"),
     ]
+
+
+def test_the_demo_history_is_seeded_with_the_november_notices(
+    demo: DemoFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's own history tells the seed's story without any setup."""
+    argv = ["--config", str(demo.config_path), "--history", str(demo.history_path), "--json"]
+    assert cli("followup", str(demo.maildir), *argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {s["source_ip"]: s["state"] for s in report["sources"]} == {
+        "192.0.2.71": "improved",
+        "192.0.2.88": "still_failing",
+    }
+    assert all(s["notified"] == "2024-11-15" for s in report["sources"])
+
+
+def test_notice_and_followup_out_follow_one_documented_rule(
+    demo: DemoFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = "a path ending in .eml is written as that one file"
+    for command in ("notice", "followup"):
+        with pytest.raises(SystemExit):
+            cli(command, "--help")
+        assert rule in " ".join(capsys.readouterr().out.split())
+    hist = tmp_path / "h.sqlite3"
+    config, _ = load_config(demo.config_path)
+    sent = datetime.fromtimestamp(demo.facts.notice_sent, UTC)
+    with NoticeHistory.open(hist) as notices:
+        for ip in ("192.0.2.88", "198.51.100.25"):  # two contacts: two follow-ups
+            fs = [finding(ip, 1, "dkim_broken" if ip.startswith("198") else "internal_no_dkim")]
+            notices.add(build_notice(fs, config, now=sent), fs, status="sent")
+    one = tmp_path / "one.eml"
+    rc = cli(
+        "followup", str(demo.maildir), "--config", str(demo.config_path),
+        "--history", str(hist), "--out", str(one),
+    )  # fmt: skip
+    assert rc == 2
+    assert "2 follow-ups would overwrite one .eml file; give a folder instead" in (
+        capsys.readouterr().err
+    )
+    assert not one.exists()

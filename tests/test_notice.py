@@ -524,6 +524,7 @@ def test_a_contact_with_a_list_of_addresses_and_copies() -> None:
 
 
 SUBJECTS = [
+    ("198.51.100.25", None, "en"),  # a 70-character Subject: the stdlib folds it oddly
     ("192.0.2.71", "mail.lab1.example.ac.jp", "en"),
     ("2001:db8:bad::17", "a-very-long-host-name-for-folding.dyn.example.net", "en"),
     ("192.0.2.71", "mail.lab1.example.ac.jp", "ja"),
