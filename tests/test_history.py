@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -368,3 +369,16 @@ def test_notice_and_followup_out_follow_one_documented_rule(
         capsys.readouterr().err
     )
     assert not one.exists()
+
+
+def test_notice_command_with_the_demo_config_keeps_to_the_demo_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = build_demo(tmp_path / "demo")  # its own: this test adds to the demo's history
+    data = Path(os.environ["XDG_DATA_HOME"]) / "dmarctui"
+    argv = ["--source", "192.0.2.88", "--config", str(demo.config_path)]
+    assert cli("notice", str(demo.maildir), *argv) == 0
+    assert f"draft written to {demo.drafts}" in capsys.readouterr().out
+    with NoticeHistory.open(demo.history_path) as notices:
+        assert [r.status for r in notices.all()] == ["sent", "sent", "drafted"]
+    assert not data.exists()

@@ -94,6 +94,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     followup.set_defaults(func=run_followup)
 
 
+def history_for(args: argparse.Namespace, config: Config) -> Path | None:
+    """``--history``, else the demo's own history for the demo's config, else the user's."""
+    if args.history is not None:
+        return args.history
+    if config.demo and config.path is not None:
+        return config.path.parent / "notices.sqlite3"
+    return None
+
+
 def _normalise_ip(text: str) -> str:
     try:
         return str(ipaddress.ip_address(text.strip()))
@@ -132,7 +141,9 @@ def run_notice(args: argparse.Namespace) -> int:
             cc=args.cc,
             policies=policies_in_reports(reports, sources),
         )
-        path = draft_notice(msg, chosen, args.out or drafts_target(config), history=args.history)
+        path = draft_notice(
+            msg, chosen, args.out or drafts_target(config), history=history_for(args, config)
+        )
     except (InputError, HistoryError, OutboxError, ValueError) as exc:  # ValueError: NoticeError,
         return fail(str(exc))  # TemplateError and a --source that is not an IP
     warning = sender_warning(config)
@@ -212,7 +223,7 @@ def run_followup(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         reports = load_reports(args)
         days = args.days if args.days is not None else config.notice.follow_up_days
-        with NoticeHistory.open(args.history) as history:
+        with NoticeHistory.open(history_for(args, config)) as history:
             notices = history.all()
         progress = latest_progress(notices, reports, days, config=config)
         failing = [p for p in progress if p.state == "still_failing"]
@@ -234,7 +245,7 @@ def run_followup(args: argparse.Namespace) -> int:
                     config,
                     ptrs,
                     args.out,
-                    args.history,
+                    history_for(args, config),
                 )
                 drafts[message_id] = str(path)
     except (InputError, HistoryError, OutboxError, NoticeError, TemplateError) as exc:
