@@ -555,7 +555,7 @@ def notice_problems(config: Config) -> list[ConfigProblem]:
         fallback = (
             f"letters are sent as postmaster@{config.own_domains[0]} with a warning"
             if config.own_domains
-            else "no letter can be written until it is set"
+            else "letters are sent as postmaster@<the policy domain of the reports> with a warning"
         )
         problems.append(
             ConfigProblem(file, "notice.from", f"not set: {fallback}; set the From address")

@@ -161,30 +161,40 @@ def recipient_for(
     return found
 
 
-def sender_address(config: Config) -> Address:
+def sender_address(config: Config, seen: Sequence[str] = ()) -> Address:
     """The From of every letter: ``[notice] from``, else ``postmaster@<first own domain>``.
 
+    Own domains default to the policy domains ``seen`` in the reports, as in triage.
+
     Raises:
-        NoticeError: neither is configured (one line naming the setting).
+        NoticeError: no From and no domain to derive it from (one line naming the setting).
     """
     if config.notice.from_addr:
         return _addresses(config.notice.from_addr, "[notice] from")[0]
-    if config.own_domains:
-        return Address(username="postmaster", domain=config.own_domains[0])
+    domains = [d for d in (*config.own_domains, *seen) if d]
+    if domains:
+        try:
+            return _addresses(f"postmaster@{domains[0]}", "[domains] own")[0]
+        except NoticeError:
+            pass
     raise NoticeError(
         "no From address: set [notice] from in the config (or [domains] own, for"
         " postmaster@<your domain>)"
     )
 
 
-def sender_warning(config: Config) -> str | None:
-    """What to tell the user when the From is derived rather than configured."""
-    if config.notice.from_addr or not config.own_domains:
+def sender_warning(config: Config, sender: object = None) -> str | None:
+    """What to tell the user when the From is derived rather than configured.
+
+    ``sender`` is the From of a letter already built; default: derived from the config alone.
+    """
+    if config.notice.from_addr:
         return None
-    return (
-        f"[notice] from is not set: letters go out as postmaster@{config.own_domains[0]};"
-        " set it in the config"
-    )
+    if sender is None:
+        if not config.own_domains:
+            return None
+        sender = f"postmaster@{config.own_domains[0]}"
+    return f"[notice] from is not set: letters go out as {sender}; set it in the config"
 
 
 def _day(epoch: int) -> str:
@@ -552,7 +562,9 @@ def build_notice(
     rcpt = recipient_for(usable, config, to, cc)
     language: Lang = lang or rcpt.lang
     words = _WORDS[language]
-    sender = sender_address(config)
+    sender = sender_address(
+        config, sorted(policies or {}) or sorted({f.header_from for f in usable})
+    )
     from_domain = sender.domain
     when = (now or datetime.now()).astimezone()
     grouped = _per_source(usable)

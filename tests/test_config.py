@@ -241,8 +241,8 @@ def test_check_without_any_file_uses_defaults(capsys: pytest.CaptureFixture[str]
     assert out.startswith("No configuration file at ")
     assert "own domains: (the policy domains seen in the reports)" in out
     assert (
-        "problem: config.toml: notice.from: not set: no letter can be written until it is set;"
-        " set the From address"
+        "problem: config.toml: notice.from: not set: letters are sent as"
+        " postmaster@<the policy domain of the reports> with a warning; set the From address"
     ) in out
 
 

@@ -486,8 +486,14 @@ def test_without_a_from_the_letter_uses_postmaster_of_the_first_own_domain() -> 
     assert sender_warning(config) == (
         "[notice] from is not set: letters go out as postmaster@example.ac.jp; set it in the config"
     )
+    # no own domains configured: they default to the policy domains of the reports
+    bare = replace(config, own_domains=())
+    msg = build_notice([finding()], bare, now=NOW, policies={"example.ac.jp": "none"})
+    assert msg["From"] == "postmaster@example.ac.jp"
+    assert sender_warning(bare, msg["From"]) == sender_warning(config)
+    bad = replace(finding(), header_from="")
     with pytest.raises(NoticeError, match=r"set \[notice\] from in the config"):
-        build_notice([finding()], replace(config, own_domains=()), now=NOW)
+        build_notice([bad], bare, now=NOW)
 
 
 def test_several_to_and_cc_and_the_wrong_one_is_named() -> None:

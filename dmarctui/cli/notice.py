@@ -146,7 +146,7 @@ def run_notice(args: argparse.Namespace) -> int:
         )
     except (InputError, HistoryError, OutboxError, ValueError) as exc:  # ValueError: NoticeError,
         return fail(str(exc))  # TemplateError and a --source that is not an IP
-    warning = sender_warning(config)
+    warning = sender_warning(config, msg["From"])
     if warning:
         print(f"dmarctui: warning: {warning}", file=sys.stderr)
     print(f"draft written to {path}")

@@ -200,7 +200,7 @@ From, To, Cc and Subject. The demo never sends.
             if first:
                 self.dismiss(False)
             return
-        warning = sender_warning(self.dmarc.config)
+        warning = sender_warning(self.dmarc.config, msg["From"])
         if warning and first:
             self.notify(warning, title="No From configured", severity="warning", timeout=15)
         self.msg = msg
@@ -291,7 +291,7 @@ From, To, Cc and Subject. The demo never sends.
             hint = Text(f"Drafts go to {drafts_label(self.dmarc.config)}", "dim")
             if self.dmarc.config.demo:
                 hint.append(" · the demo never sends")
-            warning = sender_warning(self.dmarc.config)
+            warning = sender_warning(self.dmarc.config, self.msg["From"] if self.msg else None)
             if warning:
                 hint = Text.assemble((warning + " · ", "yellow"), hint)
             if self.edited:
