@@ -334,7 +334,7 @@ def test_flagged_text_and_csv(demo: DemoFolder, capsys: pytest.CaptureFixture[st
     assert run_command(argv) == 0
     text = capsys.readouterr().out
     assert "[urgent] enforced  203.0.113.20" in text
-    assert "contact: 山田 太郎 <yamada@lab1.example.ac.jp>  network 192.0.2.0/24" in text
+    assert "contact: 山田 太郎 <yamada@lab1.cs.univ.example>  network 192.0.2.0/24" in text
     assert ADVICE["internal_no_dkim"] in text
     assert run_command([*argv, "--csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
