@@ -604,3 +604,10 @@ def test_a_contact_name_with_a_line_break_is_refused() -> None:
     )
     with pytest.raises(NoticeError, match=r"control character|cannot carry"):
         build_notice([finding()], replace(CONFIG, contacts=(bad,)), now=NOW)
+
+
+def test_a_long_japanese_name_passes_the_header_check() -> None:
+    """Its encoded words are folded; the stdlib reads them back with a space between."""
+    long = Contact(match="192.0.2.64/28", name="山田" * 8, email="yamada@lab1.example.ac.jp")
+    msg = reparse(build_notice([finding()], replace(CONFIG, contacts=(long,)), now=NOW))
+    assert msg["To"].addresses[0].addr_spec == "yamada@lab1.example.ac.jp"
