@@ -13,16 +13,21 @@ import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from dmarctui.imap_store import PASSWORD_ENV, ImapSettings, is_imap_url
+from dmarctui.letter_headers import LetterError, address_list
 
 Lang = Literal["ja", "en"]
 SenderRole = Literal["third_party", "mailing_list", "forwarder"]
 SendMethod = Literal["sendmail", "smtp"]
+PlannedPolicy = Literal["quarantine", "reject"]
 Network = IPv4Network | IPv6Network
+DEMO_MARKER = ".dmarctui-demo"
+"""The file that marks the demo's folder (see :mod:`dmarctui.demo`)."""
 
 
 class ConfigError(Exception):
@@ -102,7 +107,10 @@ class Contact:
     """A CIDR or a PTR glob (``*.lab1.example.ac.jp``)."""
     name: str
     email: str
+    """One address or several, comma separated (TOML: a string or a list of strings)."""
     lang: Lang = "ja"
+    cc: str = ""
+    """Addresses to copy, comma separated (TOML key ``cc``: a string or a list)."""
 
     def matches(self, ip: str, ptr: str | None) -> bool:
         return matches_source(self.match, ip, ptr)
@@ -129,6 +137,10 @@ class NoticeSettings:
     """TOML key ``sendmail_command``."""
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     follow_up_days: int = 14
+    planned_policy: PlannedPolicy | None = None
+    """``[notice] planned_policy``: the DMARC policy we plan to move to; None claims no plan."""
+    planned_date: date | None = None
+    """``[notice] planned_date``: when the planned policy takes effect."""
 
 
 def _domain_is_under(domain: str, parent: str) -> bool:
@@ -155,6 +167,9 @@ class Config:
     """Where it was loaded from; None when no file was read."""
     templates_dir: Path | None = None
     """``<config dir>/templates`` when it exists."""
+    demo: bool = False
+    """The demo's configuration (set by the demo, or found beside the demo's marker file):
+    letters can be drafted but never sent, whatever the file says."""
 
     def is_own_domain(self, domain: str) -> bool:
         name = _clean_domain(domain)
@@ -396,8 +411,24 @@ def _read_senders(r: _Reader, data: Mapping[str, Any]) -> tuple[Sender, ...]:
 
 
 def _valid_email(text: str) -> bool:
-    local, at, domain = text.strip().rpartition("@")
-    return bool(at and local and " " not in text.strip() and _valid_domain(domain.lower()))
+    return _address_problem(text) is None
+
+
+def _address_problem(value: object) -> str | None:
+    """Why ``value`` (a string or a list of strings) is not an address list, or None."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        return f"must be an address or a list of addresses, not {_describe(value)}"
+    try:
+        found = address_list(items)
+    except LetterError as exc:
+        return str(exc)
+    return None if found else "no address given"
+
+
+def _address_text(value: object) -> str:
+    items = [value] if isinstance(value, str) else value
+    return ", ".join(str(a) for a in address_list(items))  # type: ignore[arg-type]
 
 
 def _read_contacts(r: _Reader, data: Mapping[str, Any]) -> tuple[Contact, ...]:
@@ -407,9 +438,9 @@ def _read_contacts(r: _Reader, data: Mapping[str, Any]) -> tuple[Contact, ...]:
         where = f"contacts[{i}]"
         if not item:
             continue
-        r.unknown(item, ("match", "name", "email", "lang"), where)
+        r.unknown(item, ("match", "name", "email", "cc", "lang"), where)
         match = r.string(item, "match", f"{where}.match", None)
-        email = r.string(item, "email", f"{where}.email", None)
+        email = item.get("email")
         if match is None:
             r.problem(f"{where}.match", "missing: a CIDR or a PTR glob is required")
             continue
@@ -418,12 +449,21 @@ def _read_contacts(r: _Reader, data: Mapping[str, Any]) -> tuple[Contact, ...]:
         if email is None:
             r.problem(f"{where}.email", "missing: the address to write to is required")
             continue
-        if not _valid_email(email):
-            r.problem(f"{where}.email", f'"{email}" is not an e-mail address')
+        complaint = _address_problem(email)
+        if complaint is not None:
+            r.problem(f"{where}.email", complaint)
             continue
-        name = r.string(item, "name", f"{where}.name", None) or email
+        cc = ""
+        if "cc" in item:
+            complaint = _address_problem(item["cc"])
+            if complaint is None:
+                cc = _address_text(item["cc"])
+            else:
+                r.problem(f"{where}.cc", f"{complaint} (no copy is sent)")
+        emails = _address_text(email)
+        name = r.string(item, "name", f"{where}.name", None) or emails
         lang = r.choice(item, "lang", f"{where}.lang", langs, "ja")
-        contacts.append(Contact(match.strip(), name, email.strip(), lang))  # type: ignore[arg-type]
+        contacts.append(Contact(match.strip(), name, emails, lang, cc))  # type: ignore[arg-type]
     return tuple(contacts)
 
 
@@ -431,14 +471,30 @@ def _read_notice(r: _Reader, data: Mapping[str, Any]) -> NoticeSettings:
     table = r.table(data, "notice", "notice")
     r.unknown(
         table,
-        ("from", "signature", "drafts", "send", "sendmail_command", "smtp", "follow_up_days"),
+        (
+            "from",
+            "signature",
+            "drafts",
+            "send",
+            "sendmail_command",
+            "smtp",
+            "follow_up_days",
+            "planned_policy",
+            "planned_date",
+        ),
         "notice",
     )
     defaults = NoticeSettings()
     from_addr = r.string(table, "from", "notice.from", None)
-    if from_addr is not None and not _valid_email(from_addr):
-        r.problem("notice.from", f'"{from_addr}" is not an e-mail address')
-        from_addr = None
+    if from_addr is not None:
+        complaint = _address_problem(from_addr)
+        if complaint is None and len(address_list(from_addr)) != 1:
+            complaint = "must be one address"
+        if complaint is not None:
+            r.problem("notice.from", complaint)
+            from_addr = None
+        else:
+            from_addr = str(address_list(from_addr)[0])
     drafts = r.string(table, "drafts", "notice.drafts", None)
     if drafts is not None:
         drafts = str(Path(drafts).expanduser()) if drafts.strip() else None
@@ -460,6 +516,8 @@ def _read_notice(r: _Reader, data: Mapping[str, Any]) -> NoticeSettings:
         or defaults.sendmail,
         smtp=smtp,
         follow_up_days=r.integer(table, "follow_up_days", "notice.follow_up_days", 14, 1, 3650),
+        planned_policy=_planned_policy(r, table),  # type: ignore[arg-type]
+        planned_date=_planned_date(r, table),
     )
 
 
@@ -489,6 +547,57 @@ def _read_imap(r: _Reader, data: Mapping[str, Any]) -> ImapSettings:
     )
 
 
+def _planned_policy(r: _Reader, table: Mapping[str, Any]) -> str | None:
+    if "planned_policy" not in table:
+        return None
+    options: tuple[str, ...] = get_args(PlannedPolicy)
+    value = table["planned_policy"]
+    if isinstance(value, str) and value.strip().lower().removeprefix("p=") in options:
+        return value.strip().lower().removeprefix("p=")
+    r.problem(
+        "notice.planned_policy",
+        f"{_describe(value)} is not one of {', '.join(options)} (letters claim no plan)",
+    )
+    return None
+
+
+def _planned_date(r: _Reader, table: Mapping[str, Any]) -> date | None:
+    if "planned_date" not in table:
+        return None
+    value = table["planned_date"]
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    r.problem("notice.planned_date", f"{_describe(value)} is not a date such as 2025-01-15")
+    return None
+
+
+def notice_problems(config: Config) -> list[ConfigProblem]:
+    """Settings a letter needs that are missing (``config --check`` reports them)."""
+    file = config.path.name if config.path is not None else "config.toml"
+    problems = []
+    if config.notice.from_addr is None:
+        fallback = (
+            f"letters are sent as postmaster@{config.own_domains[0]} with a warning"
+            if config.own_domains
+            else "letters are sent as postmaster@<the policy domain of the reports> with a warning"
+        )
+        problems.append(
+            ConfigProblem(file, "notice.from", f"not set: {fallback}; set the From address")
+        )
+    if config.notice.planned_date is not None and config.notice.planned_policy is None:
+        problems.append(
+            ConfigProblem(
+                file, "notice.planned_date", "set without notice.planned_policy (ignored)"
+            )
+        )
+    return problems
+
+
 def parse_config(
     data: Mapping[str, Any], file: str = "config.toml", path: Path | None = None
 ) -> tuple[Config, list[ConfigProblem]]:
@@ -507,6 +616,7 @@ def parse_config(
         imap=_read_imap(r, data),
         path=path,
         templates_dir=templates if templates is not None and templates.is_dir() else None,
+        demo=path is not None and (path.parent / DEMO_MARKER).exists(),
     )
     return config, r.problems
 
@@ -574,7 +684,9 @@ role = "third_party"
 [[contacts]]
 match = "192.0.2.0/26"
 name = "Lab 1 server admin"
+# One address, or a list: email = ["admin@lab1.example.ac.jp", "Deputy <dep@lab1.example.ac.jp>"]
 email = "admin@lab1.example.ac.jp"
+# cc = ["head@lab1.example.ac.jp"]
 lang = "ja"
 
 [notice]
@@ -590,6 +702,9 @@ send = "sendmail"
 sendmail_command = "/usr/sbin/sendmail"
 # Suggest a follow-up to servers that have not improved after this many days.
 follow_up_days = 14
+# A planned policy change the letters announce. Without it, letters claim no plan.
+# planned_policy = "quarantine"
+# planned_date = 2025-01-15
 
 [notice.smtp]
 host = "localhost"

@@ -6,6 +6,10 @@ newsletter, a forwarder, outside spoofers, and a move from ``p=none`` to ``p=qua
 end. Around it sit the awkward cases a real ``rua`` mailbox collects: a recovered report, a
 duplicate, a ``report_id`` collision, a failure report, a TLS report, a personal message and a
 truncated attachment. ``facts`` records what was seeded so tests can check triage against it.
+
+The demo keeps its own state: its index, notice history (seeded with the November notices) and
+drafts live in its folder, its clock stays on its "today", and its configuration cannot send
+(:func:`demo_settings`), whatever the file says.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ import os
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 
+from dmarctui.config import DEMO_MARKER, Config
 from dmarctui.demo_reports import (
     REPORTERS,
     Reporter,
@@ -31,11 +40,13 @@ from dmarctui.demo_reports import (
     tls_email,
     write_maildir,
 )
+from dmarctui.history import NoticeHistory
 from dmarctui.model import (
     AggregateReport,
     Bucket,
     DateRange,
     DkimAuthResult,
+    Finding,
     FindingKind,
     PolicyPublished,
     Record,
@@ -43,14 +54,15 @@ from dmarctui.model import (
     SpfAuthResult,
 )
 
-DEMO_VERSION = "1"
+DEMO_VERSION = "2"
 DEMO_NOW = 1734652800
 """2024-12-20 00:00 UTC: the demo's fixed "today"."""
 DAY = 86400
 DAYS = 41
-DOMAIN = "example.ac.jp"
+DOMAIN = "cs.univ.example"
+"""Every demo address uses a reserved domain (RFC 2606): nothing can reach a real one."""
 SELECTOR = "s2024"
-MARKER = ".dmarctui-demo"
+MARKER = DEMO_MARKER
 
 
 class DemoError(Exception):
@@ -83,6 +95,8 @@ class DemoFacts:
     """When the November notice went out (epoch)."""
     policy_change: int
     """First day reported with ``p=quarantine`` (epoch)."""
+    notified: dict[str, int] = field(default_factory=dict)
+    """Source IP -> failing messages it had sent when the November notice went out."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,18 @@ class DemoFolder:
     maildir: Path
     config_path: Path
     facts: DemoFacts
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.sqlite3"
+
+    @property
+    def history_path(self) -> Path:
+        return self.root / "notices.sqlite3"
+
+    @property
+    def drafts(self) -> Path:
+        return self.root / "Drafts"
 
 
 @dataclass(frozen=True)
@@ -109,15 +135,21 @@ _MAJOR = ("google", "microsoft", "yahoo")
 _ALL = (*_MAJOR, "mailru", "amazonses", "trendmicro")
 
 SOURCES: tuple[_Source, ...] = (
-    _Source("192.0.2.10", "mail.example.ac.jp", DOMAIN, (), _ALL, 1.0, (20, 240)),
-    _Source("192.0.2.11", "mail2.example.ac.jp", DOMAIN, (), _ALL, 0.9, (5, 90)),
-    _Source("2001:db8:10::25", "mail.example.ac.jp", DOMAIN, (), ("google",), 0.8, (1, 30)),
+    _Source("192.0.2.10", "mail.cs.univ.example", DOMAIN, (), _ALL, 1.0, (20, 240)),
+    _Source("192.0.2.11", "mail2.cs.univ.example", DOMAIN, (), _ALL, 0.9, (5, 90)),
+    _Source("2001:db8:10::25", "mail.cs.univ.example", DOMAIN, (), ("google",), 0.8, (1, 30)),
     _Source(
-        "192.0.2.71", "mail.lab1.example.ac.jp", DOMAIN, ("internal_no_dkim",), _MAJOR, 0.7, (1, 9)
+        "192.0.2.71",
+        "mail.lab1.cs.univ.example",
+        DOMAIN,
+        ("internal_no_dkim",),
+        _MAJOR,
+        0.7,
+        (1, 9),
     ),
     _Source(
         "192.0.2.88",
-        "srv.lab2.example.ac.jp",
+        "srv.lab2.cs.univ.example",
         DOMAIN,
         ("internal_no_dkim",),
         (*_MAJOR, "mailru"),
@@ -166,6 +198,7 @@ SOURCES: tuple[_Source, ...] = (
     ),
 )
 LAB1_IP = "192.0.2.71"
+LAB2_IP = "192.0.2.88"
 SAAS_IP = "203.0.113.20"
 NOTICE_DAY = 7  # 2024-11-15
 LAB1_FIXED_DAY = 10  # lab1 submits through the department server from here on
@@ -289,14 +322,20 @@ class _Build:
     buckets: dict[Bucket, int] = field(default_factory=dict)
     seen: dict[str, list[int]] = field(default_factory=dict)
     """source ip -> [messages, first begin, last end, messages quarantined or rejected]."""
+    before_notice: dict[str, int] = field(default_factory=dict)
+    """source ip -> messages in reports that begin before the November notice day."""
 
     def add(self, delivered: int, data: bytes, bucket: Bucket) -> None:
         self.messages.append((delivered, data))
         self.buckets[bucket] = self.buckets.get(bucket, 0) + 1
 
-    def count(self, report: AggregateReport) -> None:
+    def count(self, report: AggregateReport, notice_day: int = 0) -> None:
         span = report.report_metadata.date_range
         for rec in report.records:
+            if span.begin < notice_day:
+                self.before_notice[rec.source_ip] = (
+                    self.before_notice.get(rec.source_ip, 0) + rec.count
+                )
             tally = self.seen.setdefault(rec.source_ip, [0, span.begin, span.end, 0])
             tally[0] += rec.count
             if rec.policy_evaluated.disposition in ("quarantine", "reject"):
@@ -322,7 +361,7 @@ def _scenario(now: int) -> _Build:
                 continue
             data = report_email(reporter, report, delivered=delivered, rng=rng)
             build.add(delivered, data, "aggregate")
-            build.count(report)
+            build.count(report, _day_begin(now, NOTICE_DAY))
             if (key, day) == DUPLICATE_OF:  # a second MX relayed the same message again
                 build.add(delivered + 97, data, "duplicate")
             if (key, day) == COLLIDING:
@@ -404,7 +443,7 @@ def _extras(build: _Build, rng: random.Random, now: int) -> None:
             rng=rng,
             successful=1843,
             failed=2,
-            mx="mx.example.ac.jp",
+            mx="mx.cs.univ.example",
         ),
         "tls",
     )
@@ -412,7 +451,7 @@ def _extras(build: _Build, rng: random.Random, now: int) -> None:
     build.add(
         sent,
         personal_email(
-            sender=("鈴木 一郎", "suzuki@example.ac.jp"),
+            sender=("鈴木 一郎", "suzuki@cs.univ.example"),
             subject="DMARC レポートの件（研究室サーバ）",
             body="お疲れさまです。\n研究室のメールサーバの件、来週までに設定を確認します。\n鈴木\n",
             delivered=sent,
@@ -440,13 +479,58 @@ def _facts(build: _Build, now: int) -> DemoFacts:
         collisions=1,
         notice_sent=_day_begin(now, NOTICE_DAY) + 9 * 3600,
         policy_change=_day_begin(now, POLICY_DAY),
+        notified={ip: build.before_notice.get(ip, 0) for ip, _, _ in NOVEMBER_NOTICES},
     )
+
+
+NOVEMBER_NOTICES = (
+    (LAB1_IP, "山田 太郎", "yamada@lab1.cs.univ.example"),
+    (LAB2_IP, "佐藤 花子", "sato@lab2.cs.univ.example"),
+)
+"""The notices of the seed's November round: lab1 fixes its server after it, lab2 does not."""
+
+
+def seed_history(path: Path, facts: DemoFacts) -> None:
+    """Record the November notices in the demo's own history (again: no change)."""
+    with NoticeHistory.open(path) as history:
+        for n, (ip, name, email) in enumerate(NOVEMBER_NOTICES, 1):
+            msg = EmailMessage()
+            msg["From"] = f"postmaster@{DOMAIN}"
+            msg["To"] = f"{name} <{email}>"
+            msg["Subject"] = f"【DMARC】送信ドメイン認証の不備について ({ip})"
+            msg["Date"] = format_datetime(datetime.fromtimestamp(facts.notice_sent + n * 60, UTC))
+            msg["Message-ID"] = f"<demo-november-{n}@{DOMAIN}>"
+            msg["Content-Language"] = "ja"
+            finding = Finding(
+                source_ip=ip,
+                kind="internal_no_dkim",
+                severity="high",
+                messages=facts.notified.get(ip, 0),
+                header_from=DOMAIN,
+                first_seen=facts.notice_sent,
+                last_seen=facts.notice_sent,
+                advice="",
+            )
+            history.add(msg, [finding], status="sent")
+
+
+def demo_settings(config: Config, folder: DemoFolder) -> Config:
+    """The demo's configuration as it must run: drafts in its folder, sending impossible."""
+    return replace(config, demo=True, notice=replace(config.notice, drafts=str(folder.drafts)))
+
+
+def demo_clock(start: float | None = None) -> Callable[[], float]:
+    """The demo's "today" (:data:`DEMO_NOW`, 10:00), running on from when the demo opened."""
+    opened = time.monotonic() if start is None else start
+    return lambda: DEMO_NOW + 10 * 3600 + (time.monotonic() - opened)
 
 
 def demo_config(drafts: Path) -> str:
     """The demo's config.toml: who is who in the scenario, and where notices are drafted."""
     return f"""\
 # dmarctui configuration for the demo folder (written by `dmarctui --demo`).
+# Every address here uses a reserved example domain. Letters are drafted into
+# this folder and never sent: the demo cannot send, whatever this file says.
 
 [domains]
 own = ["{DOMAIN}"]
@@ -473,13 +557,13 @@ role = "forwarder"
 [[contacts]]
 match = "192.0.2.64/28"
 name = "山田 太郎"
-email = "yamada@lab1.example.ac.jp"
+email = "yamada@lab1.cs.univ.example"
 lang = "ja"
 
 [[contacts]]
 match = "192.0.2.80/28"
 name = "佐藤 花子"
-email = "sato@lab2.example.ac.jp"
+email = "sato@lab2.cs.univ.example"
 lang = "ja"
 
 [[contacts]]
@@ -495,8 +579,9 @@ signature = \"\"\"
 postmaster@{DOMAIN}
 \"\"\"
 drafts = {json.dumps(str(drafts), ensure_ascii=False)}
-send = "sendmail"
 follow_up_days = 14
+planned_policy = "quarantine"
+planned_date = 2024-12-16
 """
 
 
@@ -520,8 +605,10 @@ def build_demo(target: Path, *, now: int = DEMO_NOW) -> DemoFolder:
     write_maildir(maildir, build.messages, unseen_after=now - DAY)
     config_path = target / "config.toml"
     config_path.write_text(demo_config(target / "Drafts"), encoding="utf-8")
+    folder = DemoFolder(target, maildir, config_path, _facts(build, now))
+    seed_history(folder.history_path, folder.facts)
     (target / MARKER).write_text(DEMO_VERSION + "\n", encoding="ascii")
-    return DemoFolder(target, maildir, config_path, _facts(build, now))
+    return folder
 
 
 def default_demo_dir() -> Path:
@@ -549,4 +636,5 @@ def ensure_demo() -> DemoFolder:
     marker.unlink(missing_ok=True)
     if maildir.exists():
         shutil.rmtree(maildir)
+    (root / "index.sqlite3").unlink(missing_ok=True)  # an index of the old messages
     return build_demo(root)

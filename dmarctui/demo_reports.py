@@ -34,8 +34,8 @@ from dmarctui.model import (
 )
 
 NS_DMARC2 = "urn:ietf:params:xml:ns:dmarc-2.0"
-RECIPIENT = "dmarc-reports@example.ac.jp"
-LOCAL_MX = "mx.example.ac.jp"
+RECIPIENT = "dmarc-reports@cs.univ.example"
+LOCAL_MX = "mx.cs.univ.example"
 
 Packaging = Literal["zip", "gzip", "xml"]
 IdStyle = Literal["digits", "hex32", "yahoo", "uuid", "dotted"]
@@ -147,7 +147,8 @@ REPORTERS: dict[str, Reporter] = {
 
 
 def organisational_domain(domain: str) -> str:
-    """Enough of the Public Suffix List for the demo's domains (``*.ac.jp`` and plain TLDs)."""
+    """Enough of the Public Suffix List for the demo's domains (``*.ac.jp`` and plain TLDs,
+    including the reserved ``.example``)."""
     labels = domain.lower().rstrip(".").split(".")
     keep = 3 if len(labels) >= 3 and labels[-1] == "jp" and len(labels[-2]) == 2 else 2
     return ".".join(labels[-keep:])
@@ -427,7 +428,7 @@ def failure_email(
     arrival: int,
     delivered: int,
     rng: random.Random,
-    reporter: str = "mx.example.jp",
+    reporter: str = "mx.receiver.example",
 ) -> bytes:
     """An ARF (RFC 6591) DMARC failure report about one spoofed message, headers only."""
     boundary = f"arf_{rng.getrandbits(48):012x}"
@@ -558,8 +559,8 @@ def personal_email(
         sender[1],
         encoded,
         delivered,
-        f"{rng.getrandbits(64):016x}@example.ac.jp",
-        "mail.example.ac.jp",
+        f"{rng.getrandbits(64):016x}@cs.univ.example",
+        "mail.cs.univ.example",
         from_header=formataddr(sender, charset="utf-8"),
     )
     text = _b64(body.encode("utf-8"))

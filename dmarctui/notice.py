@@ -1,47 +1,40 @@
 """Build the notice to the admin of a misbehaving server, as an :class:`EmailMessage`.
 
-The letter says what the reports showed (period, receivers, counts, source, header From), why
-it matters, what to change for each finding kind, and carries an evidence table. Its text comes
-from :mod:`dmarctui.notice_templates`, so the user can rewrite it. Headers are encoded by the
-stdlib's ``email.policy.default`` (RFC 2047 for Japanese subjects and names).
+The letter says what the reports showed (period, receivers, counts, source, header From), what
+our DMARC policy is in those reports and what change is planned (only if the config says so),
+what to change for each finding kind, and carries an evidence table. Everything it states
+follows from the findings, the reports' policy and the config. Its text comes from
+:mod:`dmarctui.notice_templates`, so the user can rewrite it; the body is folded to 72 columns
+(:mod:`dmarctui.letter_text`). Headers are built only from validated values and the finished
+letter is checked (:mod:`dmarctui.letter_headers`).
 """
 
 from __future__ import annotations
 
-import getpass
-import socket
-import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.errors import HeaderParseError
+from datetime import UTC, date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import default as default_policy
-from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
+from email.utils import format_datetime, getaddresses, make_msgid
 
 from dmarctui.config import Config, Lang
+from dmarctui.evidence_table import evidence_table
 from dmarctui.history import NoticeRecord
+from dmarctui.letter_headers import (
+    LETTER_POLICY,
+    LetterError,
+    address_list,
+    check_letter,
+    host_name,
+    message_id,
+    plain_text,
+    source_ip,
+)
+from dmarctui.letter_text import wrap_text
 from dmarctui.model import Evidence, Finding
 from dmarctui.notice_templates import ADVICE_KINDS, fill, load_advice, load_letter
 
-MAX_EVIDENCE_ROWS = 20
-"""The evidence table shows the most recent rows; the letter says how many were left out."""
-
-_KIND_SUMMARY: dict[Lang, dict[str, str]] = {
-    "ja": {
-        "internal_no_dkim": "DKIM 署名なしで直接送信",
-        "dkim_broken": "途中で DKIM 署名が壊れている",
-        "unaligned_third_party": "別ドメインの認証のみ",
-        "enforced": "受信側で隔離・拒否",
-    },
-    "en": {
-        "internal_no_dkim": "sent directly without a DKIM signature",
-        "dkim_broken": "DKIM signature broken on the way",
-        "unaligned_third_party": "authenticated only for another domain",
-        "enforced": "quarantined or rejected by receivers",
-    },
-}
 _WORDS: dict[Lang, dict[str, str]] = {
     "ja": {
         "list_sep": "、",
@@ -49,11 +42,8 @@ _WORDS: dict[Lang, dict[str, str]] = {
         "messages": "{n} 通",
         "more": "{first} ほか {n} 件",
         "others": "{names} ほか {n} 社",
-        "omitted": "（ほかに古い {n} 行は省略）",
-        "no_evidence": "（記録なし）",
         "dear": "{name} 様",
         "dear_unknown": "ご担当者様",
-        "head": "日付|報告元|送信元|通数|DKIM|SPF|認証結果",
     },
     "en": {
         "list_sep": ", ",
@@ -61,40 +51,32 @@ _WORDS: dict[Lang, dict[str, str]] = {
         "messages": "{n} messages",
         "more": "{first} and {n} more",
         "others": "{names} and {n} others",
-        "omitted": "({n} older rows left out)",
-        "no_evidence": "(no records attached)",
         "dear": "{name}",
         "dear_unknown": "administrator",
-        "head": "Date|Reporter|Source|Count|DKIM|SPF|Auth results",
     },
 }
 
 
 class NoticeError(ValueError):
-    """The findings cannot make a letter: nothing to fix, or no (single) recipient."""
+    """The findings cannot make a letter: nothing to fix, no recipient, no From, a bad value."""
 
 
 class AddressError(NoticeError):
-    """The recipient the user gave is not an e-mail address (ask again, nothing else is wrong)."""
-
-
-def _is_address(addr: str) -> bool:
-    """``local@domain`` with both parts, as the To header needs (``@host`` or ``a@`` is not)."""
-    local, at, domain = addr.rpartition("@")
-    if not (at and local and domain) or domain.startswith(".") or domain.endswith("."):
-        return False
-    try:
-        Address(addr_spec=addr)
-    except (ValueError, HeaderParseError):
-        return False
-    return True
+    """An address the user gave is not an e-mail address (ask again, nothing else is wrong)."""
 
 
 @dataclass(frozen=True)
-class Recipient:
-    email: str
-    name: str | None
-    lang: Lang
+class Recipients:
+    """Who a letter goes to: one or more To, any Cc, and the language to write in."""
+
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...] = ()
+    lang: Lang = "ja"
+
+    @property
+    def name(self) -> str | None:
+        """The name to greet: the first To's name, when it has one."""
+        return self.to[0].display_name or None if self.to else None
 
 
 def letter_findings(findings: Sequence[Finding]) -> list[Finding]:
@@ -102,31 +84,69 @@ def letter_findings(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.kind in ADVICE_KINDS]
 
 
-def recipient_for(findings: Sequence[Finding], config: Config, to: str | None = None) -> Recipient:
-    """Who the letter goes to: ``to`` when given, else the one contact of all the sources.
+def _addresses(text: str, what: str) -> tuple[Address, ...]:
+    try:
+        return address_list(text)
+    except LetterError as exc:
+        raise AddressError(f"{what}: {exc}") from exc
+
+
+def _named(addrs: tuple[Address, ...], name: str | None) -> tuple[Address, ...]:
+    """The contact's name on its first address, when the address itself has none."""
+    if not addrs or not name or addrs[0].display_name:
+        return addrs
+    try:
+        first = Address(
+            display_name=plain_text(name, "the contact's name"), addr_spec=addrs[0].addr_spec
+        )
+    except (LetterError, ValueError) as exc:
+        raise NoticeError(f"{name!r}: {exc}") from exc
+    return (first, *addrs[1:])
+
+
+def recipient_for(
+    findings: Sequence[Finding], config: Config, to: str | None = None, cc: str | None = None
+) -> Recipients:
+    """Who the letter goes to: ``to`` (and ``cc``) when given, else the one contact of the sources.
+
+    ``to`` and ``cc`` are address lists (``Name <a@x>, b@y``); every item is validated.
 
     Raises:
-        NoticeError: a source has no contact and no ``to`` was given, or the sources belong to
-            different contacts.
+        NoticeError: an address is invalid (named), a source has no contact and no ``to`` was
+            given, or the sources belong to different contacts.
     """
-    contacts = {}
+    contacts: dict[str, Recipients] = {}
     missing = []
     for f in findings:
         contact = config.contact_for(f.source_ip, f.ptr)
         if contact is not None:
-            contacts[contact.email.lower()] = Recipient(contact.email, contact.name, contact.lang)
+            to_list = _named(_addresses(contact.email, f"contact {contact.match}"), contact.name)
+            cc_list = _addresses(contact.cc, f"contact {contact.match} cc") if contact.cc else ()
+            key = ",".join(a.addr_spec.lower() for a in to_list)
+            contacts[key] = Recipients(to_list, cc_list, contact.lang)
         elif f.contact_email:
-            contacts[f.contact_email.lower()] = Recipient(f.contact_email, f.contact, "ja")
+            to_list = _named(_addresses(f.contact_email, "contact"), f.contact)
+            contacts[",".join(a.addr_spec.lower() for a in to_list)] = Recipients(to_list)
         else:
             missing.append(f.source_ip)
     if to:
-        name, addr = parseaddr(to)
-        if not _is_address(addr):
-            raise AddressError(f"{to!r} is not an e-mail address")
-        known = contacts.get(addr.lower())
+        chosen = _addresses(to, "To")
+        if not chosen:
+            raise NoticeError("To: no address given")
+        known = contacts.get(chosen[0].addr_spec.lower())
         if known is None:
-            return Recipient(addr, name or None, "ja")
-        return Recipient(addr, name or known.name, known.lang)
+            known = next(
+                (
+                    r
+                    for r in contacts.values()
+                    if r.to and r.to[0].addr_spec.lower() == chosen[0].addr_spec.lower()
+                ),
+                None,
+            )
+        if known is not None and not chosen[0].display_name:
+            chosen = (known.to[0], *chosen[1:])
+        copies = _addresses(cc, "Cc") if cc is not None else (known.cc if known else ())
+        return Recipients(chosen, copies, known.lang if known else "ja")
     if missing:
         ips = ", ".join(sorted(set(missing)))
         raise NoticeError(
@@ -136,65 +156,59 @@ def recipient_for(findings: Sequence[Finding], config: Config, to: str | None = 
     if len(contacts) > 1:
         raise NoticeError(
             "these sources belong to different contacts ("
-            + ", ".join(sorted(contacts))
+            + "; ".join(sorted(contacts))
             + "): write one notice per contact"
         )
-    return next(iter(contacts.values()))
+    found = next(iter(contacts.values()))
+    if cc is not None:
+        return Recipients(found.to, _addresses(cc, "Cc"), found.lang)
+    return found
 
 
-def _from_address(config: Config) -> str:
-    """The configured From, else the local user at this host (a mail server's own name)."""
+def sender_address(config: Config, seen: Sequence[str] = ()) -> Address:
+    """The From of every letter: ``[notice] from``, else ``postmaster@<first own domain>``.
+
+    Own domains default to the policy domains ``seen`` in the reports, as in triage.
+
+    Raises:
+        NoticeError: no From and no domain to derive it from (one line naming the setting).
+    """
     if config.notice.from_addr:
-        return config.notice.from_addr
-    return f"{getpass.getuser()}@{socket.getfqdn()}"
+        return _addresses(config.notice.from_addr, "[notice] from")[0]
+    domains = [d for d in (*config.own_domains, *seen) if d]
+    if domains:
+        try:
+            return _addresses(f"postmaster@{domains[0]}", "[domains] own")[0]
+        except NoticeError:
+            pass
+    raise NoticeError(
+        "no From address: set [notice] from in the config (or [domains] own, for"
+        " postmaster@<your domain>)"
+    )
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+def sender_warning(config: Config, sender: object = None) -> str | None:
+    """What to tell the user when the From is derived rather than configured.
 
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
+    ``sender`` is the From of a letter already built; default: derived from the config alone.
+    """
+    if config.notice.from_addr:
+        return None
+    if sender is None:
+        if not config.own_domains:
+            return None
+        sender = f"postmaster@{config.own_domains[0]}"
+    return f"[notice] from is not set: letters go out as {sender}; set it in the config"
 
 
 def _day(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).date().isoformat()
 
 
-def _evidence_table(findings: Sequence[Finding], lang: Lang) -> str:
-    words = _WORDS[lang]
-    rows: dict[tuple[object, ...], tuple[str, ...]] = {}
-    several_sources = len({f.source_ip for f in findings}) > 1
-    for f in findings:
-        for e in f.evidence:
-            rows[(e.begin, e.reporter, f.source_ip, e.report_id, e.count, e.auth)] = _row(
-                e, f.source_ip
-            )
-    if not rows:
-        return "  " + words["no_evidence"]
-    ordered = [rows[k] for k in sorted(rows, key=lambda k: (k[0], str(k[1]), str(k[2])))]
-    shown = ordered[-MAX_EVIDENCE_ROWS:]
-    head = tuple(words["head"].split("|"))
-    keep = [i for i in range(len(head)) if several_sources or i != 2]
-    table = [tuple(r[i] for i in keep) for r in (head, *shown)]
-    widths = [max(_width(r[i]) for r in table) for i in range(len(keep))]
-    lines = [
-        "  " + "  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table
-    ]
-    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
-    if len(ordered) > len(shown):
-        lines.append("  " + words["omitted"].format(n=len(ordered) - len(shown)))
-    return "\n".join(lines)
-
-
 def _period(begin: int, end: int, lang: Lang) -> str:
     """Report periods end at the next midnight, so the last day shown is ``end - 1``."""
     first, last = _day(begin), _day(max(begin, end - 1))
     return first if first == last else f"{first}{_WORDS[lang]['period_sep']}{last}"
-
-
-def _row(e: Evidence, source_ip: str) -> tuple[str, ...]:
-    return (_day(e.begin), e.reporter, source_ip, str(e.count), e.dkim, e.spf, e.auth)
 
 
 def _join(items: Sequence[str], lang: Lang, limit: int = 5) -> str:
@@ -211,31 +225,156 @@ def _per_source(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
     return grouped
 
 
+def _ptr(fs: Sequence[Finding]) -> str | None:
+    """The first PTR name of the source that is a plain host name (others are left out)."""
+    return next((name for f in fs if (name := host_name(f.ptr))), None)
+
+
 def _source_label(fs: Sequence[Finding]) -> str:
-    ptr = next((f.ptr for f in fs if f.ptr), None)
-    return f"{fs[0].source_ip} ({ptr.rstrip('.')})" if ptr else fs[0].source_ip
+    ptr = _ptr(fs)
+    return f"{fs[0].source_ip} ({ptr})" if ptr else fs[0].source_ip
 
 
 def _subject_sources(grouped: dict[str, list[Finding]], lang: Lang) -> str:
     """``192.0.2.15 lab1.example.ac.jp``, plus how many more sources the letter covers."""
     fs = next(iter(grouped.values()))
-    ptr = next((f.ptr.rstrip(".") for f in fs if f.ptr), None)
+    ptr = _ptr(fs)
     first = f"{fs[0].source_ip} {ptr}" if ptr else fs[0].source_ip
     if len(grouped) == 1:
         return first
     return _WORDS[lang]["more"].format(first=first, n=len(grouped) - 1)
 
 
+# --------------------------------------------------------------------------- what is true
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the receivers did with the messages of some findings, counted once per record."""
+
+    messages: int
+    dmarc_pass: int
+    quarantined: int
+    rejected: int
+
+    @property
+    def dmarc_fail(self) -> int:
+        return self.messages - self.dmarc_pass
+
+
+def _unique(findings: Sequence[Finding]) -> list[tuple[str, Evidence]]:
+    seen: dict[tuple[object, ...], tuple[str, Evidence]] = {}
+    for f in findings:
+        for e in f.evidence:
+            key = (f.source_ip, e.reporter, e.report_id, e.begin, e.count, e.auth, e.disposition)
+            seen.setdefault(key, (f.source_ip, e))
+    return list(seen.values())
+
+
+def _outcome(findings: Sequence[Finding]) -> _Outcome:
+    rows = [e for _, e in _unique(findings)]
+    if not rows:
+        return _Outcome(sum(f.messages for f in findings), 0, 0, 0)
+    return _Outcome(
+        messages=sum(e.count for e in rows),
+        dmarc_pass=sum(e.count for e in rows if "pass" in (e.dkim, e.spf)),
+        quarantined=sum(e.count for e in rows if e.disposition == "quarantine"),
+        rejected=sum(e.count for e in rows if e.disposition == "reject"),
+    )
+
+
+def _kind_summary(kind: str, fs: Sequence[Finding], lang: Lang) -> str:
+    out = _outcome(fs)
+    ja = lang == "ja"
+    if kind == "internal_no_dkim":
+        if out.dmarc_fail == 0:
+            return (
+                "DKIM 署名なし（DMARC は SPF だけで通過）"
+                if ja
+                else "no DKIM signature (passes DMARC through SPF only)"
+            )
+        return (
+            f"DKIM 署名なし（{out.dmarc_fail} 通は DMARC にも失敗）"
+            if ja
+            else f"no DKIM signature ({out.dmarc_fail} failed DMARC)"
+        )
+    if kind == "dkim_broken":
+        return "途中で DKIM 署名が壊れている" if ja else "DKIM signature broken on the way"
+    if kind == "unaligned_third_party":
+        return "別のドメインとしてのみ認証" if ja else "authenticated only as another domain"
+    parts = []
+    if out.quarantined:
+        parts.append(f"{out.quarantined} 通が隔離" if ja else f"{out.quarantined} quarantined")
+    if out.rejected:
+        parts.append(f"{out.rejected} 通が拒否" if ja else f"{out.rejected} rejected")
+    if not parts:
+        return "受信側で隔離・拒否" if ja else "quarantined or rejected by receivers"
+    return ("受信側で" + "・".join(parts)) if ja else ("by receivers: " + ", ".join(parts))
+
+
 def _source_lines(grouped: dict[str, list[Finding]], lang: Lang) -> str:
     bullet = "・" if lang == "ja" else "- "
+    sep = "、" if lang == "ja" else "; "
     lines = []
     for fs in grouped.values():
         messages = _WORDS[lang]["messages"].format(n=max(f.messages for f in fs))
-        kinds = _WORDS[lang]["list_sep"].join(
-            _KIND_SUMMARY[lang][k] for k in ADVICE_KINDS if any(f.kind == k for f in fs)
+        kinds = sep.join(
+            _kind_summary(k, [f for f in fs if f.kind == k], lang)
+            for k in ADVICE_KINDS
+            if any(f.kind == k for f in fs)
         )
         lines.append(f"  {bullet}{_source_label(fs)}: {messages} — {kinds}")
     return "\n".join(lines)
+
+
+def _status(kind: str, findings: Sequence[Finding], lang: Lang, header_from: str) -> str:
+    """The advice's ``${status}``: what the reports say about these messages and DMARC."""
+    out = _outcome(findings)
+    ja = lang == "ja"
+    if kind == "internal_no_dkim":
+        if out.dmarc_fail == 0:
+            return (
+                f"これらのメールが現在 DMARC を通過しているのは、このサーバが {header_from} の"
+                " SPF レコードの範囲内（学内ネットワーク）にあるためだけです。転送されると"
+                "（転送先のサーバは SPF レコードに含まれないため）、また SPF レコードが変われば、"
+                "DMARC に失敗します。"
+                if ja
+                else f"This mail passes DMARC today only because these servers are covered by"
+                f" the SPF record of {header_from} (our campus network is listed there). It will"
+                " fail DMARC once it is forwarded (a forwarding server is not in our SPF"
+                " record), or if the SPF record changes."
+            )
+        return (
+            f"レポートでは、このうち {out.dmarc_fail} 通が SPF でも認証されず、すでに DMARC に"
+            f"失敗しています（{out.dmarc_pass} 通は SPF だけで通過）。"
+            if ja
+            else f"In the reports, {out.dmarc_fail} of these {out.messages} messages already"
+            f" failed DMARC because SPF did not pass either ({out.dmarc_pass} passed through"
+            " SPF only)."
+        )
+    if kind == "enforced":
+        if not (out.quarantined or out.rejected):
+            return (
+                "このサーバからのメールが、受信側で隔離されたか、受信を拒否されています。"
+                if ja
+                else "Receivers quarantined or rejected messages from these servers."
+            )
+        return (
+            f"このサーバから送られたメールのうち {_counted(out, lang)}。"
+            if ja
+            else f"Receivers {_counted(out, lang)} of the messages from these servers."
+        )
+    if out.dmarc_fail == 0:
+        return (
+            f"レポートでは、これらの {out.messages} 通は SPF によってまだ DMARC を通過しています。"
+            if ja
+            else f"In the reports, these {out.messages} messages still passed DMARC through SPF."
+        )
+    return (
+        f"レポートでは、{out.messages} 通のうち {out.dmarc_fail} 通が DMARC に失敗しています。"
+        if ja
+        else f"In the reports, {out.dmarc_fail} of these {out.messages} messages failed DMARC."
+    )
 
 
 def _advice(findings: Sequence[Finding], lang: Lang, config: Config) -> str:
@@ -245,13 +384,123 @@ def _advice(findings: Sequence[Finding], lang: Lang, config: Config) -> str:
         if not of_kind:
             continue
         template, origin = load_advice(kind, lang, config.templates_dir)
+        header_from = ", ".join(sorted({f.header_from for f in of_kind}))
+        out = _outcome(of_kind)
         values = {
-            "sources": _WORDS[lang]["list_sep"].join(_source_label([f]) for f in of_kind),
-            "header_from": ", ".join(sorted({f.header_from for f in of_kind})),
+            "sources": _WORDS[lang]["list_sep"].join(
+                _source_label(fs) for fs in _per_source(of_kind).values()
+            ),
+            "header_from": header_from,
             "messages": str(sum(f.messages for f in of_kind)),
+            "status": _status(kind, of_kind, lang, header_from),
+            "quarantined": str(out.quarantined),
+            "rejected": str(out.rejected),
         }
         blocks.append(fill(template, values, origin))
     return "\n\n".join(blocks)
+
+
+_ACTION = {"ja": {"quarantine": "隔離", "reject": "拒否"}, "en": {}}
+
+
+def _counted(out: _Outcome, lang: Lang) -> str:
+    """``3 quarantined and 2 rejected`` (only the non-zero parts)."""
+    if lang == "ja":
+        parts = [f"{out.quarantined} 通が隔離"] if out.quarantined else []
+        parts += [f"{out.rejected} 通が拒否"] if out.rejected else []
+        return "され、".join(parts) + "されています"
+    parts = [f"quarantined {out.quarantined}"] if out.quarantined else []
+    parts += [f"rejected {out.rejected}"] if out.rejected else []
+    return " and ".join(parts)
+
+
+_STRENGTH = {"none": 0, "quarantine": 1, "reject": 2}
+
+
+def policy_text(
+    findings: Sequence[Finding],
+    config: Config,
+    lang: Lang,
+    policies: Mapping[str, str] | None,
+    today: date,
+) -> str:
+    """The ``${policy}`` paragraph: the policy the reports show, what happened, the plan.
+
+    Args:
+        policies: policy domain -> the ``p=`` of the latest report quoting these sources
+            (:func:`dmarctui.letter_policy.policies_in_reports`); None when unknown.
+        today: the letter's date; a planned date before it is not repeated.
+    """
+    ja = lang == "ja"
+    out = _outcome(findings)
+    plan = config.notice.planned_policy
+    when = config.notice.planned_date
+    domains = dict(policies or {}) or {
+        (config.own_domain_for(f.header_from) or f.header_from): "" for f in findings
+    }
+    sentences = []
+    for domain, p in sorted(domains.items()):
+        if p == "none":
+            sentences.append(
+                f"レポートによると、{domain} の DMARC ポリシーは現在 p=none（監視のみ）で、"
+                "受信側にメールの隔離や拒否を求めてはいません。"
+                if ja
+                else f"The reports show the DMARC policy of {domain} as p=none (monitoring only):"
+                " it does not ask receivers to quarantine or reject this mail."
+            )
+            if out.quarantined or out.rejected:
+                sentences.append(
+                    f"それでも、このサーバからのメールのうち {_counted(out, lang)}"
+                    "（受信側の独自の判断です）。"
+                    if ja
+                    else f"Even so, receivers {_counted(out, lang)} of the messages from these"
+                    " servers by their own rules."
+                )
+        elif p in ("quarantine", "reject"):
+            action = _ACTION["ja"][p] if ja else p
+            sentences.append(
+                f"レポートによると、{domain} の DMARC ポリシーはすでに p={p} で、DMARC に"
+                f"失敗したメールの{action}を受信側に求めています。"
+                if ja
+                else f"The reports show the DMARC policy of {domain} as p={p} already: receivers"
+                f" are asked to {action} mail that fails DMARC."
+            )
+            if out.quarantined or out.rejected:
+                sentences.append(
+                    f"このサーバからのメールのうち {_counted(out, lang)}。"
+                    if ja
+                    else f"They {_counted(out, lang)} of the messages from these servers."
+                )
+            else:
+                sentences.append(
+                    "レポートの範囲では、このサーバからのメールが隔離・拒否された記録は"
+                    "まだありません。"
+                    if ja
+                    else "The reports show none of the messages from these servers"
+                    " quarantined or rejected so far."
+                )
+        elif out.quarantined or out.rejected:
+            sentences.append(
+                f"このサーバからのメールのうち {_counted(out, lang)}。"
+                if ja
+                else f"Receivers {_counted(out, lang)} of the messages from these servers."
+            )
+        if plan and _STRENGTH[plan] > _STRENGTH.get(p, 0):
+            dated = when is not None and when >= today
+            action = _ACTION["ja"][plan] if ja else plan
+            if ja:
+                lead = f"{when.isoformat()} に" if dated and when else "今後、"
+                sentences.append(
+                    f"{lead}{domain} の DMARC ポリシーを p={plan} に変更する予定です。"
+                    f"変更後は、DMARC に失敗したメールの{action}を受信側に求めることになります。"
+                )
+            else:
+                on = f" on {when.isoformat()}" if dated and when else ""
+                sentences.append(
+                    f"We plan to change the DMARC policy of {domain} to p={plan}{on}; from then"
+                    f" on, receivers are asked to {action} mail that fails DMARC."
+                )
+    return ("" if ja else " ").join(sentences)
 
 
 def _messages_since(grouped: dict[str, list[Finding]], day: str) -> int:
@@ -266,30 +515,43 @@ def _messages_since(grouped: dict[str, list[Finding]], day: str) -> int:
     return total
 
 
+def _validated(findings: Sequence[Finding]) -> None:
+    """Refuse a finding whose source IP is not an address: it would reach the Subject."""
+    for f in findings:
+        try:
+            source_ip(f.source_ip)
+        except LetterError as exc:
+            raise NoticeError(str(exc)) from exc
+
+
 def build_notice(
     findings: Sequence[Finding],
     config: Config,
     *,
     lang: Lang | None = None,
     to: str | None = None,
+    cc: str | None = None,
     now: datetime | None = None,
     reports_period: tuple[int, int] | None = None,
     follow_up_of: NoticeRecord | None = None,
+    policies: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """Compose the notice (or, with ``follow_up_of``, the follow-up) for ``findings``.
 
     Args:
         findings: findings of one or more sources; ``forwarded`` and ``outside_spoofing`` ones
             are left out of the letter.
-        config: contacts, From, signature and the user's templates folder.
+        config: contacts, From, signature, planned policy and the user's templates folder.
         lang: ``ja`` or ``en``; default: the contact's language.
-        to: recipient address (``Name <addr>`` allowed); default: the contacts map.
+        to, cc: address lists (``Name <a@x>, b@y``); default: the contacts map.
         now: the Date of the letter; default: now, in local time.
         reports_period: (begin, end) epoch seconds to state; default: span of the findings.
         follow_up_of: the earlier notice this one follows up; sets In-Reply-To/References.
+        policies: the ``p=`` the reports show per policy domain (see :func:`policy_text`).
 
     Raises:
-        NoticeError: only informational findings, no recipient, or several recipients.
+        NoticeError: only informational findings, no recipient, several recipients, an invalid
+            address, no From, or a value that cannot go into a header.
         TemplateError: a user template is unreadable or uses an unknown placeholder.
     """
     if not findings:
@@ -300,11 +562,14 @@ def build_notice(
             "forwarded mail and outside spoofing are not something a server admin can fix:"
             " no notice is written for them"
         )
-    recipient = recipient_for(usable, config, to)
-    language: Lang = lang or recipient.lang
+    _validated(usable)
+    rcpt = recipient_for(usable, config, to, cc)
+    language: Lang = lang or rcpt.lang
     words = _WORDS[language]
-    sender = _from_address(config)
-    from_domain = sender.rpartition("@")[2].rstrip(">").strip() or "localhost"
+    sender = sender_address(
+        config, sorted(policies or {}) or sorted({f.header_from for f in usable})
+    )
+    from_domain = sender.domain
     when = (now or datetime.now()).astimezone()
     grouped = _per_source(usable)
     begin, end = reports_period or (
@@ -312,9 +577,7 @@ def build_notice(
         max(f.last_seen for f in usable),
     )
     values = {
-        "recipient": words["dear"].format(name=recipient.name)
-        if recipient.name
-        else words["dear_unknown"],
+        "recipient": words["dear"].format(name=rcpt.name) if rcpt.name else words["dear_unknown"],
         "from_domain": from_domain,
         "header_from": ", ".join(sorted({f.header_from for f in usable})),
         "period": _period(begin, end, language),
@@ -322,31 +585,46 @@ def build_notice(
         "total_messages": str(sum(max(f.messages for f in fs) for fs in grouped.values())),
         "subject_sources": _subject_sources(grouped, language),
         "sources": _source_lines(grouped, language),
+        "policy": policy_text(usable, config, language, policies, when.date()),
         "advice": _advice(usable, language, config),
-        "evidence": _evidence_table(usable, language),
-        "signature": config.notice.signature.rstrip("\n") or sender,
+        "evidence": evidence_table(
+            {_source_label(fs): _unique(fs) for fs in grouped.values()}, language
+        ),
+        "signature": config.notice.signature.strip("\n") or str(sender),
         "first_date": follow_up_of.day if follow_up_of else "",
         "first_subject": follow_up_of.subject if follow_up_of else "",
         "since_messages": str(_messages_since(grouped, follow_up_of.day)) if follow_up_of else "",
     }
     template = load_letter("followup" if follow_up_of else "notice", language, config.templates_dir)
-    msg = EmailMessage(policy=default_policy)
-    msg["From"] = sender
-    msg["To"] = Address(display_name=recipient.name or "", addr_spec=recipient.email)
-    msg["Subject"] = fill(template.subject, values, template.origin)
-    msg["Date"] = format_datetime(when)
-    msg["Message-ID"] = make_msgid(domain=from_domain)
-    if follow_up_of is not None:
-        msg["In-Reply-To"] = follow_up_of.message_id
-        msg["References"] = " ".join((*follow_up_of.references, follow_up_of.message_id))
-    msg.set_content(fill(template.body, values, template.origin), charset="utf-8")
-    msg["Content-Language"] = language  # after set_content, which drops Content-* headers
+    try:
+        subject = plain_text(fill(template.subject, values, template.origin).strip(), "Subject")
+        msg = EmailMessage(policy=LETTER_POLICY)
+        msg["From"] = sender
+        msg["To"] = rcpt.to
+        if rcpt.cc:
+            msg["Cc"] = rcpt.cc
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(when)
+        msg["Message-ID"] = make_msgid(domain=from_domain)
+        if follow_up_of is not None:
+            first = message_id(follow_up_of.message_id)
+            refs = [message_id(r) for r in follow_up_of.references]
+            msg["In-Reply-To"] = first
+            msg["References"] = " ".join((*refs, first))
+        body = wrap_text(fill(template.body, values, template.origin))
+        msg.set_content(body, charset="utf-8")
+        msg["Content-Language"] = language  # after set_content, which drops Content-* headers
+        check_letter(msg)
+    except LetterError as exc:
+        raise NoticeError(str(exc)) from exc
     return msg
 
 
 def preview_text(msg: EmailMessage) -> str:
     """The letter as a person reads it: the main headers, decoded, then the body."""
-    lines = [f"{name}: {msg[name]}" for name in ("From", "To", "Subject", "Date") if msg[name]]
+    lines = [
+        f"{name}: {msg[name]}" for name in ("From", "To", "Cc", "Subject", "Date") if msg[name]
+    ]
     return "\n".join(lines) + "\n\n" + body_text(msg)
 
 
@@ -357,7 +635,7 @@ def body_text(msg: EmailMessage) -> str:
 
 def with_edits(msg: EmailMessage, *, body: str, subject: str | None = None) -> EmailMessage:
     """A copy of ``msg`` with the body (and subject) the user edited; other headers kept."""
-    edited = EmailMessage(policy=default_policy)
+    edited = EmailMessage(policy=LETTER_POLICY)
     edited.set_content(body, charset="utf-8")
     for name, value in msg.items():
         if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
@@ -366,6 +644,6 @@ def with_edits(msg: EmailMessage, *, body: str, subject: str | None = None) -> E
 
 
 def recipients(msg: EmailMessage) -> list[str]:
-    """Every address the message goes to (To, Cc, Bcc), for the confirmation prompt."""
-    values = [str(v) for name in ("To", "Cc", "Bcc") for v in msg.get_all(name, [])]
+    """Every address the message goes to (To, Cc), for the confirmation prompt."""
+    values = [str(v) for name in ("To", "Cc") for v in msg.get_all(name, [])]
     return [addr for _, addr in getaddresses(values) if addr]

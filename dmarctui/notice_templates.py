@@ -4,6 +4,9 @@ A letter template is a text file whose first line is ``Subject: ...``, followed 
 and the body. Placeholders use :class:`string.Template` syntax (``${name}``); see
 :data:`LETTER_PLACEHOLDERS` and :data:`ADVICE_PLACEHOLDERS`. A file of the same name in the
 user's templates folder (``~/.config/dmarctui/templates/``) replaces the shipped one.
+
+Write each paragraph or list item on one line: the letter is folded to 72 columns when it is
+built, with a hanging indent for items that start with ``・``, ``-`` or ``1.``.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ LETTER_PLACEHOLDERS: dict[str, str] = {
     "total_messages": "failing messages from all sources in the letter",
     "subject_sources": "short list of sources for the subject",
     "sources": "one line per source: IP, PTR, messages, what was seen",
+    "policy": "our DMARC policy as the reports show it, what receivers did, the planned change"
+    " ([notice] planned_policy / planned_date; no plan is claimed without them)",
     "advice": "the fix for each finding kind (from the advice_* templates)",
-    "evidence": "table of report records: date, reporter, source, count, DKIM, SPF",
+    "evidence": "what the receivers reported: daily rows for the recent period, weekly and"
+    " monthly totals before it, and a total line",
     "signature": "[notice] signature from the config",
     "first_date": "follow-up only: date of the first notice",
     "first_subject": "follow-up only: subject of the first notice",
@@ -39,6 +45,10 @@ ADVICE_PLACEHOLDERS: dict[str, str] = {
     "sources": "the sources with this finding, comma separated",
     "header_from": "header From domain(s) of those findings",
     "messages": "messages behind those findings",
+    "status": "what the reports say about those messages and DMARC (pass through SPF only, or"
+    " how many failed)",
+    "quarantined": "messages receivers quarantined",
+    "rejected": "messages receivers rejected",
 }
 """Placeholders available in ``advice_<kind>_<lang>.txt``."""
 

@@ -3,7 +3,10 @@
 The drafts folder is the only mail folder dmarctui writes to (the report folder never is). A send
 always writes the draft first, so a failed send loses nothing: :class:`SendError` says where the
 draft is. Nothing is sent unless the caller passes ``confirmed=True`` after showing the
-recipients and the subject (:func:`confirmation_text`).
+sender, recipients and subject (:func:`confirmation_text`). Every letter is checked
+(:func:`dmarctui.letter_headers.check_letter`) before it is saved or sent, and it is sent to
+the explicit list of its To and Cc addresses, never by letting sendmail read the headers
+(``-t``). A demo configuration (:attr:`Config.demo`) cannot send at all.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import ssl
 import subprocess
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
 
 from dmarctui.config import Config, SmtpSettings
 from dmarctui.history import NoticeHistory
+from dmarctui.letter_headers import LETTER_POLICY, CheckedLetter, LetterError, check_letter
 from dmarctui.model import Finding
 from dmarctui.notice import recipients
 
@@ -80,9 +83,17 @@ def draft_format(target: Path) -> DraftFormat:
     return "maildir"
 
 
+def checked(msg: EmailMessage) -> CheckedLetter:
+    """:func:`check_letter` with its complaint as an :class:`OutboxError` (nothing written)."""
+    try:
+        return check_letter(msg)
+    except LetterError as exc:
+        raise OutboxError(f"the letter was not saved or sent: {exc}") from exc
+
+
 def message_bytes(msg: EmailMessage) -> bytes:
     """The message as written to files and piped to sendmail (LF line ends)."""
-    return msg.as_bytes(policy=default_policy)
+    return msg.as_bytes(policy=LETTER_POLICY)
 
 
 def save_draft(msg: EmailMessage, target: Path, fmt: DraftFormat | None = None) -> Path:
@@ -95,8 +106,10 @@ def save_draft(msg: EmailMessage, target: Path, fmt: DraftFormat | None = None) 
         fmt: force the folder kind; default: :func:`draft_format`.
 
     Raises:
-        OutboxError: the draft cannot be written (the message names the path and the reason).
+        OutboxError: the letter fails its check, or the draft cannot be written (the message
+            names the path and the reason).
     """
+    checked(msg)
     kind = fmt or draft_format(target)
     data = message_bytes(msg)
     try:
@@ -156,20 +169,27 @@ def _method(config: Config) -> str:
         login = f", login {smtp.user}" if smtp.user else ""
         tls = ", STARTTLS" if smtp.starttls else ""
         return f"SMTP {smtp.host}:{smtp.port}{tls}{login}"
-    return f"{config.notice.sendmail} -t -oi"
+    return f"{config.notice.sendmail} -oi (recipients given explicitly)"
+
+
+SENDING_OFF_IN_DEMO = (
+    "sending is off in the demo: its addresses are examples; d saves the letter as a draft"
+    " in the demo's own folder"
+)
 
 
 def confirmation_text(msg: EmailMessage, config: Config) -> str:
-    """What the user must see before confirming a send: recipients, subject, and how."""
-    return (
-        f"Send this notice to {', '.join(recipients(msg))}?\n"
-        f"Subject: {msg['Subject']}\n"
-        f"Via: {_method(config)}"
-    )
+    """What the user must see before confirming a send: From, To, Cc, Subject, and how."""
+    lines = [f"Send this notice to {', '.join(recipients(msg))}?"]
+    for name in ("From", "To", "Cc", "Subject"):
+        if msg.get(name) is not None:
+            lines.append(f"{name}: {msg[name]}")
+    lines.append(f"Via: {_method(config)}")
+    return "\n".join(lines)
 
 
-def _sendmail(data: bytes, command: str) -> None:
-    argv = [*shlex.split(command), "-t", "-oi"]
+def _sendmail(data: bytes, command: str, letter: CheckedLetter) -> None:
+    argv = [*shlex.split(command), "-oi", "--", *letter.recipients]
     try:
         done = subprocess.run(
             argv, input=data, capture_output=True, timeout=SENDMAIL_TIMEOUT, check=False
@@ -183,7 +203,7 @@ def _sendmail(data: bytes, command: str) -> None:
         raise SendError(f"{argv[0]} exited with status {done.returncode}: {detail or 'no message'}")
 
 
-def _smtp(msg: EmailMessage, settings: SmtpSettings) -> None:
+def _smtp(msg: EmailMessage, settings: SmtpSettings, letter: CheckedLetter) -> None:
     where = f"SMTP {settings.host}:{settings.port}"
     try:
         client: smtplib.SMTP
@@ -196,7 +216,9 @@ def _smtp(msg: EmailMessage, settings: SmtpSettings) -> None:
                 client.starttls(context=ssl.create_default_context())
             if settings.user:
                 client.login(settings.user, settings.password or "")
-            refused = client.send_message(msg)
+            refused = client.send_message(
+                msg, from_addr=letter.sender, to_addrs=list(letter.recipients)
+            )
     except (OSError, smtplib.SMTPException) as exc:
         reason = str(exc).replace("\n", " ") or type(exc).__name__
         raise SendError(f"{where}: {reason}") from exc
@@ -209,17 +231,24 @@ def deliver(msg: EmailMessage, config: Config, *, confirmed: bool) -> None:
 
     Raises:
         NotConfirmed: ``confirmed`` is false.
-        SendError: the MTA or server did not accept the message.
+        SendError: the letter fails its check, the configuration is the demo's, or the MTA or
+            server did not accept the message.
     """
     if not confirmed:
         raise NotConfirmed(
             "nothing was sent: sending a notice needs an explicit confirmation of its"
             " recipients and subject"
         )
+    if config.demo:
+        raise SendError(SENDING_OFF_IN_DEMO)
+    try:
+        letter = check_letter(msg)
+    except LetterError as exc:
+        raise SendError(f"not sent: {exc}") from exc
     if config.notice.send == "smtp":
-        _smtp(msg, config.notice.smtp)
+        _smtp(msg, config.notice.smtp, letter)
     else:
-        _sendmail(message_bytes(msg), config.notice.sendmail)
+        _sendmail(message_bytes(msg), config.notice.sendmail, letter)
 
 
 def send(

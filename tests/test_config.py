@@ -114,7 +114,7 @@ def test_every_bad_value_is_reported_and_defaulted() -> None:
         ("domains.include_subdomains", 'must be true or false, not "yes"'),
         ("senders[0].match", "missing: a CIDR or a PTR glob is required"),
         ("senders[1].role", '"friend" is not one of third_party, mailing_list, forwarder'),
-        ("contacts[0].email", '"nobody" is not an e-mail address'),
+        ("contacts[0].email", "'nobody' is not an e-mail address (local@domain)"),
         ("contacts[1].lang", '"fr" is not one of ja, en'),
         ("notice.smtp.port", "must be a whole number from 1 to 65535, not 70000"),
         ("notice.send", '"pigeon" is not one of sendmail, smtp'),
@@ -236,7 +236,64 @@ def test_check_reports_problems_and_exits_1(
 
 
 def test_check_without_any_file_uses_defaults(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_command(["config"]) == 0
+    assert run_command(["config"]) == 1  # no From for the letters is a problem
     out = capsys.readouterr().out
     assert out.startswith("No configuration file at ")
     assert "own domains: (the policy domains seen in the reports)" in out
+    assert (
+        "problem: config.toml: notice.from: not set: letters are sent as"
+        " postmaster@<the policy domain of the reports> with a warning; set the From address"
+    ) in out
+
+
+def test_check_flags_a_missing_from_as_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, '[domains]\nown = ["example.ac.jp"]\n')
+    assert run_command(["config", "--check", "--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "problem: config.toml: notice.from: not set: letters are sent as"
+        " postmaster@example.ac.jp with a warning; set the From address"
+    ) in out
+    assert "notice from: (missing: see the problem above)" in out
+
+
+def test_contacts_take_a_list_of_addresses_and_copies() -> None:
+    config, problems = parse_config(
+        tomllib.loads(
+            """
+[[contacts]]
+match = "192.0.2.80/28"
+name = "Lab 2"
+email = ["Lab2 Admin <admin2@lab2.example.ac.jp>", "second@lab2.example.ac.jp"]
+cc = "head@example.ac.jp"
+
+[[contacts]]
+match = "192.0.2.96/28"
+email = "ok@lab3.example.ac.jp, not an address"
+"""
+        )
+    )
+    [lab2] = config.contacts
+    assert lab2.email == "Lab2 Admin <admin2@lab2.example.ac.jp>, second@lab2.example.ac.jp"
+    assert lab2.cc == "head@example.ac.jp"
+    assert [(p.key, p.message) for p in problems] == [
+        ("contacts[1].email", "'not an address' is not an e-mail address (local@domain)")
+    ]
+
+
+def test_planned_policy_and_date() -> None:
+    config, problems = parse_config(
+        tomllib.loads('[notice]\nplanned_policy = "quarantine"\nplanned_date = 2025-01-15\n')
+    )
+    assert (config.notice.planned_policy, str(config.notice.planned_date)) == (
+        "quarantine",
+        "2025-01-15",
+    )
+    assert problems == []
+    config, problems = parse_config(
+        tomllib.loads('[notice]\nplanned_policy = "strict"\nplanned_date = "soon"\n')
+    )
+    assert (config.notice.planned_policy, config.notice.planned_date) == (None, None)
+    assert [p.key for p in problems] == ["notice.planned_policy", "notice.planned_date"]

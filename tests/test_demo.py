@@ -31,7 +31,7 @@ from dmarctui.scan import ScanResult, run_scan
 from dmarctui.synthetic import SyntheticError, append_synthetic, build_synthetic
 from dmarctui.triage import find_findings
 
-FILENAME = re.compile(r"^[a-z0-9.-]+!example\.ac\.jp!(\d+)!(\d+)\.(xml\.gz|zip|xml)$")
+FILENAME = re.compile(r"^[a-z0-9.-]+!cs\.univ\.example!(\d+)!(\d+)\.(xml\.gz|zip|xml)$")
 ALL_KINDS = {
     "internal_no_dkim",
     "dkim_broken",
@@ -78,8 +78,10 @@ def _xml(part: Message) -> bytes:
 
 
 def _ours(domain: str | None) -> bool:
-    """Relaxed alignment with example.ac.jp (every demo record has that header_from)."""
-    return domain is not None and (domain == "example.ac.jp" or domain.endswith(".example.ac.jp"))
+    """Relaxed alignment with cs.univ.example (every demo record has that header_from)."""
+    return domain is not None and (
+        domain == "cs.univ.example" or domain.endswith(".cs.univ.example")
+    )
 
 
 def _reporter(msg: Message) -> str:
@@ -125,7 +127,7 @@ def test_report_mail_has_each_reporters_shape(demo: DemoFolder) -> None:
         begin, end = map(int, FILENAME.match(filename).groups()[:2])  # type: ignore[union-attr]
         assert end - begin in (86399, 86400)
         assert re.match(
-            r"(\[Preview\] )?Report Domain: example\.ac\.jp Submitter: \S+ "
+            r"(\[Preview\] )?Report Domain: cs\.univ\.example Submitter: \S+ "
             r"Report-ID: \S+$",
             str(msg["Subject"]),
         )
@@ -151,7 +153,7 @@ def test_amazon_ses_splits_the_filename_rfc2231(demo: DemoFolder) -> None:
     assert ses
     for msg in ses:
         raw = msg.as_string()
-        assert 'name*0="amazonses.com!example.ac.jp!' in raw and 'name*1="l.gz"' in raw
+        assert 'name*0="amazonses.com!cs.univ.example!' in raw and 'name*1="l.gz"' in raw
         assert str(_attachment(msg).get_filename()).endswith(".xml.gz")
 
 
@@ -169,7 +171,7 @@ def test_policy_evaluated_agrees_with_auth_results(demo: DemoFolder) -> None:
         ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
         namespaced += bool(ns)
         for rec in root.iter(f"{ns}record"):
-            assert rec.findtext(f"{ns}identifiers/{ns}header_from") == "example.ac.jp"
+            assert rec.findtext(f"{ns}identifiers/{ns}header_from") == "cs.univ.example"
             dkim = any(
                 d.findtext(f"{ns}result") == "pass" and _ours(d.findtext(f"{ns}domain"))
                 for d in rec.iter(f"{ns}dkim")
@@ -252,7 +254,7 @@ def test_facts_cover_every_finding_kind(demo: DemoFolder) -> None:
 
 def test_config_parses_and_names_the_scenario(demo: DemoFolder) -> None:
     data = tomllib.loads(demo.config_path.read_text(encoding="utf-8"))
-    assert data["domains"]["own"] == ["example.ac.jp"]
+    assert data["domains"]["own"] == ["cs.univ.example"]
     assert data["networks"]["internal"] == ["192.0.2.0/24", "2001:db8:10::/48"]
     assert {s["role"] for s in data["senders"]} == {"mailing_list", "third_party", "forwarder"}
     assert [c["lang"] for c in data["contacts"]] == ["ja", "ja", "en"]

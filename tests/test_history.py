@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -244,12 +245,16 @@ def test_notice_command_writes_the_draft_and_records_it(
     )
     assert rc == 0
     msg = message_from_bytes(out.read_bytes(), policy=policy.default)
-    assert msg["To"] == "山田 太郎 <yamada@lab1.example.ac.jp>"
+    assert msg["To"] == "山田 太郎 <yamada@lab1.cs.univ.example>"
     assert msg["Subject"] == "【DMARC】送信ドメイン認証の不備について (192.0.2.71)"
     body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     lab1 = next(s for s in demo.facts.sources if s.ip == "192.0.2.71")
-    assert f"・192.0.2.71: {lab1.messages} 通 — DKIM 署名なしで直接送信" in body
+    assert f"・192.0.2.71: {lab1.messages} 通 — DKIM 署名なし（DMARC は SPF だけで通過）" in body
     assert "情報工学科 メール管理担当" in body
+    flat = "".join(body.split())
+    # the latest reports of the domain show p=quarantine (the demo moved on 2024-12-16)
+    assert "cs.univ.exampleのDMARCポリシーはすでにp=quarantineで" in flat
+    assert "変更する予定" not in flat  # the configured plan is already in place
     assert f"draft written to {out}" in capsys.readouterr().out
     with NoticeHistory.open(hist) as notices:
         [rec] = notices.all()
@@ -319,7 +324,7 @@ def test_followup_drafts_only_for_the_lab_that_did_not_improve(
     [draft] = report["drafts"].values()
     msg = message_from_bytes(Path(draft).read_bytes(), policy=policy.default)
     assert msg["In-Reply-To"] == lab2_id
-    assert msg["To"] == "佐藤 花子 <sato@lab2.example.ac.jp>"
+    assert msg["To"] == "佐藤 花子 <sato@lab2.cs.univ.example>"
     assert cli("notices", "--history", str(hist), "--json") == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(n["sources"], n["status"]) for n in listed] == [
@@ -327,3 +332,57 @@ def test_followup_drafts_only_for_the_lab_that_did_not_improve(
         (["192.0.2.88"], "sent"),
         (["192.0.2.88"], "drafted"),
     ]
+
+
+def test_the_demo_history_is_seeded_with_the_november_notices(
+    demo: DemoFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's own history tells the seed's story without any setup."""
+    argv = ["--config", str(demo.config_path), "--history", str(demo.history_path), "--json"]
+    assert cli("followup", str(demo.maildir), *argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {s["source_ip"]: s["state"] for s in report["sources"]} == {
+        "192.0.2.71": "improved",
+        "192.0.2.88": "still_failing",
+    }
+    assert all(s["notified"] == "2024-11-15" for s in report["sources"])
+
+
+def test_notice_and_followup_out_follow_one_documented_rule(
+    demo: DemoFolder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = "a path ending in .eml is written as that one file"
+    for command in ("notice", "followup"):
+        with pytest.raises(SystemExit):
+            cli(command, "--help")
+        assert rule in " ".join(capsys.readouterr().out.split())
+    hist = tmp_path / "h.sqlite3"
+    config, _ = load_config(demo.config_path)
+    sent = datetime.fromtimestamp(demo.facts.notice_sent, UTC)
+    with NoticeHistory.open(hist) as notices:
+        for ip in ("192.0.2.88", "198.51.100.25"):  # two contacts: two follow-ups
+            fs = [finding(ip, 1, "dkim_broken" if ip.startswith("198") else "internal_no_dkim")]
+            notices.add(build_notice(fs, config, now=sent), fs, status="sent")
+    one = tmp_path / "one.eml"
+    rc = cli(
+        "followup", str(demo.maildir), "--config", str(demo.config_path),
+        "--history", str(hist), "--out", str(one),
+    )  # fmt: skip
+    assert rc == 2
+    assert "2 follow-ups would overwrite one .eml file; give a folder instead" in (
+        capsys.readouterr().err
+    )
+    assert not one.exists()
+
+
+def test_notice_command_with_the_demo_config_keeps_to_the_demo_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = build_demo(tmp_path / "demo")  # its own: this test adds to the demo's history
+    data = Path(os.environ["XDG_DATA_HOME"]) / "dmarctui"
+    argv = ["--source", "192.0.2.88", "--config", str(demo.config_path)]
+    assert cli("notice", str(demo.maildir), *argv) == 0
+    assert f"draft written to {demo.drafts}" in capsys.readouterr().out
+    with NoticeHistory.open(demo.history_path) as notices:
+        assert [r.status for r in notices.all()] == ["sent", "sent", "drafted"]
+    assert not data.exists()

@@ -25,6 +25,7 @@ from dmarctui.outbox import (
     OutboxError,
     SendError,
     confirmation_text,
+    deliver,
     draft_format,
     message_bytes,
     save_draft,
@@ -138,7 +139,8 @@ def fake_sendmail(tmp_path: Path, status: int = 0, stderr: str = "") -> Path:
 def test_sendmail_gets_the_exact_message(tmp_path: Path, notice: EmailMessage) -> None:
     config = config_with(tmp_path, sendmail=str(fake_sendmail(tmp_path)))
     draft = send(notice, config, confirmed=True)
-    assert (tmp_path / "argv").read_text().split("\n") == ["-t", "-oi"]
+    # explicit recipients, never -t (which would take recipients from the headers)
+    assert (tmp_path / "argv").read_text().split("\n") == ["-oi", "--", "yamada@lab1.example.ac.jp"]
     assert (tmp_path / "stdin").read_bytes() == message_bytes(notice)
     assert draft.read_bytes() == message_bytes(notice)
 
@@ -236,6 +238,69 @@ def test_confirmation_shows_recipients_subject_and_route(
     text = confirmation_text(notice, config_with(tmp_path))
     assert text == (
         "Send this notice to yamada@lab1.example.ac.jp?\n"
+        "From: postmaster@example.ac.jp\n"
+        "To: 山田 太郎 <yamada@lab1.example.ac.jp>\n"
         f"Subject: {SUBJECT}\n"
-        "Via: /usr/sbin/sendmail -t -oi"
+        "Via: /usr/sbin/sendmail -oi (recipients given explicitly)"
     )
+
+
+def test_confirmation_names_every_to_and_cc(tmp_path: Path) -> None:
+    msg = build_notice(
+        [FINDING],
+        config_with(tmp_path),
+        to="Lab2 Admin <admin2@lab2.example.ac.jp>, second@lab2.example.ac.jp",
+        cc="head@example.ac.jp",
+        now=datetime(2024, 11, 5, tzinfo=UTC),
+    )
+    text = confirmation_text(msg, config_with(tmp_path))
+    assert text.splitlines()[:4] == [
+        "Send this notice to admin2@lab2.example.ac.jp, second@lab2.example.ac.jp,"
+        " head@example.ac.jp?",
+        "From: postmaster@example.ac.jp",
+        "To: Lab2 Admin <admin2@lab2.example.ac.jp>, second@lab2.example.ac.jp",
+        "Cc: head@example.ac.jp",
+    ]
+
+
+def test_sendmail_and_smtp_get_every_to_and_cc_explicitly(tmp_path: Path) -> None:
+    config = config_with(tmp_path, sendmail=str(fake_sendmail(tmp_path)))
+    msg = build_notice(
+        [FINDING], config, to="a@lab1.example.ac.jp, b@lab1.example.ac.jp", cc="c@example.ac.jp"
+    )
+    send(msg, config, confirmed=True)
+    assert (tmp_path / "argv").read_text().split("\n") == [
+        "-oi",
+        "--",
+        "a@lab1.example.ac.jp",
+        "b@lab1.example.ac.jp",
+        "c@example.ac.jp",
+    ]
+
+
+INJECTION = "198.51.100.7 =?utf-8?q?=0ABcc:_attacker@evil.example=0AX-A:?="
+
+
+def test_a_letter_with_an_added_header_is_neither_saved_nor_sent(tmp_path: Path) -> None:
+    config = config_with(tmp_path, sendmail=str(fake_sendmail(tmp_path)))
+    msg = build_notice([FINDING], config)
+    del msg["Subject"]
+    msg["Subject"] = INJECTION  # what an unvalidated source IP used to put there
+    with pytest.raises(OutboxError, match="not saved or sent"):
+        save_draft(msg, tmp_path / "Drafts")
+    with pytest.raises(SendError, match="not sent"):
+        deliver(msg, config, confirmed=True)
+    msg2 = build_notice([FINDING], config)
+    msg2["Bcc"] = "attacker@evil.example"
+    with pytest.raises(OutboxError, match="'bcc'"):
+        send(msg2, config, confirmed=True)
+    assert not (tmp_path / "stdin").exists()
+    assert not (tmp_path / "Drafts").exists()
+
+
+def test_the_demo_configuration_cannot_send(tmp_path: Path) -> None:
+    config = replace(config_with(tmp_path, sendmail=str(fake_sendmail(tmp_path))), demo=True)
+    msg = build_notice([FINDING], config)
+    with pytest.raises(SendError, match="sending is off in the demo"):
+        send(msg, config, confirmed=True)
+    assert not (tmp_path / "stdin").exists()

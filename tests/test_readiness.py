@@ -90,7 +90,7 @@ def test_readiness_command_on_the_demo(tmp_path: Path, capsys: pytest.CaptureFix
     argv = ["readiness", str(demo.maildir), "--config", str(demo.config_path), "--no-dns"]
     assert run_command([*argv, "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
-    assert row["domain"] == "example.ac.jp"
+    assert row["domain"] == "cs.univ.example"
     assert row["ready"] is False
     assert sum(d["passed"] + d["failed_legit"] + d["failed_outside"] for d in row["days"]) == (
         row["passed"] + row["failed_legit"] + row["failed_outside"]
@@ -102,6 +102,6 @@ def test_readiness_command_on_the_demo(tmp_path: Path, capsys: pytest.CaptureFix
     assert row["policy_consistent"] is False
     assert run_command(argv) == 0
     text = capsys.readouterr().out
-    assert text.startswith("example.ac.jp: not ready: ")
+    assert text.startswith("cs.univ.example: not ready: ")
     assert "p=quarantine would have sent to spam: " in text
     assert "published policy differs between receivers (" in text

@@ -336,7 +336,7 @@ def test_flagged_text_and_csv(demo: DemoFolder, capsys: pytest.CaptureFixture[st
     assert "[urgent] mail lost  203.0.113.20" in text  # readable kind names in text output
     assert "internal, no DKIM" in text
     assert "internal_no_dkim" not in text and "enforced " not in text
-    assert "contact: 山田 太郎 <yamada@lab1.example.ac.jp>  network 192.0.2.0/24" in text
+    assert "contact: 山田 太郎 <yamada@lab1.cs.univ.example>  network 192.0.2.0/24" in text
     assert ADVICE["internal_no_dkim"] in text
     assert run_command([*argv, "--csv"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -12,6 +12,7 @@ from dmarctui.config import (
     ConfigError,
     default_config_path,
     load_config,
+    notice_problems,
 )
 
 
@@ -63,6 +64,7 @@ def check(path: Path | None) -> int:
         config, problems = load_config(path)
     except ConfigError as exc:
         return fail(str(exc), 1)
+    problems = [*problems, *notice_problems(config)]
     if config.path is None:
         print(f"No configuration file at {default_config_path()}: using the defaults.")
     else:
@@ -77,6 +79,14 @@ def check(path: Path | None) -> int:
         print(f"\n{len(problems)} {noun}: the defaults are used for those settings.")
         return 1
     return 0
+
+
+def _plan(config: Config) -> str:
+    plan = config.notice.planned_policy
+    if plan is None:
+        return "(none: letters claim no planned change)"
+    when = config.notice.planned_date
+    return f"p={plan}" + (f" on {when.isoformat()}" if when else " (no date)")
 
 
 def describe(config: Config) -> list[str]:
@@ -102,7 +112,8 @@ def describe(config: Config) -> list[str]:
         )
     )
     lines += [
-        f"notice from: {notice.from_addr or '(not set)'}",
+        f"notice from: {notice.from_addr or '(missing: see the problem above)'}",
+        f"planned policy: {_plan(config)}",
         f"drafts: {notice.drafts or '(not set)'}",
         f"send with: {how}",
         f"follow up after: {notice.follow_up_days} days",

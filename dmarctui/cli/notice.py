@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,12 +26,25 @@ from dmarctui.history import (
     SourceProgress,
     latest_progress,
 )
+from dmarctui.letter_policy import policies_in_reports
 from dmarctui.model import AggregateReport, Finding
-from dmarctui.notice import NoticeError, build_notice, letter_findings, recipients
+from dmarctui.notice import (
+    NoticeError,
+    build_notice,
+    letter_findings,
+    recipients,
+    sender_warning,
+)
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import OutboxError, draft_notice, drafts_target
 from dmarctui.triage import find_findings
 from dmarctui.wording import count
+
+OUT_HELP = (
+    "an existing Maildir or MH folder gets the draft added; another existing folder gets an"
+    " .eml file; a path ending in .eml is written as that one file; any other new path becomes"
+    " a Maildir (default: [notice] drafts of the config)"
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,10 +58,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--source", action="append", required=True, metavar="IP", help="source IP (repeatable)"
     )
     notice.add_argument("--lang", choices=("ja", "en"), help="default: the contact's language")
-    notice.add_argument("--to", metavar="ADDR", help="recipient (default: from [[contacts]])")
     notice.add_argument(
-        "--out", type=Path, metavar="FILE.eml|DIR", help="default: [notice] drafts of the config"
+        "--to",
+        metavar="ADDRS",
+        help="recipients, comma separated ('Name <a@x>, b@y'; default: from [[contacts]])",
     )
+    notice.add_argument(
+        "--cc", metavar="ADDRS", help="copies, comma separated (default: the contact's cc)"
+    )
+    notice.add_argument("--out", type=Path, metavar="FILE.eml|FOLDER", help=OUT_HELP)
     notice.add_argument("--history", type=Path, metavar="FILE", help="notice history file")
     notice.set_defaults(func=run_notice)
 
@@ -65,10 +84,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     followup.add_argument(
         "--days", type=int, default=None, help="grace period (default: [notice] follow_up_days)"
     )
-    followup.add_argument("--out", type=Path, metavar="DIR", help="draft the follow-ups here")
+    followup.add_argument(
+        "--out",
+        type=Path,
+        metavar="FOLDER",
+        help="draft the follow-ups here, one message each: " + OUT_HELP,
+    )
     followup.add_argument("--json", action="store_true", help="print JSON")
     followup.add_argument("--history", type=Path, metavar="FILE", help="notice history file")
     followup.set_defaults(func=run_followup)
+
+
+def history_for(args: argparse.Namespace, config: Config) -> Path | None:
+    """``--history``, else the demo's own history for the demo's config, else the user's."""
+    if args.history is not None:
+        return args.history
+    if config.demo and config.path is not None:
+        return config.path.parent / "notices.sqlite3"
+    return None
 
 
 def _normalise_ip(text: str) -> str:
@@ -101,13 +134,27 @@ def run_notice(args: argparse.Namespace) -> int:
         ptrs = ptr_names(args, sources)
         findings = find_findings(reports, config, ptrs, since=args.since, until=args.until)
         chosen = _pick(findings, sources)
-        msg = build_notice(chosen, config, lang=args.lang, to=args.to)
-        path = draft_notice(msg, chosen, args.out or drafts_target(config), history=args.history)
+        msg = build_notice(
+            chosen,
+            config,
+            lang=args.lang,
+            to=args.to,
+            cc=args.cc,
+            policies=policies_in_reports(reports, sources),
+        )
+        path = draft_notice(
+            msg, chosen, args.out or drafts_target(config), history=history_for(args, config)
+        )
     except (InputError, HistoryError, OutboxError, ValueError) as exc:  # ValueError: NoticeError,
         return fail(str(exc))  # TemplateError and a --source that is not an IP
+    warning = sender_warning(config, msg["From"])
+    if warning:
+        print(f"dmarctui: warning: {warning}", file=sys.stderr)
     print(f"draft written to {path}")
-    print(f"  To: {', '.join(recipients(msg))}")
-    print(f"  Subject: {msg['Subject']}")
+    for name in ("From", "To", "Cc", "Subject"):
+        if msg[name] is not None:
+            print(f"  {name}: {msg[name]}")
+    print(f"  Recipients: {', '.join(recipients(msg))}")
     return 0
 
 
@@ -161,8 +208,14 @@ def _draft_follow_up(
 ) -> Path:
     findings = find_findings(reports, config, ptrs, since=notice.date)
     chosen = letter_findings([f for f in findings if f.source_ip in ips])
-    to = notice.recipients[0] if notice.recipients else None
-    msg = build_notice(chosen, config, to=to, follow_up_of=notice)
+    to = ", ".join(notice.recipients) or None
+    msg = build_notice(
+        chosen,
+        config,
+        to=to,
+        follow_up_of=notice,
+        policies=policies_in_reports(reports, ips),
+    )
     return draft_notice(msg, chosen, out, history=history)
 
 
@@ -171,11 +224,17 @@ def run_followup(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         reports = load_reports(args)
         days = args.days if args.days is not None else config.notice.follow_up_days
-        with NoticeHistory.open(args.history) as history:
+        with NoticeHistory.open(history_for(args, config)) as history:
             notices = history.all()
         progress = latest_progress(notices, reports, days, config=config)
         failing = [p for p in progress if p.state == "still_failing"]
         drafts: dict[str, str] = {}
+        groups = len({p.notice.message_id for p in failing})
+        if args.out is not None and args.out.suffix.lower() == ".eml" and groups > 1:
+            raise OutboxError(
+                f"{args.out}: {groups} follow-ups would overwrite one .eml file;"
+                " give a folder instead"
+            )
         if args.out is not None:
             ptrs = ptr_names(args, [p.source_ip for p in failing])
             for message_id in dict.fromkeys(p.notice.message_id for p in failing):
@@ -187,7 +246,7 @@ def run_followup(args: argparse.Namespace) -> int:
                     config,
                     ptrs,
                     args.out,
-                    args.history,
+                    history_for(args, config),
                 )
                 drafts[message_id] = str(path)
     except (InputError, HistoryError, OutboxError, NoticeError, TemplateError) as exc:

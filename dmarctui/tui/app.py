@@ -87,6 +87,7 @@ class DmarcApp(App[None]):
         poll_seconds: float | None = POLL_SECONDS,
         notes: Iterable[str] = (),
         dns: bool = True,
+        history: Path | None = None,
     ) -> None:
         super().__init__()
         self.index = index
@@ -98,6 +99,8 @@ class DmarcApp(App[None]):
         """One-line warnings to show once the UI is up (e.g. config problems)."""
         self.dns = dns
         """Look up PTR names of flagged sources (False: ``--no-dns``, cached names only)."""
+        self.history = history
+        """The notice history file; None: the user's (``~/.local/share/dmarctui/...``)."""
         self.scanning = False
         self.last_stats: object | None = None
         self._cancel = threading.Event()
@@ -387,8 +390,13 @@ def make_app(
     notes: Iterable[str] = (),
     dns: bool = True,
     insecure_tls: bool = False,
+    history: Path | None = None,
 ) -> DmarcApp:
     """The one factory behind ``dmarctui PATH``, the tests and the screenshot script.
+
+    With ``demo`` the demo folder is opened with its own index, notice history and drafts
+    (nothing under the user's data or config folders is touched), its fixed clock, and a
+    configuration that cannot send.
 
     Raises:
         MailStoreError, IndexStoreError: from ``Index.open``, before any UI starts.
@@ -398,13 +406,17 @@ def make_app(
     notes = list(notes)
     if demo:
         from dmarctui.config import load_config
-        from dmarctui.demo import ensure_demo
+        from dmarctui.demo import demo_clock, demo_settings, ensure_demo
 
         folder = ensure_demo()
         path = folder.maildir
         if config is None:
             config, problems = load_config(folder.config_path)
             notes.extend(str(p) for p in problems)
+        config = demo_settings(config, folder)
+        db = db or folder.index_path
+        history = history or folder.history_path
+        clock = clock or demo_clock()
     if path is None:
         raise ValueError("a folder path is required unless demo=True")
     where: str | Path | MailStore = Path(path)
@@ -427,4 +439,5 @@ def make_app(
         poll_seconds=poll_seconds,
         notes=notes,
         dns=dns,
+        history=history,
     )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from rich.console import Group
 from rich.text import Text
 
-from dmarctui.history import NoticeRecord
+from dmarctui.history import FollowUpState, NoticeRecord
 from dmarctui.model import Finding, Severity
 from dmarctui.tui.safe_text import literal
 from dmarctui.tui.widgets.sparkline import sparkline
@@ -32,6 +32,10 @@ class NoticeState:
     notice: NoticeRecord
     before: float
     after: float
+    state: FollowUpState | None = None
+    """How the source did after the grace period (:func:`dmarctui.history.source_progress`)."""
+    reports_since: bool = True
+    """Whether any report covers the notice day or later (else "no reports since")."""
 
 
 def day(epoch: int) -> str:
@@ -52,6 +56,8 @@ def notice_cell(state: NoticeState | None) -> Text:
     if state is None:
         return Text("")
     verb = "sent" if state.notice.status == "sent" else "draft"
+    if state.state == "improved":
+        return Text(f"{verb} {state.notice.day[5:]} ✓", "green")
     return Text(f"{verb} {state.notice.day[5:]}", "green" if verb == "sent" else "cyan")
 
 
@@ -71,6 +77,21 @@ def row_cells(
         period_text(finding),
         notice_cell(state),
     ]
+
+
+def notice_line(state: NoticeState) -> Text:
+    """``Sent 2024-11-15 to …: 6.1 failing messages/day before, 0.3/day since · improved``."""
+    verb = "Sent" if state.notice.status == "sent" else "Drafted"
+    since = f"{state.after:.1f}/day since" if state.reports_since else "no reports since"
+    text = (
+        f"{verb} {state.notice.day} to {', '.join(state.notice.recipients)}:"
+        f" {state.before:.1f} failing messages/day before, {since}"
+    )
+    if state.state == "improved":
+        return Text(text + " · improved: no failing mail after the grace period", "green")
+    if state.state == "still_failing":
+        return Text(text + " · still failing after the grace period: follow-up due", "yellow")
+    return Text(text, "green" if state.after < state.before else "yellow")
 
 
 def detail(finding: Finding, state: NoticeState | None) -> Group:
@@ -95,13 +116,6 @@ def detail(finding: Finding, state: NoticeState | None) -> Group:
         who.append(f" · network {finding.network}")
     lines = [head, seen, who]
     if state is not None:
-        verb = "Sent" if state.notice.status == "sent" else "Drafted"
-        lines.append(
-            Text(
-                f"{verb} {state.notice.day} to {', '.join(state.notice.recipients)}:"
-                f" {state.before:.1f} failing messages/day before, {state.after:.1f}/day since",
-                "green" if state.after < state.before else "yellow",
-            )
-        )
+        lines.append(notice_line(state))
     lines.append(Text(finding.advice, "italic"))
     return Group(*(literal(line) for line in lines))  # PTR, reporters, contact: from strangers

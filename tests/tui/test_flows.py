@@ -105,7 +105,7 @@ async def test_enter_opens_the_report_with_records_xml_and_headers(demo_app: App
         assert "<report_metadata>" in text
         await pilot.press("4")
         await pilot.pause()
-        assert "Subject: Report Domain: example.ac.jp" in screen_text(app)
+        assert "Subject: Report Domain: cs.univ.example" in screen_text(app)
         await pilot.press("escape")
         assert not isinstance(app.screen, ReportScreen)
         assert report_list(app).current == row

@@ -40,11 +40,11 @@ async def test_readiness_shows_the_demo_domain(
     async with app.run_test(size=(100, 40)) as pilot:
         await open_readiness(pilot)
         [expected] = readiness(list(app.index.counted_reports()), demo_config)
-        assert expected.domain == "example.ac.jp" and not expected.ready
+        assert expected.domain == "cs.univ.example" and not expected.ready
         text = screen_text(app)
         assert "1 domain · 0 ready for a stricter policy" in text
         assert (
-            f"example.ac.jp  not ready: {expected.failed_legit:,} messages from legitimate"
+            f"cs.univ.example  not ready: {expected.failed_legit:,} messages from legitimate"
             " sources fail DMARC"
         ) in text
         assert (

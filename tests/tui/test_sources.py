@@ -83,9 +83,9 @@ async def test_detail_line_names_contact_and_advice(sources_app: SourcesApp) -> 
         sources = await open_sources(pilot)
         await go_to(pilot, sources, LAB1, "internal_no_dkim")
         text = screen_text(app)
-        assert "Contact: 山田 太郎 <yamada@lab1.example.ac.jp> · network 192.0.2.0/24" in text
+        assert "Contact: 山田 太郎 <yamada@lab1.cs.univ.example> · network 192.0.2.0/24" in text
         assert "Submit mail through the department mail server" in text
-        assert "2024-11-08 – 2024-11-17 · 90 messages as example.ac.jp" in text
+        assert "2024-11-08 – 2024-11-17 · 90 messages as cs.univ.example" in text
 
 
 async def test_enter_lists_every_record_of_the_source(
@@ -106,8 +106,8 @@ async def test_enter_lists_every_record_of_the_source(
         reports = len({row.pk for row, _ in records})
         assert f"{len(records)} records in {reports} reports, {messages} messages" in text
         assert (
-            "google.com          2024-11-08 1d      5  none         fail  pass  example.ac.jp"
-            "  spf=mfrom:example.ac.jp:pass" in text
+            "google.com          2024-11-08 1d      5  none         fail  pass  cs.univ.example"
+            "  spf=mfrom:cs.univ.example:pass" in text
         )
         assert "⏎ Report" in text
         newest = max(records, key=lambda pair: pair[0].begin)[0]
@@ -179,12 +179,12 @@ async def test_no_dns_uses_only_cached_names(
     calls: list[str] = []
     monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
     app = sources_app(dns=False)
-    app.index.put(LAB2, "srv.lab2.example.ac.jp", 0.0)
+    app.index.put(LAB2, "srv.lab2.cs.univ.example", 0.0)
     async with app.run_test(size=(160, 30)) as pilot:
         await open_sources(pilot)
         assert calls == []
         text = screen_text(app)
-        assert "srv.lab2.example.ac.jp" in text
+        assert "srv.lab2.cs.univ.example" in text
         assert "host-" not in text
 
 

@@ -1,8 +1,8 @@
 """The notice screen: preview the letter to a source's admin, edit it, save a draft or send it.
 
-Nothing leaves the machine without the confirmation modal naming recipients and subject; a
+Nothing leaves the machine without the confirmation modal naming From, To, Cc and Subject; a
 send always writes the draft first, so a failed send keeps it. Both are recorded in the notice
-history, which the Sources pane reads for "notified on".
+history, which the Sources pane reads for "notified on". In the demo, sending is off.
 """
 
 from __future__ import annotations
@@ -26,16 +26,21 @@ from textual.widgets import Label, Static, TextArea
 
 from dmarctui.config import Config, Lang
 from dmarctui.history import HistoryError
+from dmarctui.index_queries import ReportFilter
+from dmarctui.letter_policy import policies_in_rows
 from dmarctui.notice import (
     AddressError,
     NoticeError,
     body_text,
     build_notice,
+    recipient_for,
     recipients,
+    sender_warning,
     with_edits,
 )
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import (
+    SENDING_OFF_IN_DEMO,
     OutboxError,
     SendError,
     confirmation_text,
@@ -82,8 +87,9 @@ class NoticeScreen(ClosesOnlyItself, Screen[bool]):
 
 The letter to the admin of the chosen sources, in the contact's language. **l** switches
 between Japanese and English, **e** edits the body here (**Esc** when done), **E** opens it in
-`$EDITOR`, **t** changes the recipient. **d** saves a draft into the drafts folder; **S** sends
-it, after a confirmation that shows the recipients and the subject.
+`$EDITOR`, **t** changes the recipients (several, comma separated), **c** the copies (Cc).
+**d** saves a draft into the drafts folder; **S** sends it, after a confirmation that shows
+From, To, Cc and Subject. The demo never sends.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -109,7 +115,14 @@ it, after a confirmation that shows the recipients and the subject.
             tooltip="Edit the body in $EDITOR",
             id="notice.editor",
         ),
-        Binding("t", "recipient", "To", tooltip="Change the recipient", id="notice.to"),
+        Binding(
+            "t",
+            "recipient",
+            "To",
+            tooltip="Change the recipients (comma separated)",
+            id="notice.to",
+        ),
+        Binding("c", "copies", "Cc", tooltip="Set the copies (Cc)", id="notice.cc"),
         Binding(
             "d",
             "save_draft",
@@ -131,6 +144,8 @@ it, after a confirmation that shows the recipients and the subject.
         self.findings = findings
         self.lang: Lang | None = None
         self.to: str | None = None
+        self.cc: str | None = None
+        self._policies: dict[str, str] | None = None
         self.msg: EmailMessage | None = None
         self.editing = False
         self.changed = False
@@ -181,7 +196,9 @@ it, after a confirmation that shows the recipients and the subject.
                 self.dmarc.config,
                 lang=self.lang,
                 to=self.to,
+                cc=self.cc,
                 now=datetime.fromtimestamp(self.dmarc.clock(), UTC),
+                policies=self._policies_seen(),
             )
         except AddressError as exc:  # the user's typing: say so and ask again
             self.notify(
@@ -198,6 +215,9 @@ it, after a confirmation that shows the recipients and the subject.
             if first:
                 self.dismiss(False)
             return
+        warning = sender_warning(self.dmarc.config, msg["From"])
+        if warning and first:
+            self.notify(warning, title="No From configured", severity="warning", timeout=15)
         self.msg = msg
         self._built_body = body_text(msg)
         self.body.load_text(self._built_body)
@@ -218,11 +238,45 @@ it, after a confirmation that shows the recipients and the subject.
         if top:  # another letter (language, recipient): read it from its start
             preview.scroll_to(y=0, animate=False, immediate=True)
 
+    def _policies_seen(self) -> dict[str, str] | None:
+        """The ``p=`` the reports quoting these sources show, read once from the index."""
+        if self._policies is None:
+            index = self.dmarc.index
+            try:
+                domains = {
+                    row.domain
+                    for ip in dict.fromkeys(f.source_ip for f in self.findings)
+                    for row, _ in index.records_for_source(ip)
+                }
+                rows = [
+                    (row.domain, row.p, row.end)
+                    for domain in domains
+                    for row in index.reports_page(
+                        ReportFilter(domain=domain), sort="end", descending=True, limit=1
+                    )
+                ]
+            except Exception:  # the letter then states no policy rather than a wrong one
+                return None
+            self._policies = policies_in_rows(rows)
+        return self._policies
+
+    def _valid(self, what: str, to: str | None, cc: str | None) -> bool:
+        """Check typed addresses before rebuilding; say which one is wrong."""
+        try:
+            recipient_for(self.findings, self.dmarc.config, to, cc)
+        except NoticeError as exc:
+            self.notify(str(exc), title=f"Invalid {what} address", severity="error", timeout=15)
+            return False
+        return True
+
     def _ask_address(self, *, first: bool, typed: str = "") -> None:
         def done(address: str | None) -> None:
             if address and address.strip():
-                self.to = address.strip()
-                self._build(first=first)
+                if self._valid("To", address.strip(), self.cc):
+                    self.to = address.strip()
+                    self._build(first=first)
+                else:
+                    self._ask_address(first=first, typed=address.strip())
             elif first:
                 self.dismiss(False)
 
@@ -230,10 +284,10 @@ it, after a confirmation that shows the recipients and the subject.
         self.app.push_screen(
             PromptScreen(
                 f"Recipient for {ips}",
-                value=typed,
-                placeholder="Name <admin@example.org> or admin@example.org",
-                hint="No contact is configured for this source · Enter to use the"
-                " address · Esc to cancel",
+                value=typed or self.to or "",
+                placeholder="Name <admin@example.org>, second@example.org",
+                hint="No contact is configured for this source · several addresses:"
+                " comma separated · Enter to use them · Esc to cancel",
             ),
             done,
         )
@@ -251,6 +305,8 @@ it, after a confirmation that shows the recipients and the subject.
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
         grid.add_row("To", ", ".join(str(v) for v in msg.get_all("To", [])))
+        if msg["Cc"] is not None:
+            grid.add_row("Cc", str(msg["Cc"]))
         grid.add_row("Subject", str(msg["Subject"]))
         grid.add_row("From", str(msg["From"]))
         grid.add_row("Language", LANG_NAMES[self.language])
@@ -262,6 +318,11 @@ it, after a confirmation that shows the recipients and the subject.
             hint = Text("Editing the body: Esc when done", "bold")
         else:
             hint = Text(f"Drafts go to {drafts_label(self.dmarc.config)}", "dim")
+            if self.dmarc.config.demo:
+                hint.append(" · the demo never sends")
+            warning = sender_warning(self.dmarc.config, self.msg["From"] if self.msg else None)
+            if warning:
+                hint = Text.assemble((warning + " · ", "yellow"), hint)
             if self.edited:
                 hint = Text.assemble(("Edited · ", "yellow"), hint)
         self.query_one("#notice-hint", Label).update(hint)
@@ -337,14 +398,36 @@ it, after a confirmation that shows the recipients and the subject.
 
     def action_recipient(self) -> None:
         def done(address: str | None) -> None:
-            if address and address.strip():
+            if address and address.strip() and self._valid("To", address.strip(), self.cc):
                 self.to = address.strip()
                 self._rebuild_keeping_edits_asked("Change recipient")
 
-        current = ", ".join(recipients(self.msg)) if self.msg is not None else ""
+        current = ", ".join(str(v) for v in self.msg.get_all("To", [])) if self.msg else ""
         self.app.push_screen(
             PromptScreen(
-                "Recipient", value=self.to or current, placeholder="Name <admin@example.org>"
+                "Recipients (To)",
+                value=self.to or current,
+                placeholder="Name <admin@example.org>, second@example.org",
+                hint="Several addresses: comma separated · Enter to use them · Esc to cancel",
+            ),
+            done,
+        )
+
+    def action_copies(self) -> None:
+        def done(address: str | None) -> None:
+            if address is None:
+                return
+            if self._valid("Cc", self.to, address.strip()):
+                self.cc = address.strip()
+                self._rebuild_keeping_edits_asked("Change copies")
+
+        current = str(self.msg["Cc"]) if self.msg is not None and self.msg["Cc"] else ""
+        self.app.push_screen(
+            PromptScreen(
+                "Copies (Cc)",
+                value=self.cc if self.cc is not None else current,
+                placeholder="head@example.org, deputy@example.org",
+                hint="Comma separated · empty: no copies · Enter to use · Esc to cancel",
             ),
             done,
         )
@@ -425,7 +508,9 @@ it, after a confirmation that shows the recipients and the subject.
     )
     def _save(self, msg: EmailMessage) -> None:
         try:
-            path = draft_notice(msg, self.findings, drafts_target(self.dmarc.config))
+            path = draft_notice(
+                msg, self.findings, drafts_target(self.dmarc.config), history=self.dmarc.history
+            )
         except (OutboxError, HistoryError) as exc:
             self.app.call_from_thread(
                 self.notify, str(exc), title="Draft not saved", severity="error", timeout=30
@@ -436,6 +521,14 @@ it, after a confirmation that shows the recipients and the subject.
     def action_send(self) -> None:
         msg = self.final_message()
         if msg is None:
+            return
+        if self.dmarc.config.demo:
+            self.notify(
+                SENDING_OFF_IN_DEMO[0].upper() + SENDING_OFF_IN_DEMO[1:] + ".",
+                title="Sending is off in the demo",
+                severity="warning",
+                timeout=15,
+            )
             return
 
         def done(yes: bool | None) -> None:
@@ -459,7 +552,7 @@ it, after a confirmation that shows the recipients and the subject.
     def _send(self, msg: EmailMessage) -> None:
         config = self.dmarc.config
         try:
-            send_notice(msg, self.findings, config, confirmed=True)
+            send_notice(msg, self.findings, config, confirmed=True, history=self.dmarc.history)
         except SendError as exc:
             self.changed = self.changed or exc.draft is not None
             self.app.call_from_thread(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -21,11 +22,11 @@ from textual.widgets import DataTable, Label, Static
 from textual.worker import get_current_worker
 
 from dmarctui.config import Config
-from dmarctui.history import HistoryError, NoticeHistory
+from dmarctui.history import HistoryError, NoticeHistory, latest_progress
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.notice import letter_findings
 from dmarctui.rdns import ReverseDns
-from dmarctui.trend import before_after
+from dmarctui.trend import before_after, covered_days
 from dmarctui.triage import find_findings, is_problem
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.safe_text import plain
@@ -61,23 +62,60 @@ def triage(
     config: Config,
     ptrs: Mapping[str, str | None],
     known_ptrs: Callable[[Iterable[str]], dict[str, str]],
+    *,
+    history: Path | None = None,
+    now: float | None = None,
 ) -> Triage:
-    """Findings with every PTR name known so far, and what the notice history says of them."""
+    """Findings with every PTR name known so far, and what the notice history says of them.
+
+    ``history`` is the notice history file (None: the user's); ``now`` the app's clock, which
+    decides whether a notice's grace period is over.
+    """
     findings = find_findings(reports, config, ptrs)
     cached = known_ptrs(f.source_ip for f in findings if f.source_ip not in ptrs)
     if cached:
         ptrs = {**ptrs, **cached}
         findings = find_findings(reports, config, ptrs)
     try:
-        with NoticeHistory.open() as history:
-            latest = history.latest_by_source()
+        with NoticeHistory.open(history) as notices:
+            latest = notices.latest_by_source()
     except HistoryError as exc:
         return Triage(findings, problem=str(exc))
+    last_day = max(
+        (
+            covered_days(r.report_metadata.date_range.begin, r.report_metadata.date_range.end)[-1]
+            for r in reports
+        ),
+        default="",
+    )
+    notified = {f.source_ip for f in findings} & set(latest)
+    progress = {
+        p.source_ip: p
+        for p in latest_progress(
+            [latest[ip] for ip in notified],
+            reports,
+            config.notice.follow_up_days,
+            config=config,
+            now=now,
+        )
+    }
     states = {}
-    for ip in {f.source_ip for f in findings} & set(latest):
-        before, after = before_after(reports, ip, latest[ip].date, config, ptrs)
-        states[ip] = NoticeState(latest[ip], before, after)
-    return Triage(findings, states)
+    for ip in notified:
+        notice = latest[ip]
+        before, after = before_after(reports, ip, notice.date, config, ptrs)
+        state = progress[ip].state if ip in progress else None
+        states[ip] = NoticeState(notice, before, after, state, last_day >= notice.day)
+    return Triage(rank_by_notice(findings, states), states)
+
+
+def rank_by_notice(findings: list[Finding], states: Mapping[str, NoticeState]) -> list[Finding]:
+    """Sources that improved after their notice go below the open problems (order kept)."""
+    open_ = [f for f in findings if not _improved(states.get(f.source_ip))]
+    return open_ + [f for f in findings if _improved(states.get(f.source_ip))]
+
+
+def _improved(state: NoticeState | None) -> bool:
+    return state is not None and state.state == "improved"
 
 
 @dataclass(frozen=True)
@@ -88,12 +126,27 @@ class Listing:
     findings: int = 0
     """Matching findings, listed or not."""
     sources: int = 0
-    """Distinct source IPs among them."""
+    """Distinct source IPs among them that still need action."""
+    improved: int = 0
+    """Distinct source IPs among them that improved after their notice."""
 
 
-def listing(findings: list[Finding], *, show_all: bool) -> Listing:
+def listing(
+    findings: list[Finding],
+    *,
+    show_all: bool,
+    states: Mapping[str, NoticeState] | None = None,
+) -> Listing:
+    """The rows for one choice of kinds; ``sources`` counts those still needing action."""
     matching = [f for f in findings if show_all or is_problem(f.kind)]
-    return Listing(matching[:LISTED], len(matching), len({f.source_ip for f in matching}))
+    improved = {ip for ip, s in (states or {}).items() if _improved(s)}
+    open_ips = {f.source_ip for f in matching} - improved
+    return Listing(
+        matching[:LISTED],
+        len(matching),
+        len(open_ips),
+        len({f.source_ip for f in matching} & improved),
+    )
 
 
 class SourcesPane(LazyPane):
@@ -223,7 +276,14 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         try:
             app = self.dmarc
             reports = list(app.index.counted_reports())
-            result = triage(reports, app.config, ptrs, app.known_ptrs)
+            result = triage(
+                reports,
+                app.config,
+                ptrs,
+                app.known_ptrs,
+                history=app.history,
+                now=app.clock(),
+            )
         except Exception as exc:  # relayed to the pane, never swallowed
             result = Triage(problem=f"Triage failed: {type(exc).__name__}: {exc}")
         self.post_message(self.Triaged(result))
@@ -238,8 +298,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         if result.problem and not result.findings:
             self.query_one("#sources-status", Label).update(plain(result.problem))
         else:
-            self._keep(result.findings)
             self.states = result.states
+            self._keep(result.findings)
             self.loaded = True
             self._fill()
             self.dmarc.keep_long_lived()
@@ -250,7 +310,9 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
 
     def _keep(self, findings: list[Finding]) -> None:
         """Hold only the findings of sources the table can list (all of each such source's)."""
-        self.listings = {flag: listing(findings, show_all=flag) for flag in (False, True)}
+        self.listings = {
+            flag: listing(findings, show_all=flag, states=self.states) for flag in (False, True)
+        }
         self.hidden = sum(1 for f in findings if not is_problem(f.kind))
         listed = {f.source_ip for view in self.listings.values() for f in view.rows}
         self.findings = [f for f in findings if f.source_ip in listed]
@@ -310,6 +372,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             "" if self.show_all else (" needs action" if listing.sources == 1 else " need action")
         )
         parts = [count(listing.sources, "source") + need]
+        if listing.improved:
+            parts.append(f"{listing.improved:,} improved since their notice")
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
         if listing.findings > len(listing.rows):
