@@ -10,7 +10,16 @@ from collections.abc import Sequence
 
 from dmarctui import __version__
 
-COMMANDS: tuple[str, ...] = ("scan", "extract", "flagged", "readiness", "notice", "config_cmd")
+COMMANDS: tuple[str, ...] = (
+    "scan",
+    "extract",
+    "flagged",
+    "readiness",
+    "notice",
+    "digest",
+    "decide",
+    "config_cmd",
+)
 """Modules of ``dmarctui.cli`` that each register one or more subcommands."""
 
 
