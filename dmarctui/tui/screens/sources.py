@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from rich.console import Group
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,6 +21,7 @@ from textual.widgets import DataTable, Label, Static
 from textual.worker import get_current_worker
 
 from dmarctui.config import Config
+from dmarctui.decisions import Decision, DecisionError, apply_decisions, decision_for
 from dmarctui.history import HistoryError, NoticeHistory
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.notice import letter_findings
@@ -126,6 +129,13 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             priority=True,
         ),
         Binding(
+            "d",
+            "decide",
+            "Decide",
+            tooltip="Record what this source is (list, forwarder, ignore until…): remembered",
+            id="sources.decide",
+        ),
+        Binding(
             "a",
             "toggle_all",
             "All kinds",
@@ -160,6 +170,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.loaded = False
         self._asked: set[str] = set()
         self._dns: ReverseDns | None = None
+        self.decided: list[Decision] = []
+        """The decisions in force (``d``), shown under the table."""
 
     def compose(self) -> ComposeResult:
         yield Label("Ranking the sources…", id="sources-status", classes="pane-status")
@@ -204,6 +216,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         else:
             self._keep(result.findings)
             self.states = result.states
+            self._load_decisions()
             self.loaded = True
             self._fill()
             self.dmarc.keep_long_lived()
@@ -296,7 +309,12 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
                 else ""
             )
             return
-        panel.update(detail(current, self.states.get(current.source_ip)))
+        shown = detail(current, self.states.get(current.source_ip))
+        decided = decision_for(current.source_ip, self.decided)
+        if decided is not None:
+            line = Text(f"Decision for {decided.match}: {decided.summary()} (d to change)", "cyan")
+            shown = Group(*shown.renderables, line)
+        panel.update(shown)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -333,6 +351,38 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         if current is not None:
             mine = [f for f in self.findings if f.source_ip == current.source_ip]
             self.app.push_screen(SourceRecordsScreen(current.source_ip, mine))
+
+    def _load_decisions(self) -> None:
+        from dmarctui.tui.screens.decision import load_decisions
+
+        try:
+            self.decided = load_decisions()
+        except DecisionError as exc:
+            self.notify(str(exc), severity="warning")
+
+    def action_decide(self) -> None:
+        from dmarctui.tui.screens.decision import DecisionRequest, DecisionScreen, record
+
+        current = self.current
+        if current is None:
+            self.notify("No source to decide about", severity="warning")
+            return
+
+        def done(request: DecisionRequest | None) -> None:
+            if request is None:
+                return
+            try:
+                self.decided, told = record(request)
+            except DecisionError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.dmarc.config = apply_decisions(self.dmarc.config, self.decided)
+            self.notify(told)
+            self.reload()
+
+        self.app.push_screen(
+            DecisionScreen(current.source_ip, decision_for(current.source_ip, self.decided)), done
+        )
 
     def action_compose(self) -> None:
         from dmarctui.tui.screens.notice import NoticeScreen
