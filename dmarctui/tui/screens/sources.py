@@ -102,7 +102,9 @@ class SourcesPane(LazyPane):
 The sources sending with our domains that need action, most severe and busiest first. The
 line under the table explains the highlighted source and what to do about it. **Enter** lists
 every record of the source across all reports; **space** marks sources for one notice; **n**
-composes the notice to the source's admin; **a** shows forwarded mail and spoofing too.
+composes the notice to the source's admin; **d** records a decision (a list, a forwarder, our
+own server, ignore until a date, …), kept across rebuilds and used by triage and the digest;
+**a** shows forwarded mail and spoofing too.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
