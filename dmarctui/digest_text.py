@@ -257,12 +257,12 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
                 add(w["decision"].format(text=shown(x.decision)), "    ", "      ")
     if digest.losses:
         out += ["", w["losses"]]
-        for x in digest.losses:
-            kinds = ", ".join(KIND[lang][k] for k in x.kinds)
-            line = w["loss_line"].format(ip=x.source_ip, msgs=_messages(x.messages, lang))
+        for loss in digest.losses:
+            kinds = ", ".join(KIND[lang][k] for k in loss.kinds)
+            line = w["loss_line"].format(ip=loss.source_ip, msgs=_messages(loss.messages, lang))
             add(f"{line} ({kinds})" if kinds else line, "  ", "    ")
-            if x.decision:
-                add(w["decision"].format(text=shown(x.decision)), "    ", "      ")
+            if loss.decision:
+                add(w["decision"].format(text=shown(loss.decision)), "    ", "      ")
     if digest.fixed:
         out += ["", w["fixed"]]
         for f in digest.fixed:

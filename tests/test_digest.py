@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 
 from dmarctui.cli import main
 from dmarctui.digest_text import text_width
+from dmarctui.history import NoticeHistory
+from dmarctui.model import Finding
 from tests.mailbuild import (
     BEGIN,
     DAY,
@@ -326,3 +329,48 @@ def test_empty_folder_says_nothing(
     capsys: pytest.CaptureFixture[str], folder: Folder, config: Path
 ) -> None:
     assert digest(capsys, folder, config) == (0, "")
+
+
+def record_notice(ip: str, day: int) -> None:
+    msg = EmailMessage()
+    msg["From"] = "postmaster@example.ac.jp"
+    msg["To"] = "admin@lab1.example.ac.jp"
+    msg["Subject"] = f"DMARC notice {ip}"
+    msg["Date"] = formatdate(BEGIN + day * DAY + 9 * 3600, usegmt=True)
+    msg["Message-ID"] = f"<notice-{ip}@example.ac.jp>"
+    finding = Finding(ip, "internal_no_dkim", "high", 5, "example.ac.jp", 0, 0, "")
+    with NoticeHistory.open() as history:
+        history.add(msg, [finding], status="sent")
+
+
+def test_notices_due_for_a_follow_up_and_fixed_since_their_notice(
+    capsys: pytest.CaptureFixture[str], folder: Folder, tmp_path: Path
+) -> None:
+    config = tmp_path / "grace.toml"
+    config.write_text(CONFIG + "[notice]\nfollow_up_days = 2\n")
+    first_days(folder)
+    assert digest(capsys, folder, config)[0] == 1
+    record_notice(LAB, 1)
+    record_notice(LIST, 1)
+    folder.day(3, lab(5), Rec(CLEAN, 100))  # due day 2024-07-04: the lab still fails,
+    folder.day(4, lab(5), Rec(CLEAN, 100))  # the list is clean since its notice
+    code, data = digest_json(capsys, folder, config)
+    assert code == 1
+    assert said(data) == {**NOTHING, "fixed": [LIST], "follow_ups": [LAB]}
+    assert data["fixed"][0] == {"source_ip": LIST, "since": "2024-07-02", "notice": True}
+    assert data["follow_ups"][0]["failing"] == 10
+    code, text = digest(capsys, folder, config, "--always")
+    assert code == 0 and "Notices due for a follow-up" not in text
+
+
+def test_digest_settings_are_checked(tmp_path: Path) -> None:
+    from dmarctui.config import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[digest]\nlang = "ja"\nto = ["ops@example.ac.jp", "not an address"]\n')
+    config, problems = load_config(path)
+    assert config.digest.lang == "ja"
+    assert config.digest.to == ("ops@example.ac.jp",)
+    assert [str(p) for p in problems] == [
+        'c.toml: digest.to[1]: "not an address" is not an e-mail address'
+    ]
