@@ -5,7 +5,8 @@ with ``--since DATE``, of what the reports before that day showed) and lists onl
 
 * new sources that need action (a kind not seen before for that source), with their count;
 * sources that got worse: failing messages per day on the days reported since the last digest
-  at least ``WORSE_FACTOR`` times and ``WORSE_MIN`` more than the rate the last digest saw;
+  at least ``WORSE_FACTOR`` times and ``WORSE_MIN`` more than the busiest day of the
+  ``WINDOW_DAYS`` before (so a weekly newsletter is not "worse" every week);
 * sources now fixed: improved since their notice (notice history), or no failing mail over the
   last ``FIXED_DAYS`` observed days;
 * new enforced losses (more quarantined or rejected messages of a legitimate source);
@@ -41,16 +42,18 @@ from dmarctui.triage import SEVERITY, SEVERITY_ORDER
 
 ACTION_KINDS = frozenset({"internal_no_dkim", "dkim_broken", "unaligned_third_party"})
 """Kinds an admin can act on (outside spoofing is summed up, forwarding is harmless)."""
-WINDOW_DAYS = 7
-"""Observed days the remembered failing rate of a source is taken over."""
+WINDOW_DAYS = 14
+"""Observed days over which the busiest day of a source is remembered."""
 WORSE_FACTOR = 2.0
 WORSE_MIN = 10.0
-"""A source got worse when its failing messages per day reach ``WORSE_FACTOR`` times the rate
-the last digest saw and at least ``WORSE_MIN`` more."""
+"""A source got worse when its failing messages per day reach ``WORSE_FACTOR`` times its busiest
+day the last digest saw, and at least ``WORSE_MIN`` more."""
 FIXED_DAYS = 7
 """Observed days without failing mail after which a source counts as fixed."""
 READINESS_DAYS = 30
-"""Readiness and the published policies are judged over this many days up to the latest."""
+"""Readiness is judged over this many days up to the latest."""
+POLICY_DAYS = 2
+"""Published policies are compared over this many days up to the latest."""
 NEXT_STEP = {"none": "quarantine", "quarantine": "reject"}
 
 
@@ -63,7 +66,7 @@ class SourceState:
 
     kinds: tuple[str, ...]
     rate: float
-    """Failing messages per observed day over the last ``WINDOW_DAYS`` days."""
+    """Failing messages on its busiest of the last ``WINDOW_DAYS`` observed days."""
     enforced: int
     said: bool = True
     """Its kinds were reported (False while a decision kept it quiet)."""
@@ -238,8 +241,8 @@ class Digest:
 # --------------------------------------------------------------------------- computing
 
 
-def _rate(per_day: dict[str, int], days: Sequence[str]) -> float:
-    return sum(per_day.get(d, 0) for d in days) / len(days) if days else 0.0
+def _peak(per_day: dict[str, int], days: Sequence[str]) -> float:
+    return float(max((per_day.get(d, 0) for d in days), default=0))
 
 
 def _day_start(day: str) -> int:
@@ -268,19 +271,32 @@ def _kinds(findings: Iterable[Finding]) -> tuple[str, ...]:
     return tuple(sorted(kinds, key=lambda k: (SEVERITY_ORDER[SEVERITY[k]], k)))  # type: ignore[index]
 
 
-def _readiness_since(days: Sequence[str]) -> int | None:
-    if not days:
-        return None
-    first = date.fromisoformat(days[-1]) - timedelta(days=READINESS_DAYS - 1)
+def _last_days(days: Sequence[str], n: int) -> int:
+    """The start (epoch) of the ``n`` UTC days ending with the latest observed day."""
+    first = date.fromisoformat(days[-1]) - timedelta(days=n - 1)
     return _day_start(first.isoformat())
+
+
+def _policy_state(
+    inputs: DigestInputs, days: Sequence[str], until: int | None = None
+) -> tuple[list[Readiness], dict[str, Readiness]]:
+    """Readiness over ``READINESS_DAYS``, and per domain the policies of the last
+    ``POLICY_DAYS`` (a policy change is not a disagreement once receivers caught up)."""
+    if not days:
+        return [], {}
+    long = inputs.readiness(_last_days(days, READINESS_DAYS), until=until)
+    recent = inputs.readiness(_last_days(days, POLICY_DAYS), until=until)
+    return long, {r.domain: r for r in recent}
 
 
 def _variants(item: Readiness) -> tuple[str, ...]:
     return tuple(sorted(v.text() for v in item.variants))
 
 
-def _readiness_line(item: Readiness, previous: bool | None) -> ReadinessLine:
-    main = max(item.variants, key=lambda v: v.reports, default=None)
+def _readiness_line(
+    item: Readiness, recent: Readiness | None, previous: bool | None
+) -> ReadinessLine:
+    main = max((recent or item).variants, key=lambda v: v.reports, default=None)
     policy = f"p={main.p}" if main else "p=?"
     step: str | None = None
     if main is not None:
@@ -312,13 +328,12 @@ def snapshot_before(
         per_day = failing.get(ip, {})
         sources[ip] = SourceState(
             kinds=_kinds(fs),
-            rate=_rate(per_day, window),
+            rate=_peak(per_day, window),
             enforced=sum(f.messages for f in fs if f.kind == "enforced"),
             said=decision_for(ip, quiet) is None,
             fixed=_quiet_since(per_day, days) is not None,
         )
-    ready_since = _readiness_since(days)
-    readiness = inputs.readiness(ready_since, until=since) if days else []
+    readiness, recent = _policy_state(inputs, days, until=since)
     due = [
         p
         for p in inputs.follow_ups(follow_up_days, history, now)
@@ -328,7 +343,7 @@ def snapshot_before(
         last_day=days[-1] if days else None,
         sources=sources,
         reporters=frozenset(inputs.reporters(until=since)),
-        variants={r.domain: _variants(r) for r in readiness},
+        variants={d: _variants(r) for d, r in recent.items()},
         intake=frozenset(p.key for p in inputs.intake() if p.date is not None and p.date < since),
         follow_ups=frozenset(_follow_up_key(p) for p in due),
         ready={r.domain: r.ready for r in readiness},
@@ -424,7 +439,7 @@ def build_digest(
             elif quiet_since is not None:
                 fixed.append(Fixed(ip, quiet_since))
                 is_fixed = True
-        states[ip] = SourceState(kinds, _rate(per_day, window), enforced, said, is_fixed)
+        states[ip] = SourceState(kinds, _peak(per_day, window), enforced, said, is_fixed)
 
     new_set = set(new_days)
     spoof = [
@@ -442,11 +457,10 @@ def build_digest(
         and decision_for(p.source_ip, quiet) is None
     ]
 
-    ready_since = _readiness_since(days)
-    readiness = inputs.readiness(ready_since) if days else []
+    readiness, recent = _policy_state(inputs, days)
     disagreements = [
         Disagreement(r.domain, tuple((v.text(), v.reporters) for v in r.variants))
-        for r in readiness
+        for r in recent.values()
         if not r.policy_consistent and _variants(r) != baseline.variants.get(r.domain)
     ]
     reporters = inputs.reporters()
@@ -472,7 +486,10 @@ def build_digest(
         follow_ups=tuple(
             FollowUpDue(p.source_ip, p.notice.day, p.notice.recipients, p.after_due) for p in dues
         ),
-        readiness=tuple(_readiness_line(r, baseline.ready.get(r.domain)) for r in readiness),
+        readiness=tuple(
+            _readiness_line(r, recent.get(r.domain), baseline.ready.get(r.domain))
+            for r in readiness
+        ),
         spoofing_sources=len(spoof),
         spoofing_messages=sum(spoof),
     )
@@ -480,7 +497,7 @@ def build_digest(
         last_day=days[-1] if days else baseline.last_day,
         sources=states,
         reporters=frozenset(reporters),
-        variants={r.domain: _variants(r) for r in readiness},
+        variants={d: _variants(r) for d, r in recent.items()},
         intake=baseline.intake | {p.key for p in intake},
         follow_ups=baseline.follow_ups | {_follow_up_key(p) for p in dues},
         ready={r.domain: r.ready for r in readiness},

@@ -7,7 +7,7 @@ and bidi characters escaped, so a stranger's bytes cannot move the reader's curs
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from dmarctui.config import Lang
 from dmarctui.digest import READINESS_DAYS, Digest, ReadinessLine
@@ -58,7 +58,9 @@ WORDS: dict[Lang, dict[str, str]] = {
         "for": " for {domains}",
         "since": "Since {since}; reports up to {last}.",
         "first": "First digest; reports up to {last}.",
-        "count": "{n} new problems, {reports} reports from {reporters} reporters.",
+        "count": "{problems}, {reports} reports from {reporters} reporters.",
+        "problems": "{n} new problems",
+        "problem": "1 new problem",
         "nothing": "Nothing new.",
         "new": "New sources that need action",
         "messages": "{n} messages",
@@ -78,7 +80,9 @@ WORDS: dict[Lang, dict[str, str]] = {
         "intake": "Intake problems",
         "followups": "Notices due for a follow-up",
         "followup_line": "{ip}: notified {day} ({to}); {n} failing messages since due",
-        "spoofing": "Outside spoofing: {m} messages from {s} sources on the new days.",
+        "spoofing": "Outside spoofing: {m} from {s} on the new days.",
+        "sources": "{n} sources",
+        "source": "1 source",
         "readiness": "Readiness",
         "ready": "{domain} ({policy}): ready for {step}",
         "ready_top": "{domain} ({policy}): no legitimate mail fails DMARC",
@@ -88,14 +92,16 @@ WORDS: dict[Lang, dict[str, str]] = {
         ),
         "changed": " (changed)",
         "decision": "decision: {text}",
-        "subject": "DMARC digest{domains}: {n} new problems",
+        "subject": "DMARC digest{domains}: {problems}",
     },
     "ja": {
         "title": "DMARC ダイジェスト",
         "for": " ({domains})",
         "since": "{since} 以降の変化。レポートは {last} まで。",
         "first": "初回のダイジェスト。レポートは {last} まで。",
-        "count": "新しい問題 {n} 件。報告者 {reporters} 社のレポート {reports} 通。",
+        "count": "{problems}。報告者 {reporters} 社のレポート {reports} 通。",
+        "problems": "新しい問題 {n} 件",
+        "problem": "新しい問題 1 件",
         "nothing": "新しいことはありません。",
         "new": "対応が必要な新しい送信元",
         "messages": "{n} 通",
@@ -109,13 +115,15 @@ WORDS: dict[Lang, dict[str, str]] = {
         "fixed_notice": "{ip}: {day} の通知以降、失敗なし",
         "fixed_quiet": "{ip}: {day} 以降、失敗なし",
         "losses": "新たに隔離・拒否されたメール",
-        "loss_line": "{ip}: {msgs} が隔離・拒否された",
+        "loss_line": "{ip}: {msgs}が隔離・拒否された",
         "reporters": "新しい報告者: {names}",
         "disagree": "{domain} の公開ポリシーについて受信側の見方が一致しない:",
         "intake": "取り込みの問題",
         "followups": "再通知の時期を迎えた通知",
         "followup_line": "{ip}: {day} に通知 ({to})。期限後も {n} 通が失敗",
-        "spoofing": "外部からのなりすまし: 新しい日に {s} 送信元から {m} 通。",
+        "spoofing": "外部からのなりすまし: 新しい日に {s}から {m}。",
+        "sources": "{n} 送信元",
+        "source": "1 送信元",
         "readiness": "ポリシー強化の準備",
         "ready": "{domain} ({policy}): {step} に進める",
         "ready_top": "{domain} ({policy}): 正当なメールの失敗なし",
@@ -125,7 +133,7 @@ WORDS: dict[Lang, dict[str, str]] = {
         ),
         "changed": " (変化あり)",
         "decision": "判断: {text}",
-        "subject": "DMARC ダイジェスト{domains}: 新しい問題 {n} 件",
+        "subject": "DMARC ダイジェスト{domains}: {problems}",
     },
 }
 
@@ -150,6 +158,22 @@ def shown(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+CLOSERS = frozenset(")）」』】〕、。，．,.:;!?％%")
+OPENERS = frozenset("(（「『【〔")
+
+
+def _glued(tokens: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Tokens with closing punctuation kept on the line before it, and opening punctuation on
+    the line after it (a line never starts with ``)`` or ``、`` nor ends with ``(``)."""
+    out: list[tuple[str, bool]] = []
+    for token, space in tokens:
+        if out and not space and (token[0] in CLOSERS or out[-1][0][-1] in OPENERS):
+            out[-1] = (out[-1][0] + token, out[-1][1])
+        else:
+            out.append((token, space))
+    return out
 
 
 def _tokens(text: str) -> Iterator[tuple[str, bool]]:
@@ -182,7 +206,7 @@ def wrap(text: str, first: str = "", rest: str | None = None, width: int = WIDTH
     lines: list[str] = []
     line, used = first, text_width(first)
     empty = True
-    for token, space in _tokens(text):
+    for token, space in _glued(_tokens(text)):
         need = text_width(token) + (1 if space and not empty else 0)
         if not empty and used + need > width:
             lines.append(line)
@@ -210,7 +234,7 @@ def subject(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
     """A stable Subject: the same shape every day, the count of new problems in it."""
     words = WORDS[lang]
     named = words["for"].format(domains=", ".join(domains)) if domains else ""
-    return words["subject"].format(domains=named, n=digest.problems)
+    return words["subject"].format(domains=named, problems=_count(digest.problems, "problem", lang))
 
 
 def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
@@ -229,7 +253,9 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
         add(w["first"].format(last=last))
     add(
         w["count"].format(
-            n=digest.problems, reports=digest.reports, reporters=digest.reporters_total
+            problems=_count(digest.problems, "problem", lang),
+            reports=f"{digest.reports:,}",
+            reporters=digest.reporters_total,
         )
     )
     if not digest.has_news:
@@ -303,9 +329,14 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
     return "\n".join(out) + "\n"
 
 
-def _messages(n: int, lang: Lang) -> str:
+def _count(n: int, noun: str, lang: Lang) -> str:
+    """``1 message`` / ``3 messages``, by the ``noun`` and ``nouns`` entries of WORDS."""
     w = WORDS[lang]
-    return w["message"] if n == 1 else w["messages"].format(n=f"{n:,}")
+    return w[noun] if n == 1 else w[noun + "s"].format(n=f"{n:,}")
+
+
+def _messages(n: int, lang: Lang) -> str:
+    return _count(n, "message", lang)
 
 
 def _readiness(r: ReadinessLine, lang: Lang) -> str:

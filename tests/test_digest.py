@@ -374,3 +374,22 @@ def test_digest_settings_are_checked(tmp_path: Path) -> None:
     assert [str(p) for p in problems] == [
         'c.toml: digest.to[1]: "not an address" is not an e-mail address'
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "198.51.100.25: 1 日あたりの失敗 9.1 → 28.0 通 (転送中に壊れた DKIM 署名)",
+        "example.ac.jp (p=none): p=quarantine にはまだ早い。直近 30 日に正当な送信元のメール",
+        "unreadable: " + "1709780195.M000039P4242Q39.mx1#1/" * 4 + " refused",
+        "a bidi \u202e trick\x1b[2J and a line\nbreak",
+    ],
+)
+def test_wrapped_lines_fit_and_never_start_with_closing_punctuation(text: str) -> None:
+    from dmarctui.digest_text import CLOSERS, shown, wrap
+
+    lines = wrap(shown(text), "  ", "    ")
+    assert all(text_width(line) <= 72 for line in lines)
+    assert not any(line.strip()[0] in CLOSERS for line in lines)
+    assert "".join(line.strip() for line in lines).replace(" ", "") == shown(text).replace(" ", "")
+    assert "\x1b" not in "".join(lines) and "\u202e" not in "".join(lines)
