@@ -319,7 +319,8 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
         out.append("")
         add(
             w["spoofing"].format(
-                m=f"{digest.spoofing_messages:,}", s=f"{digest.spoofing_sources:,}"
+                m=_messages(digest.spoofing_messages, lang),
+                s=_count(digest.spoofing_sources, "source", lang),
             )
         )
     if digest.readiness:

@@ -227,6 +227,7 @@ def test_text_fits_72_columns_in_english_and_japanese(
     assert "New sources that need action" in en
     assert f"  {LAB}: internal sender without DKIM, 15 messages" in en
     assert "    contact: Lab 1 admin" in en
+    assert "Outside spoofing: 6 messages from 1 source on the new days." in en
     assert "Submit via the department server" in en
     code, ja = digest(capsys, folder, config, "--lang", "ja", "--dry-run")
     assert "対応が必要な新しい送信元" in ja and "15 通" in ja
