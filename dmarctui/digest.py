@@ -457,10 +457,10 @@ def build_digest(
         and decision_for(p.source_ip, quiet) is None
     ]
 
-    readiness, recent = _policy_state(inputs, days)
+    readiness, policies = _policy_state(inputs, days)
     disagreements = [
         Disagreement(r.domain, tuple((v.text(), v.reporters) for v in r.variants))
-        for r in recent.values()
+        for r in policies.values()
         if not r.policy_consistent and _variants(r) != baseline.variants.get(r.domain)
     ]
     reporters = inputs.reporters()
@@ -487,7 +487,7 @@ def build_digest(
             FollowUpDue(p.source_ip, p.notice.day, p.notice.recipients, p.after_due) for p in dues
         ),
         readiness=tuple(
-            _readiness_line(r, recent.get(r.domain), baseline.ready.get(r.domain))
+            _readiness_line(r, policies.get(r.domain), baseline.ready.get(r.domain))
             for r in readiness
         ),
         spoofing_sources=len(spoof),
@@ -497,7 +497,7 @@ def build_digest(
         last_day=days[-1] if days else baseline.last_day,
         sources=states,
         reporters=frozenset(reporters),
-        variants={d: _variants(r) for d, r in recent.items()},
+        variants={d: _variants(r) for d, r in policies.items()},
         intake=baseline.intake | {p.key for p in intake},
         follow_ups=baseline.follow_ups | {_follow_up_key(p) for p in dues},
         ready={r.domain: r.ready for r in readiness},

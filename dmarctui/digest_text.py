@@ -13,6 +13,8 @@ from dmarctui.config import Lang
 from dmarctui.digest import READINESS_DAYS, Digest, ReadinessLine
 
 WIDTH = 72
+LISTED = 30
+"""Most items a section lists; the heading says how many there are (``--json`` has all)."""
 
 KIND: dict[Lang, dict[str, str]] = {
     "en": {
@@ -62,6 +64,7 @@ WORDS: dict[Lang, dict[str, str]] = {
         "problems": "{n} new problems",
         "problem": "1 new problem",
         "nothing": "Nothing new.",
+        "first_of": "{title} ({shown} of {total} listed; --json has all)",
         "new": "New sources that need action",
         "messages": "{n} messages",
         "message": "1 message",
@@ -103,6 +106,7 @@ WORDS: dict[Lang, dict[str, str]] = {
         "problems": "新しい問題 {n} 件",
         "problem": "新しい問題 1 件",
         "nothing": "新しいことはありません。",
+        "first_of": "{title} ({total} 件中 {shown} 件。全件は --json で)",
         "new": "対応が必要な新しい送信元",
         "messages": "{n} 通",
         "message": "1 通",
@@ -262,8 +266,8 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
         add(w["nothing"])
 
     if digest.new_sources:
-        out += ["", w["new"]]
-        for n in digest.new_sources:
+        out += ["", _head(w["new"], len(digest.new_sources), lang)]
+        for n in digest.new_sources[:LISTED]:
             name = f" ({shown(n.ptr.rstrip('.'))})" if n.ptr else ""
             again = f", {w['again']}" if n.again else ""
             msgs = _messages(n.messages, lang)
@@ -274,29 +278,29 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
                 add(w["known"].format(label=shown(n.label)), "    ", "      ")
             add(ADVICE[lang][n.kind], "    ", "    ")
     if digest.worse:
-        out += ["", w["worse"]]
-        for x in digest.worse:
+        out += ["", _head(w["worse"], len(digest.worse), lang)]
+        for x in digest.worse[:LISTED]:
             kinds = ", ".join(KIND[lang][k] for k in x.kinds)
             line = w["worse_line"].format(ip=x.source_ip, before=x.before, after=x.after)
             add(f"{line} ({kinds})" if kinds else line, "  ", "    ")
             if x.decision:
                 add(w["decision"].format(text=shown(x.decision)), "    ", "      ")
     if digest.losses:
-        out += ["", w["losses"]]
-        for loss in digest.losses:
+        out += ["", _head(w["losses"], len(digest.losses), lang)]
+        for loss in digest.losses[:LISTED]:
             kinds = ", ".join(KIND[lang][k] for k in loss.kinds)
             line = w["loss_line"].format(ip=loss.source_ip, msgs=_messages(loss.messages, lang))
             add(f"{line} ({kinds})" if kinds else line, "  ", "    ")
             if loss.decision:
                 add(w["decision"].format(text=shown(loss.decision)), "    ", "      ")
     if digest.fixed:
-        out += ["", w["fixed"]]
-        for f in digest.fixed:
+        out += ["", _head(w["fixed"], len(digest.fixed), lang)]
+        for f in digest.fixed[:LISTED]:
             key = "fixed_notice" if f.notice else "fixed_quiet"
             add(w[key].format(ip=f.source_ip, day=f.since), "  ", "    ")
     if digest.follow_ups:
-        out += ["", w["followups"]]
-        for d in digest.follow_ups:
+        out += ["", _head(w["followups"], len(digest.follow_ups), lang)]
+        for d in digest.follow_ups[:LISTED]:
             to = ", ".join(shown(r) for r in d.recipients) or "-"
             add(
                 w["followup_line"].format(ip=d.source_ip, day=d.notified, to=to, n=d.failing),
@@ -304,8 +308,8 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
                 "    ",
             )
     if digest.intake:
-        out += ["", w["intake"]]
-        for p in digest.intake:
+        out += ["", _head(w["intake"], len(digest.intake), lang)]
+        for p in digest.intake[:LISTED]:
             add(f"{INTAKE[lang][p.kind]}: {shown(p.where)}: {shown(p.detail)}", "  ", "    ")
     if digest.new_reporters or digest.disagreements:
         out.append("")
@@ -328,6 +332,12 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
         for r in digest.readiness:
             add(_readiness(r, lang), "  ", "    ")
     return "\n".join(out) + "\n"
+
+
+def _head(title: str, total: int, lang: Lang) -> str:
+    if total <= LISTED:
+        return title
+    return WORDS[lang]["first_of"].format(title=title, shown=LISTED, total=f"{total:,}")
 
 
 def _count(n: int, noun: str, lang: Lang) -> str:

@@ -79,10 +79,15 @@ class Folder:
         name = f"{1_800_000_000 + self.count}.M{self.count:06d}P99Q{self.count}.mx1"
         (self.path / "new" / name).write_bytes(raw)
 
-    def day(self, day: int, *records: Rec, org: str = "google.com") -> None:
+    def day(self, day: int, *records: Rec, org: str = "google.com", p: str = "none") -> None:
         begin = BEGIN + day * DAY
         xml = aggregate_xml(
-            *records, org_name=org, report_id=f"{org}-{day}", begin=begin, email=f"dmarc@{org}"
+            *records,
+            org_name=org,
+            report_id=f"{org}-{day}",
+            begin=begin,
+            email=f"dmarc@{org}",
+            p=p,
         )
         self.add(
             report_mail(
@@ -394,3 +399,31 @@ def test_wrapped_lines_fit_and_never_start_with_closing_punctuation(text: str) -
     assert not any(line.strip()[0] in CLOSERS for line in lines)
     assert "".join(line.strip() for line in lines).replace(" ", "") == shown(text).replace(" ", "")
     assert "\x1b" not in "".join(lines) and "\u202e" not in "".join(lines)
+
+
+def test_receivers_disagreeing_on_the_policy_are_said_once(
+    capsys: pytest.CaptureFixture[str], folder: Folder, config: Path
+) -> None:
+    first_days(folder)
+    digest(capsys, folder, config)
+    folder.day(3, Rec(CLEAN, 10))
+    folder.day(3, Rec(CLEAN, 10), org="Yahoo", p="quarantine")
+    code, data = digest_json(capsys, folder, config)
+    assert code == 1
+    [disagreement] = data["disagreements"]
+    assert disagreement["domain"] == "example.ac.jp"
+    assert [who for _, who in disagreement["variants"]] == [["google.com"], ["Yahoo"]]
+    folder.day(4, Rec(CLEAN, 10))
+    folder.day(4, Rec(CLEAN, 10), org="Yahoo", p="quarantine")
+    code, data = digest_json(capsys, folder, config)
+    assert code == 0 and data == {}
+
+
+def test_a_long_section_lists_thirty_and_says_how_many(
+    capsys: pytest.CaptureFixture[str], folder: Folder, config: Path
+) -> None:
+    folder.day(0, *(lab(1, f"192.0.2.{100 + n}") for n in range(35)))
+    code, text = digest(capsys, folder, config)
+    assert code == 1
+    assert "New sources that need action (30 of 35 listed; --json has all)" in text
+    assert text.count("internal sender without DKIM") == 30
