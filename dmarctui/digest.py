@@ -380,7 +380,6 @@ def build_digest(
     failing = inputs.failing_per_day()
     days = inputs.observed_days()
     new_days = [d for d in days if baseline.last_day is None or d > baseline.last_day]
-    window = days[-WINDOW_DAYS:]
     quiet = [d for d in decisions if d.verdict in QUIET_VERDICTS]
 
     new_sources: list[NewSource] = []
@@ -392,54 +391,21 @@ def build_digest(
     improved = {p.source_ip: p for p in progress if p.state == "improved"}
 
     for ip, fs in _action_sources(findings).items():
-        prev = baseline.sources.get(ip)
-        decision = decision_for(ip, quiet)
-        kinds = _kinds(fs)
-        per_day = failing.get(ip, {})
-        recent = sum(per_day.get(d, 0) for d in new_days)
-        after = recent / len(new_days) if new_days else 0.0
-        enforced = sum(f.messages for f in fs if f.kind == "enforced")
-        quiet_since = _quiet_since(per_day, days)
-        said = prev.said if prev else False
-        is_fixed = prev.fixed if prev else quiet_since is not None
-        listed = False
-
-        if decision is None and kinds:
-            if prev is None or not prev.said or prev.fixed:
-                # A source first seen long quiet is history, not news; a known one must fail
-                # again on the new days.
-                if quiet_since is None if prev is None else recent > 0:
-                    again = prev is not None
-                    new_sources += [_new(f, again, inputs.config) for f in fs if f.kind in kinds]
-                    said, is_fixed, listed = True, False, True
-            else:
-                known = set(prev.kinds)
-                added = [f for f in fs if f.kind in kinds and f.kind not in known]
-                new_sources += [_new(f, False, inputs.config) for f in added]
-                listed = bool(added)
-        elif decision is not None:
-            said = False
-
-        note = decision.text() if decision else None
-        if (
-            prev is not None
-            and not listed
-            and new_days
-            and after >= max(WORSE_FACTOR * prev.rate, prev.rate + WORSE_MIN)
-        ):
-            worse.append(Worse(ip, kinds, prev.rate, after, note))
-        lost = enforced - (prev.enforced if prev else 0)
-        if lost > 0 and not (prev is None and quiet_since is not None):
-            losses.append(Loss(ip, kinds, lost, note))
-
-        if decision is None and prev is not None and prev.said and not prev.fixed and not listed:
-            if ip in improved:
-                fixed.append(Fixed(ip, improved[ip].notice.day, notice=True))
-                is_fixed = True
-            elif quiet_since is not None:
-                fixed.append(Fixed(ip, quiet_since))
-                is_fixed = True
-        states[ip] = SourceState(kinds, _peak(per_day, window), enforced, said, is_fixed)
+        news = _judge(
+            fs,
+            baseline.sources.get(ip),
+            decision_for(ip, quiet),
+            failing.get(ip, {}),
+            days,
+            new_days,
+            improved.get(ip),
+            inputs.config,
+        )
+        new_sources += news.new
+        worse += news.worse
+        losses += news.losses
+        fixed += news.fixed
+        states[ip] = news.state
 
     new_set = set(new_days)
     spoof = [
@@ -503,6 +469,73 @@ def build_digest(
         ready={r.domain: r.ready for r in readiness},
     )
     return digest, snapshot
+
+
+@dataclass
+class _SourceNews:
+    """What one source that needs action contributes to a digest, and what to remember of it."""
+
+    state: SourceState
+    new: list[NewSource] = field(default_factory=list)
+    worse: list[Worse] = field(default_factory=list)
+    losses: list[Loss] = field(default_factory=list)
+    fixed: list[Fixed] = field(default_factory=list)
+
+
+def _judge(
+    fs: Sequence[Finding],
+    prev: SourceState | None,
+    decision: Decision | None,
+    per_day: dict[str, int],
+    days: Sequence[str],
+    new_days: Sequence[str],
+    improved: SourceProgress | None,
+    config: Config,
+) -> _SourceNews:
+    """The news about one source: ``fs`` are its findings, ``prev`` what the last digest knew,
+    ``decision`` an ignore or accepted-risk decision in force, ``per_day`` its failing messages."""
+    ip = fs[0].source_ip
+    kinds = _kinds(fs)
+    recent = sum(per_day.get(d, 0) for d in new_days)
+    after = recent / len(new_days) if new_days else 0.0
+    enforced = sum(f.messages for f in fs if f.kind == "enforced")
+    quiet_since = _quiet_since(per_day, days)
+    said = prev.said if prev else False
+    is_fixed = prev.fixed if prev else quiet_since is not None
+    news = _SourceNews(SourceState(kinds, _peak(per_day, days[-WINDOW_DAYS:]), enforced))
+
+    if decision is not None:
+        said = False  # kept quiet: said again once the decision ends and it still fails
+    elif kinds and (prev is None or not prev.said or prev.fixed):
+        # A source first seen long quiet is history, not news; a known one must fail again.
+        if quiet_since is None if prev is None else recent > 0:
+            news.new = [_new(f, prev is not None, config) for f in fs if f.kind in kinds]
+            said, is_fixed = True, False
+    elif kinds and prev is not None:
+        news.new = [
+            _new(f, False, config) for f in fs if f.kind in kinds and f.kind not in prev.kinds
+        ]
+
+    note = decision.text() if decision else None
+    if (
+        prev is not None
+        and not news.new
+        and new_days
+        and after >= max(WORSE_FACTOR * prev.rate, prev.rate + WORSE_MIN)
+    ):
+        news.worse.append(Worse(ip, kinds, prev.rate, after, note))
+    lost = enforced - (prev.enforced if prev else 0)
+    if lost > 0 and not (prev is None and quiet_since is not None):
+        news.losses.append(Loss(ip, kinds, lost, note))
+    if decision is None and prev is not None and prev.said and not prev.fixed and not news.new:
+        if improved is not None:
+            news.fixed.append(Fixed(ip, improved.notice.day, notice=True))
+            is_fixed = True
+        elif quiet_since is not None:
+            news.fixed.append(Fixed(ip, quiet_since))
+            is_fixed = True
+    news.state = SourceState(kinds, news.state.rate, enforced, said, is_fixed)
+    return news
 
 
 def _new(f: Finding, again: bool, config: Config) -> NewSource:
