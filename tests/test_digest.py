@@ -275,9 +275,17 @@ def test_deleting_the_index_does_not_make_old_news_new(
 ) -> None:
     first_days(folder)
     folder.truncated(1)
+    before = folder_bytes(folder.path)
     assert digest(capsys, folder, config)[0] == 1
     shutil.rmtree(Path.home() / ".cache")  # conftest points XDG_CACHE_HOME here
     assert digest(capsys, folder, config) == (0, "")
+    assert folder_bytes(folder.path) == before  # the mail folder is only ever read
+
+
+def folder_bytes(path: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
 
 
 def test_ignored_source_stays_out_until_it_gets_worse(
