@@ -13,7 +13,7 @@ from typing import ClassVar
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
@@ -44,6 +44,15 @@ class DecisionRequest:
 
 
 class DecisionScreen(ModalScreen[DecisionRequest | None]):
+    DEFAULT_CSS = """
+    DecisionScreen #decision-current { width: 1fr; }
+    DecisionScreen #decision-verdict { height: auto; border: none; padding: 0; margin: 1 0 0 0; }
+    DecisionScreen .decision-field { height: 1; margin: 1 0 0 0; }
+    DecisionScreen .decision-field Label { width: 9; }
+    DecisionScreen Input { border: none; height: 1; padding: 0 1; width: 1fr; }
+    DecisionScreen #decision-error { width: 1fr; color: $error; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel", id="decision.cancel"),
     ]
@@ -65,16 +74,22 @@ class DecisionScreen(ModalScreen[DecisionRequest | None]):
             if self.current is not None:
                 options.append(Option(f"{len(options) + 1}  undo the current decision", id=UNDO))
             yield OptionList(*options, id="decision-verdict")
-            yield Input(
-                value=self.current.match if self.current else self.source_ip,
-                placeholder="IP address or CIDR network",
-                id="decision-match",
-            )
-            yield Input(placeholder="ignore until YYYY-MM-DD", id="decision-until")
-            yield Input(placeholder="note: why (free text)", id="decision-note")
+            with Horizontal(classes="decision-field"):
+                yield Label("Network")
+                yield Input(
+                    value=self.current.match if self.current else self.source_ip,
+                    placeholder="IP address or CIDR network",
+                    id="decision-match",
+                )
+            with Horizontal(classes="decision-field"):
+                yield Label("Until")
+                yield Input(placeholder="ignore only: last day, YYYY-MM-DD", id="decision-until")
+            with Horizontal(classes="decision-field"):
+                yield Label("Note")
+                yield Input(placeholder="why (free text)", id="decision-note")
             yield Label("", id="decision-error")
             yield Label(
-                "↑↓ or 1–7 choose · tab to the fields · Enter saves · Esc cancels",
+                f"↑↓ or 1–{len(options)} choose · tab to the fields · Enter saves · Esc cancels",
                 classes="dialog-hint",
             )
 
