@@ -143,6 +143,17 @@ class NoticeSettings:
     """``[notice] planned_date``: when the planned policy takes effect."""
 
 
+@dataclass(frozen=True)
+class DigestSettings:
+    """``[digest]``: what ``dmarctui digest`` writes and to whom it mails it."""
+
+    lang: Lang = "en"
+    to: tuple[str, ...] = ()
+    """Recipients of ``digest --mail``."""
+    from_addr: str | None = None
+    """TOML key ``from``; default: ``[notice] from``."""
+
+
 def _domain_is_under(domain: str, parent: str) -> bool:
     return domain == parent or domain.endswith("." + parent)
 
@@ -170,6 +181,11 @@ class Config:
     demo: bool = False
     """The demo's configuration (set by the demo, or found beside the demo's marker file):
     letters can be drafted but never sent, whatever the file says."""
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    decided_senders: tuple[Sender, ...] = ()
+    """Senders from the user's decisions (:mod:`dmarctui.decisions`); the config's win."""
+    decided_internal: tuple[Network, ...] = ()
+    """Networks the user decided are our own servers; counted as internal."""
 
     def is_own_domain(self, domain: str) -> bool:
         name = _clean_domain(domain)
@@ -194,18 +210,25 @@ class Config:
         address = _parse_ip(ip)
         if address is None:
             return False
-        return any(address.version == n.version and address in n for n in self.internal)
+        networks = (*self.internal, *self.decided_internal)
+        return any(address.version == n.version and address in n for n in networks)
 
     def internal_network(self, ip: str) -> Network | None:
-        """The most specific internal network holding ``ip``."""
+        """The most specific internal network holding ``ip`` (configured ones first)."""
         address = _parse_ip(ip)
         if address is None:
             return None
-        hits = [n for n in self.internal if address.version == n.version and address in n]
-        return max(hits, key=lambda n: n.prefixlen) if hits else None
+        for networks in (self.internal, self.decided_internal):
+            hits = [n for n in networks if address.version == n.version and address in n]
+            if hits:
+                return max(hits, key=lambda n: n.prefixlen)
+        return None
 
     def sender_for(self, ip: str, ptr: str | None) -> Sender | None:
+        """The most specific configured sender; a decided one only where the config is silent."""
         hits = [s for s in self.senders if s.matches(ip, ptr)]
+        if not hits:
+            hits = [s for s in self.decided_senders if s.matches(ip, ptr)]
         return max(hits, key=lambda s: _match_specificity(s.match)) if hits else None
 
     def contact_for(self, ip: str, ptr: str | None) -> Contact | None:
@@ -598,12 +621,30 @@ def notice_problems(config: Config) -> list[ConfigProblem]:
     return problems
 
 
+def _read_digest(r: _Reader, data: Mapping[str, Any]) -> DigestSettings:
+    table = r.table(data, "digest", "digest")
+    r.unknown(table, ("lang", "to", "from"), "digest")
+
+    def check(text: str) -> str | None:
+        return None if _valid_email(text) else f'"{text}" is not an e-mail address'
+
+    from_addr = r.string(table, "from", "digest.from", None)
+    if from_addr is not None and not _valid_email(from_addr):
+        r.problem("digest.from", f'"{from_addr}" is not an e-mail address')
+        from_addr = None
+    return DigestSettings(
+        lang=r.choice(table, "lang", "digest.lang", get_args(Lang), "en"),  # type: ignore[arg-type]
+        to=tuple(t.strip() for t in r.string_list(table, "to", "digest.to", check)),
+        from_addr=from_addr.strip() if from_addr else None,
+    )
+
+
 def parse_config(
     data: Mapping[str, Any], file: str = "config.toml", path: Path | None = None
 ) -> tuple[Config, list[ConfigProblem]]:
     """Build a Config from parsed TOML; every bad value becomes a problem and its default."""
     r = _Reader(file)
-    r.unknown(data, ("domains", "networks", "senders", "contacts", "notice", "imap"), "")
+    r.unknown(data, ("domains", "networks", "senders", "contacts", "notice", "imap", "digest"), "")
     own, include = _read_domains(r, data)
     templates = path.parent / "templates" if path is not None else None
     config = Config(
@@ -617,23 +658,37 @@ def parse_config(
         path=path,
         templates_dir=templates if templates is not None and templates.is_dir() else None,
         demo=path is not None and (path.parent / DEMO_MARKER).exists(),
+        digest=_read_digest(r, data),
     )
     return config, r.problems
 
 
-def load_config(path: Path | None = None) -> tuple[Config, list[ConfigProblem]]:
-    """Load the configuration.
+def load_config(
+    path: Path | None = None, *, decisions: bool = True
+) -> tuple[Config, list[ConfigProblem]]:
+    """Load the configuration, with the user's active decisions merged after its senders.
 
     Args:
         path: a file named by the user (``--config``); None means the default location.
+        decisions: merge the decisions recorded with ``dmarctui decide`` or the Sources pane
+            (:mod:`dmarctui.decisions`); an unreadable decisions file is one more problem.
 
     Returns:
         The configuration and the problems found in it. A missing default file gives
-        ``(Config(), [])``.
+        ``(Config(), [])`` (plus any decisions).
 
     Raises:
         ConfigError: the named file is missing, the file is unreadable, or it is not valid TOML.
     """
+    config, problems = _load_file(path)
+    if not decisions:
+        return config, problems
+    from dmarctui.decisions import with_stored_decisions  # decisions build on this module
+
+    return with_stored_decisions(config, problems)
+
+
+def _load_file(path: Path | None) -> tuple[Config, list[ConfigProblem]]:
     target = path if path is not None else default_config_path()
     if not target.exists():
         if path is None:
@@ -719,4 +774,10 @@ starttls = false
 # url = "imaps://dmarc@mail.example.ac.jp/INBOX"
 # password_command = "pass show mail/dmarc"
 # password_env = "DMARCTUI_IMAP_PASSWORD"
+
+# `dmarctui digest PATH --mail` (for cron) sends what is new to these addresses
+# through [notice] send. lang: ja | en
+# [digest]
+# lang = "en"
+# to = ["postmaster@example.ac.jp"]
 """

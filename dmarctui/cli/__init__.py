@@ -23,6 +23,8 @@ COMMANDS: tuple[str, ...] = (
     "readiness",
     "notice",
     "export",
+    "digest",
+    "decide",
     "config_cmd",
 )
 """Modules of ``dmarctui.cli`` that each register one or more subcommands."""

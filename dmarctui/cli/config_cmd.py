@@ -99,6 +99,11 @@ def describe(config: Config) -> list[str]:
         f"known senders: {len(config.senders) or '(none)'}",
     ]
     lines += [f"  {s.match}  {s.role}  {s.label}" for s in config.senders]
+    if config.decided_senders or config.decided_internal:
+        lines.append(
+            f"decided (dmarctui decide list): {len(config.decided_senders)} senders,"
+            f" {len(config.decided_internal)} own networks"
+        )
     lines.append(f"contacts: {len(config.contacts) or '(none)'}")
     lines += [f"  {c.match}  {c.name} <{c.email}> [{c.lang}]" for c in config.contacts]
     notice = config.notice
@@ -118,5 +123,6 @@ def describe(config: Config) -> list[str]:
         f"send with: {how}",
         f"follow up after: {notice.follow_up_days} days",
         f"templates: {config.templates_dir or '(built in)'}",
+        f"digest: {', '.join(config.digest.to) or '(no recipients)'} [{config.digest.lang}]",
     ]
     return lines

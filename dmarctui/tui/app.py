@@ -411,7 +411,13 @@ def make_app(
         folder = ensure_demo()
         path = folder.maildir
         if config is None:
-            config, problems = load_config(folder.config_path)
+            from dmarctui.decisions import with_stored_decisions
+
+            # the demo's own decisions, never the user's (its state stays in its folder)
+            config, problems = with_stored_decisions(
+                *load_config(folder.config_path, decisions=False),
+                folder.root / "decisions.sqlite3",
+            )
             notes.extend(str(p) for p in problems)
         config = demo_settings(config, folder)
         db = db or folder.index_path

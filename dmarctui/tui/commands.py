@@ -97,6 +97,12 @@ def _sources_commands(main: MainScreen, sources: SourcesPane) -> Iterator[Comman
             "Every record of this source in all reports",
             on_sources(sources.action_open),
         )
+    if sources.current is not None:
+        yield (
+            "sources: decide",
+            "Record what this source is (list, forwarder, ignore until…), or undo it",
+            on_sources(sources.action_decide),
+        )
     if sources.show_all:
         yield (
             "sources: hide informational",

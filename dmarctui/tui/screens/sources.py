@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from rich.console import Group
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -22,6 +24,7 @@ from textual.widgets import DataTable, Label, Static
 from textual.worker import get_current_worker
 
 from dmarctui.config import Config
+from dmarctui.decisions import Decision, DecisionError, apply_decisions, decision_for
 from dmarctui.history import HistoryError, NoticeHistory, latest_progress
 from dmarctui.model import AggregateReport, Finding
 from dmarctui.notice import letter_findings
@@ -160,7 +163,9 @@ The sources sending with our domains that need action, most severe and busiest f
 lines under the table explain the highlighted source and what to do about it (**J** / **K**
 scroll them when they are longer than the space). **Enter** lists
 every record of the source across all reports; **space** marks sources for one notice; **n**
-composes the notice to the source's admin; **a** shows forwarded mail and spoofing too.
+composes the notice to the source's admin; **d** records a decision (a list, a forwarder, our
+own server, ignore until a date, …), kept across rebuilds and used by triage and the digest;
+**a** shows forwarded mail and spoofing too.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -188,6 +193,13 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         ),
         Binding("J", "detail(1)", "Detail ↓", show=False, id="sources.detail_down"),
         Binding("K", "detail(-1)", "Detail ↑", show=False, id="sources.detail_up"),
+        Binding(
+            "d",
+            "decide",
+            "Decide",
+            tooltip="Record what this source is (list, forwarder, ignore until…): remembered",
+            id="sources.decide",
+        ),
         Binding(
             "a",
             "toggle_all",
@@ -227,6 +239,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         """A ranking is on screen (until then the status line counts the seconds)."""
         self._ticker: Timer | None = None
         self._dns: ReverseDns | None = None
+        self.decided: list[Decision] = []
+        """The decisions in force (``d``), shown under the table."""
 
     def compose(self) -> ComposeResult:
         yield Label("Ranking the sources…", id="sources-status", classes="pane-status")
@@ -300,6 +314,7 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         else:
             self.states = result.states
             self._keep(result.findings)
+            self._load_decisions()
             self.loaded = True
             self._fill()
             self.dmarc.keep_long_lived()
@@ -401,7 +416,12 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
                 else ""
             )
             return
-        panel.update(detail(current, self.states.get(current.source_ip)))
+        shown = detail(current, self.states.get(current.source_ip))
+        decided = decision_for(current.source_ip, self.decided)
+        if decided is not None:
+            line = Text(f"Decision for {decided.match}: {decided.summary()} (d to change)", "cyan")
+            shown = Group(*shown.renderables, line)
+        panel.update(shown)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -442,6 +462,43 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         if current is not None:
             mine = [f for f in self.findings if f.source_ip == current.source_ip]
             self.app.push_screen(SourceRecordsScreen(current.source_ip, mine))
+
+    def _decisions_path(self) -> Path | None:
+        """Beside the notice history the app uses: the demo keeps its decisions in its folder."""
+        history = self.dmarc.history
+        return None if history is None else history.parent / "decisions.sqlite3"
+
+    def _load_decisions(self) -> None:
+        from dmarctui.tui.screens.decision import load_decisions
+
+        try:
+            self.decided = load_decisions(self._decisions_path())
+        except DecisionError as exc:
+            self.notify(str(exc), severity="warning")
+
+    def action_decide(self) -> None:
+        from dmarctui.tui.screens.decision import DecisionRequest, DecisionScreen, record
+
+        current = self.current
+        if current is None:
+            self.notify("No source to decide about", severity="warning")
+            return
+
+        def done(request: DecisionRequest | None) -> None:
+            if request is None:
+                return
+            try:
+                self.decided, told = record(request, self._decisions_path())
+            except DecisionError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.dmarc.config = apply_decisions(self.dmarc.config, self.decided)
+            self.notify(told)
+            self.reload()
+
+        self.app.push_screen(
+            DecisionScreen(current.source_ip, decision_for(current.source_ip, self.decided)), done
+        )
 
     def action_compose(self) -> None:
         from dmarctui.tui.screens.notice import NoticeScreen
