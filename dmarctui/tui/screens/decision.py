@@ -7,9 +7,8 @@ has a decision, the last choice undoes it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from textual import events
