@@ -159,7 +159,7 @@ async def test_escapes_in_a_failure_report_are_shown_escaped(tmp_path: Path) -> 
         await settle(pilot)
         assert isinstance(app.screen, FieldsScreen)
         text = _shown(app)
-        assert _has_row(text, "original_subject", "\\x1b]52;c;cHduZWQ=\\x07pwned")
+        assert _has_row(text, "Subject", "\\x1b]52;c;cHduZWQ=\\x07pwned")
 
 
 async def test_tls_strings_are_shown_escaped(tmp_path: Path) -> None:
