@@ -141,8 +141,12 @@ def update(
     last = started
     cache_kib = BULK_CACHE_KIB if bulk else WRITE_CACHE_KIB
     with _collecting_rarely():
+        pooled = workers > 1 and bool(plan.to_read)
         rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)  # empties it
         try:
+            if pooled:  # the worker processes take a second or more to start: say it has begun
+                elapsed = time.monotonic() - started
+                yield Progress(stats.unchanged, total, counts[0], counts[1], elapsed)
             pending: list[tuple[int, MessageRows]] = []
             for seq, rows in rows_iter:
                 if cancel is not None and cancel.is_set():
