@@ -142,6 +142,7 @@ def update(
     last = started
     cache_kib = BULK_CACHE_KIB if bulk else WRITE_CACHE_KIB
     with _collecting_rarely():
+        pooled = workers > 1 and bool(plan.to_read) and not store.remote
         # Both take the messages out of plan.to_read as they go.
         if store.remote:
             rows_iter = _parse_fetched(store, plan.to_read, limits)
@@ -150,6 +151,9 @@ def update(
         lost_box: list[MailStoreError] = []
         lost: MailStoreError | None = None
         try:
+            if pooled:  # the worker processes take a second or more to start: say it has begun
+                elapsed = time.monotonic() - started
+                yield Progress(stats.unchanged, total, counts[0], counts[1], elapsed)
             pending: list[tuple[int, MessageRows]] = []
             for seq, rows in _until_lost(rows_iter, lost_box):
                 if cancel is not None and cancel.is_set():

@@ -244,14 +244,18 @@ class DmarcApp(App[None]):
         mode: str | None = None,
     ) -> Any:
         """Push ``screen`` unless one of its kind is up already (see :mod:`screen_stack`)."""
-        if isinstance(screen, Screen) and stacked_already(self.screen_stack, screen):
+        refused = isinstance(screen, Screen) and stacked_already(self.screen_stack, screen)
+        if refused:
             self.log.warning(f"not stacking a second {type(screen).__name__}")
-            if wait_for_dismiss:
-                refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                refused.set_result(None)
-                return refused
+        if wait_for_dismiss:
+            if refused:
+                answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                answer.set_result(None)
+                return answer
+            return super().push_screen(screen, callback, True, mode=mode)
+        if refused:
             return AwaitMount(self.screen, [])
-        return super().push_screen(screen, callback, wait_for_dismiss, mode=mode)
+        return super().push_screen(screen, callback, mode=mode)
 
     # ------------------------------------------------------------------ actions
 

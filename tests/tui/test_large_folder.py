@@ -41,6 +41,7 @@ class PausedMidScan:
     def __init__(self, index: Index) -> None:
         self._index = index
         self.paused_at: Progress | None = None
+        self.first: Progress | None = None
         self.gate = threading.Event()
 
     def __getattr__(self, name: str) -> Any:
@@ -51,6 +52,7 @@ class PausedMidScan:
         try:
             while True:
                 progress = next(updates)
+                self.first = self.first or progress
                 if self.paused_at is None and 0 < progress.done < progress.total:
                     self.paused_at = progress
                     yield progress
@@ -93,6 +95,9 @@ async def test_escape_cancels_a_parallel_scan_and_r_scans_again(
         while paused.paused_at is None and app.scanning:
             await pilot.pause(0.05)
         assert paused.paused_at is not None, "the scan ended before the pool sent results"
+        # The bar came up before the workers had started, not after they sent results.
+        assert paused.first is not None
+        assert (paused.first.done, paused.first.total) == (0, MESSAGES)
         await pilot.press("escape")
         paused.gate.set()
         await settle(pilot)
