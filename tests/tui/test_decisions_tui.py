@@ -26,7 +26,7 @@ def sources_app(demo_app: AppFactory, demo_folder: DemoFolder, tmp_path: Path) -
 
 def detail_text(sources: object) -> str:
     """The lines under the table, rendered as plain text."""
-    static = sources.query_one("#source-detail", Static)  # type: ignore[attr-defined]
+    static = sources.query_one("#source-detail-text", Static)  # type: ignore[attr-defined]
     console = Console(width=200, file=io.StringIO(), record=True)
     console.print(static.content)
     return console.export_text()

@@ -23,6 +23,7 @@ from dmarctui.demo import DemoFolder
 from dmarctui.tui.app import DmarcApp
 from dmarctui.tui.panes import PANES
 from dmarctui.tui.report_export import default_reports_dir
+from dmarctui.tui.screens.decision import DecisionScreen
 from dmarctui.tui.screens.fields import FieldsScreen
 from dmarctui.tui.screens.filter import FilterScreen
 from dmarctui.tui.screens.help import HelpScreen
@@ -390,8 +391,17 @@ async def _detail(pilot: Pilot[Any], app: DmarcApp) -> None:
     assert isinstance(app.focused, KeyTable), "the table keeps the focus"
 
 
+async def _decide(pilot: Pilot[Any], app: DmarcApp) -> None:
+    await _sources(pilot, app)
+    await press(pilot, "d")
+    assert isinstance(app.screen, DecisionScreen)
+    await press(pilot, "escape")
+    assert app.screen is app.main_screen
+
+
 SOURCES_CHECKS: dict[str, Check] = {
     "enter": _records,
+    "d": _decide,
     "space": _mark,
     "n": _notice,
     "a": _all_kinds,
