@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dmarctui.config import Config
 from dmarctui.model import AggregateReport, FindingKind
-from dmarctui.triage import classify, in_period, our_domains, spread_over_days
+from dmarctui.triage import classify, in_period, spread_over_days, triage_context
 
 VariantKey = tuple[str, str, str | None, str, str, int]
 """(domain, p, sp, adkim, aspf, pct) of one published policy."""
@@ -98,7 +98,7 @@ def readiness(
 ) -> list[Readiness]:
     """Readiness of each own domain seen in the reports, sorted by domain."""
     chosen = [r for r in reports if in_period(r, since, until)]
-    cfg = our_domains(config, chosen)
+    cfg, shared = triage_context(config, chosen)
     names = ptrs or {}
     days: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     affected: dict[str, Counter[FindingKind]] = defaultdict(Counter)
@@ -125,7 +125,7 @@ def readiness(
             owner = cfg.own_domain_for(record.identifiers.header_from)
             if owner is None:
                 continue
-            verdict = classify(record, cfg, names.get(record.source_ip))
+            verdict = classify(record, cfg, names.get(record.source_ip), shared)
             if verdict.passed:
                 column = "passed"
             elif verdict.cause == "outside_spoofing":
@@ -146,7 +146,7 @@ def readiness(
                 days=tuple(
                     DayCounts(day, **counts) for day, counts in sorted(days[domain].items())
                 ),
-                affected=tuple(affected[domain].most_common()),
+                affected=tuple(sorted(affected[domain].items(), key=lambda kv: (-kv[1], kv[0]))),
                 enforced=enforced[domain],
                 variants=tuple(
                     PolicyVariant(

@@ -11,7 +11,14 @@ from collections.abc import Iterable, Mapping
 
 from dmarctui.config import Config
 from dmarctui.model import AggregateReport, Record
-from dmarctui.triage import classify, is_problem, our_domains, spread_over_days, utc_day
+from dmarctui.triage import (
+    classify,
+    is_problem,
+    our_domains,
+    spread_over_days,
+    triage_context,
+    utc_day,
+)
 
 
 def daily_by_source(
@@ -26,7 +33,7 @@ def daily_by_source(
     With ``failing_only`` only records that make a problem finding (or were enforced) count.
     """
     chosen = list(reports)
-    cfg = our_domains(config, chosen)
+    cfg, shared = triage_context(config, chosen)
     names = ptrs or {}
     days: dict[str, Counter[str]] = defaultdict(Counter)
     for report in chosen:
@@ -34,15 +41,15 @@ def daily_by_source(
         for record in report.records:
             if not cfg.is_own_domain(record.identifiers.header_from):
                 continue
-            if failing_only and not _failing(record, cfg, names.get(record.source_ip)):
+            if failing_only and not _failing(record, cfg, names.get(record.source_ip), shared):
                 continue
             for day, n in spread_over_days(dr.begin, dr.end, record.count):
                 days[record.source_ip][day] += n
     return {ip: tuple(sorted(counter.items())) for ip, counter in days.items()}
 
 
-def _failing(record: Record, cfg: Config, ptr: str | None) -> bool:
-    verdict = classify(record, cfg, ptr)
+def _failing(record: Record, cfg: Config, ptr: str | None, shared: frozenset[str]) -> bool:
+    verdict = classify(record, cfg, ptr, shared)
     return verdict.enforced or (verdict.cause is not None and is_problem(verdict.cause))
 
 
