@@ -201,6 +201,32 @@ class Config:
         return replace(self, own_domains=tuple(seen))
 
 
+def own_domains_mismatch(config: Config, policy_domains: Iterable[str]) -> str | None:
+    """A plain warning when the configured own domains match none of the reports' policy domains.
+
+    Left unedited or mistyped, ``[domains] own`` makes every record someone else's, and the
+    commands would report an all-clear. None when nothing is configured or something matches
+    (a policy domain under an own domain, or an own domain under a policy domain).
+    """
+    if not config.own_domains:
+        return None
+    seen = sorted({d for d in map(_clean_domain, policy_domains) if d})
+    if not seen:
+        return None
+    for domain in seen:
+        if config.is_own_domain(domain):
+            return None
+        if any(_domain_is_under(own, domain) for own in config.own_domains):
+            return None
+    listed = ", ".join(seen[:10]) + (f" and {len(seen) - 10} more" if len(seen) > 10 else "")
+    where = f" in {config.path}" if config.path else ""
+    return (
+        f"the configured own domains ({', '.join(config.own_domains)}) match none of the"
+        f" reports' policy domains ({listed}): nothing in these reports counts as ours, so"
+        f" nothing can be flagged; fix [domains] own{where}"
+    )
+
+
 def default_config_path() -> Path:
     """``$XDG_CONFIG_HOME/dmarctui/config.toml``, else ``~/.config/dmarctui/config.toml``."""
     base = os.environ.get("XDG_CONFIG_HOME") or ""
@@ -514,25 +540,30 @@ def load_config(path: Path | None = None) -> tuple[Config, list[ConfigProblem]]:
 EXAMPLE_CONFIG = """\
 # dmarctui configuration (TOML). Every setting is optional.
 # Check it with:  dmarctui config --check
+#
+# The values below are examples, commented out so that they never apply by
+# accident: an example domain that matches none of your reports would hide
+# every finding. Remove the leading "# " of a setting once it holds your value.
 
 [domains]
 # Header From domains that are ours. Without this, the policy domains seen in
 # the reports are treated as ours.
-own = ["example.ac.jp"]
+# own = ["example.ac.jp"]
 # Count subdomains (lab1.example.ac.jp) as ours too.
 include_subdomains = true
 
 [networks]
 # Our own networks (CIDR, IPv4 and IPv6). Mail from here that fails DKIM is an
 # internal server sending with our From.
-internal = ["192.0.2.0/24", "2001:db8::/32"]
+# internal = ["192.0.2.0/24", "2001:db8::/32"]
 
 # Known legitimate senders outside our networks: a CIDR or a reverse-DNS (PTR)
-# pattern such as "*.mailgun.net". role: third_party | mailing_list | forwarder
-[[senders]]
-match = "198.51.100.0/24"
-label = "Newsletter service"
-role = "third_party"
+# pattern such as "*.mailgun.net" (a PTR name counts only when it resolves back
+# to the address). role: third_party | mailing_list | forwarder
+# [[senders]]
+# match = "198.51.100.0/24"
+# label = "Newsletter service"
+# role = "third_party"
 
 # [[senders]]
 # match = "*.lists.example.org"
@@ -540,20 +571,20 @@ role = "third_party"
 # role = "mailing_list"
 
 # Who to write to about a source: a CIDR or a PTR pattern. lang: ja | en
-[[contacts]]
-match = "192.0.2.0/26"
-name = "Lab 1 server admin"
-email = "admin@lab1.example.ac.jp"
-lang = "ja"
+# [[contacts]]
+# match = "192.0.2.0/26"
+# name = "Lab 1 server admin"
+# email = "admin@lab1.example.ac.jp"
+# lang = "ja"
 
 [notice]
-from = "postmaster@example.ac.jp"
-signature = \"\"\"
---
-Department mail administrator
-\"\"\"
+# from = "postmaster@example.ac.jp"
+# signature = \"\"\"
+# --
+# Department mail administrator
+# \"\"\"
 # Drafts go here: a Maildir or MH folder, or a directory for .eml files.
-drafts = "~/Maildir/.Drafts"
+# drafts = "~/Maildir/.Drafts"
 # How to send once you confirm: sendmail | smtp
 send = "sendmail"
 sendmail_command = "/usr/sbin/sendmail"
