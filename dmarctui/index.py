@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 
 from dmarctui import index_queries as q
+from dmarctui.config import Config
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
 from dmarctui.index_schema import IndexStoreError, connect, default_db_path
+from dmarctui.index_triage import ComboCache, IndexTriage
+from dmarctui.index_triage import Progress as TriageProgress
 from dmarctui.index_update import UpdateStats, update
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger
 from dmarctui.mailstore import MailStore, MailStoreError, open_store, read_message
@@ -46,8 +49,17 @@ __all__ = [
 class Index:
     """The index of one mail folder. Open it with :meth:`open`; close it when done."""
 
-    def __init__(self, store: MailStore, conn: sqlite3.Connection, db_path: Path | None) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        conn: sqlite3.Connection,
+        db_path: Path | None,
+        notices: list[str] | None = None,
+    ) -> None:
         self.store = store
+        self.notices: list[str] = notices or []
+        """One-line messages for the user from opening the index (a schema upgrade)."""
+        self._combos = ComboCache()
         self.folder: Path = store.path
         self.format: FolderFormat = store.format
         self.db_path = db_path
@@ -77,13 +89,14 @@ class Index:
             raise IndexStoreError(
                 f"{db_path}: the index must not live inside the mail folder (it is never written)"
             )
-        conn = connect(db_path)
+        notices: list[str] = []
+        conn = connect(db_path, on_migrate=notices.append)
         try:
             _bind_folder(conn, db_path, resolved, store.format)
         except BaseException:
             conn.close()
             raise
-        return cls(store, conn, db_path)
+        return cls(store, conn, db_path, notices)
 
     # ----------------------------------------------------------------------- updating
 
@@ -171,6 +184,42 @@ class Index:
     def daily_totals(self, source_ip: str | None = None) -> list[tuple[str, int]]:
         with self._lock:
             return q.daily_totals(self._conn, source_ip)
+
+    # ----------------------------------------------------------------------- triage
+
+    def triage(
+        self,
+        config: Config,
+        ptrs: Mapping[str, str | None] | None = None,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        progress: TriageProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> IndexTriage:
+        """Findings, readiness and failing days for ``config`` over the period, from SQL
+        aggregates and one verdict per distinct combination (see :mod:`dmarctui.index_triage`)."""
+        return IndexTriage(
+            self._conn, self._lock, self._combos, config, ptrs, since=since, until=until,
+            progress=progress, cancelled=cancelled,
+        )  # fmt: skip
+
+    def policy_domains(self) -> list[str]:
+        """The distinct policy domains of the counted reports."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT domain FROM reports WHERE counted ORDER BY domain"
+            ).fetchall()
+        return [d for (d,) in rows]
+
+    def data_version(self) -> str:
+        """Changes whenever an update changed what the index holds (for "nothing new" checks)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT (SELECT count(*) FROM messages) || ':' || (SELECT coalesce(max(id), 0)"
+                " FROM messages) || ':' || (SELECT coalesce(max(pk), 0) FROM reports)"
+            ).fetchone()
+        return str(row[0])
 
     # ----------------------------------------------------------------------- other buckets
 

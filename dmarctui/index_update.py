@@ -475,6 +475,8 @@ class ComboIds:
             found = row[0] if row is not None else _rowid(self._conn.execute(_INSERT_COMBO, key))
             self._ids[key] = found
         return found
+
+
 _INSERT_FAILURE = (
     f"INSERT INTO failures (message_id, {', '.join(FAILURE_COLUMNS)})"
     f" VALUES (?{', ?' * len(FAILURE_COLUMNS)})"
