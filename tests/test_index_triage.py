@@ -13,7 +13,6 @@ import ipaddress
 import random
 from pathlib import Path
 
-import pytest
 from triage_scenarios import (
     DAY,
     DAY0,
@@ -50,7 +49,7 @@ def write_reports(folder: Path, reports: list[AggregateReport]) -> Path:
                 report_email(reporter, r, delivered=r.report_metadata.date_range.end, rng=rng),
             )
             for i, r in enumerate(reports)
-        ),  # fmt: skip
+        ),
         unseen_after=0,
     )
     return folder
@@ -111,12 +110,12 @@ def random_config(rng: random.Random, reports: list[AggregateReport]) -> Config:
     sample = rng.sample(ips, k=min(len(ips), 6))
     internal = tuple(dict.fromkeys(network(ip) for ip in sample[:2]))
     senders = (
-        tuple(
+        *(
             Sender(str(network(ip)), f"sender {i}", rng.choice(ROLES))  # type: ignore[arg-type]
             for i, ip in enumerate(sample[2:4])
-        )
-        + (Sender("*.ptr.example", "by name", rng.choice(ROLES)),)
-    )  # type: ignore[arg-type]
+        ),
+        Sender("*.ptr.example", "by name", rng.choice(ROLES)),  # type: ignore[arg-type]
+    )
     contacts = (
         Contact(str(network(sample[0])), "Admin A", "a@example.org") if sample else None,
         Contact("*.ptr.example", "Admin B", "b@example.org"),
