@@ -193,6 +193,11 @@ class Config:
         hits = [c for c in self.contacts if c.matches(ip, ptr)]
         return max(hits, key=lambda c: _match_specificity(c.match)) if hits else None
 
+    @property
+    def senders_by_name(self) -> bool:
+        """Whether a sender is matched by PTR name, so that PTR names can change a verdict."""
+        return any(not _is_cidr(s.match) for s in self.senders)
+
     def with_default_domains(self, domains: Iterable[str]) -> Config:
         """Own domains default to the policy domains seen in the reports when none are set."""
         if self.own_domains:

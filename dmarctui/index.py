@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from dmarctui import index_queries as q
+from dmarctui import index_summary
 from dmarctui.config import Config
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
 from dmarctui.index_schema import IndexStoreError, connect, default_db_path
+from dmarctui.index_summary import ScanSummary
 from dmarctui.index_triage import ComboCache, IndexTriage
 from dmarctui.index_triage import Progress as TriageProgress
 from dmarctui.index_update import UpdateStats, update
@@ -204,6 +207,13 @@ class Index:
             progress=progress, cancelled=cancelled,
         )  # fmt: skip
 
+    def counted_count(self) -> int:
+        """Distinct reports that count (a date-range-only collision counts once)."""
+        with self._lock:
+            return int(
+                self._conn.execute("SELECT count(*) FROM reports WHERE counted").fetchone()[0]
+            )
+
     def policy_domains(self) -> list[str]:
         """The distinct policy domains of the counted reports."""
         with self._lock:
@@ -311,22 +321,44 @@ class Index:
         result.cancelled = complete is not None and complete[0] != "1"
         return result
 
+    def summary(self) -> ScanSummary:
+        """The figures ``scan`` prints, from aggregates (no record is read)."""
+        with self._lock:
+            return index_summary.summary(self._conn, self.folder, self.format)
+
+    def scan_dict(self) -> dict[str, Any]:
+        """``scan --json`` from the index: reports as rows, never their records."""
+        with self._lock:
+            return index_summary.scan_dict(self._conn, self.folder, self.format)
+
     # ----------------------------------------------------------------------- PTR cache
 
-    def get(self, ip: str) -> tuple[str | None, float] | None:
-        """Cached PTR name of ``ip`` and when it was fetched (``rdns.PtrStore``)."""
+    def get(self, ip: str) -> tuple[str | None, float, bool] | None:
+        """Cached PTR name of ``ip``, when it was fetched and whether it was forward-confirmed
+        (``rdns.PtrStore``)."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT ptr, fetched_at FROM ptr_cache WHERE ip = ?", (ip,)
+                "SELECT ptr, fetched_at, confirmed FROM ptr_cache WHERE ip = ?", (ip,)
             ).fetchone()
-        return None if row is None else (row[0], float(row[1]))
+        return None if row is None else (row[0], float(row[1]), bool(row[2]))
 
-    def put(self, ip: str, ptr: str | None, fetched_at: float) -> None:
+    def put(self, ip: str, ptr: str | None, fetched_at: float, confirmed: bool = False) -> None:
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO ptr_cache (ip, ptr, fetched_at) VALUES (?, ?, ?)",
-                (ip, ptr, fetched_at),
+                "INSERT OR REPLACE INTO ptr_cache (ip, ptr, fetched_at, confirmed)"
+                " VALUES (?, ?, ?, ?)",
+                (ip, ptr, fetched_at, int(confirmed)),
             )
+
+    def ptr_names(self, ips: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Cached PTR names of ``ips``: (forward-confirmed, unconfirmed); never resolves."""
+        confirmed: dict[str, str] = {}
+        unconfirmed: dict[str, str] = {}
+        for ip in dict.fromkeys(ips):
+            entry = self.get(ip)
+            if entry is not None and entry[0]:
+                (confirmed if entry[2] else unconfirmed)[ip] = entry[0]
+        return confirmed, unconfirmed
 
     def close(self) -> None:
         with self._lock:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from dmarctui.config import Config
@@ -381,6 +381,16 @@ def top(counter: Mapping[str, int]) -> str:
     return min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
+def with_unconfirmed(findings: Iterable[Finding], names: Mapping[str, str]) -> list[Finding]:
+    """Findings showing the PTR names that are not forward-confirmed, marked as such."""
+    return [
+        replace(f, ptr_unconfirmed=names[f.source_ip])
+        if f.ptr is None and f.source_ip in names
+        else f
+        for f in findings
+    ]
+
+
 def rank(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first; within a severity, the most messages first; then by source."""
     return sorted(
@@ -405,6 +415,7 @@ def finding_to_dict(finding: Finding, *, evidence: bool = True) -> dict[str, obj
         "first_seen": finding.first_seen,
         "last_seen": finding.last_seen,
         "ptr": finding.ptr,
+        "ptr_unconfirmed": finding.ptr_unconfirmed,
         "contact": finding.contact,
         "contact_email": finding.contact_email,
         "network": finding.network,

@@ -10,13 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dmarctui.cli.common import fail
-from dmarctui.cli.triage_input import (
-    InputError,
-    add_triage_arguments,
-    config_from_args,
-    load_reports,
-    ptr_names,
-)
+from dmarctui.cli.triage_input import InputError, add_triage_arguments, open_triage, triage
 from dmarctui.config import Config
 from dmarctui.history import (
     HistoryError,
@@ -25,11 +19,11 @@ from dmarctui.history import (
     SourceProgress,
     latest_progress,
 )
-from dmarctui.model import AggregateReport, Finding
+from dmarctui.index import Index
+from dmarctui.model import Finding
 from dmarctui.notice import NoticeError, build_notice, letter_findings, recipients
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import OutboxError, draft_notice, drafts_target
-from dmarctui.triage import find_findings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -95,11 +89,11 @@ def _pick(findings: Sequence[Finding], sources: Sequence[str]) -> list[Finding]:
 def run_notice(args: argparse.Namespace) -> int:
     try:
         sources = list(dict.fromkeys(_normalise_ip(s) for s in args.source))
-        config = config_from_args(args)
-        reports = load_reports(args)
-        ptrs = ptr_names(args, sources)
-        findings = find_findings(reports, config, ptrs, since=args.since, until=args.until)
-        chosen = _pick(findings, sources)
+        index, config = open_triage(args)
+        with index:
+            run, _ = triage(args, index, config, since=args.since, until=args.until,
+                            sources=sources)  # fmt: skip
+            chosen = run.with_evidence(_pick(run.findings(), sources))
         msg = build_notice(chosen, config, lang=args.lang, to=args.to)
         path = draft_notice(msg, chosen, args.out or drafts_target(config), history=args.history)
     except (InputError, HistoryError, OutboxError, ValueError) as exc:  # ValueError: NoticeError,
@@ -150,45 +144,37 @@ def _progress_dict(p: SourceProgress) -> dict[str, object]:
 
 
 def _draft_follow_up(
+    args: argparse.Namespace,
     notice: NoticeRecord,
     ips: Sequence[str],
-    reports: Sequence[AggregateReport],
+    index: Index,
     config: Config,
-    ptrs: dict[str, str | None],
-    out: Path,
-    history: Path | None,
 ) -> Path:
-    findings = find_findings(reports, config, ptrs, since=notice.date)
-    chosen = letter_findings([f for f in findings if f.source_ip in ips])
+    run, _ = triage(args, index, config, since=notice.date, sources=ips)
+    chosen = run.with_evidence(letter_findings([f for f in run.findings() if f.source_ip in ips]))
     to = notice.recipients[0] if notice.recipients else None
     msg = build_notice(chosen, config, to=to, follow_up_of=notice)
-    return draft_notice(msg, chosen, out, history=history)
+    return draft_notice(msg, chosen, args.out, history=args.history)
 
 
 def run_followup(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args)
-        reports = load_reports(args)
-        days = args.days if args.days is not None else config.notice.follow_up_days
-        with NoticeHistory.open(args.history) as history:
-            notices = history.all()
-        progress = latest_progress(notices, reports, days, config=config)
-        failing = [p for p in progress if p.state == "still_failing"]
-        drafts: dict[str, str] = {}
-        if args.out is not None:
-            ptrs = ptr_names(args, [p.source_ip for p in failing])
-            for message_id in dict.fromkeys(p.notice.message_id for p in failing):
-                ps = [p for p in failing if p.notice.message_id == message_id]
-                path = _draft_follow_up(
-                    ps[0].notice,
-                    [p.source_ip for p in ps],
-                    reports,
-                    config,
-                    ptrs,
-                    args.out,
-                    args.history,
-                )
-                drafts[message_id] = str(path)
+        index, config = open_triage(args)
+        with index:
+            days = args.days if args.days is not None else config.notice.follow_up_days
+            with NoticeHistory.open(args.history) as history:
+                notices = history.all()
+            failing_days = index.triage(config).failing_days()
+            progress = latest_progress(notices, failing_days, days, config=config)
+            failing = [p for p in progress if p.state == "still_failing"]
+            drafts: dict[str, str] = {}
+            if args.out is not None:
+                for message_id in dict.fromkeys(p.notice.message_id for p in failing):
+                    ps = [p for p in failing if p.notice.message_id == message_id]
+                    path = _draft_follow_up(
+                        args, ps[0].notice, [p.source_ip for p in ps], index, config
+                    )
+                    drafts[message_id] = str(path)
     except (InputError, HistoryError, OutboxError, NoticeError, TemplateError) as exc:
         return fail(str(exc))
     if args.json:

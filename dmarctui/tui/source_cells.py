@@ -51,7 +51,11 @@ def period_text(finding: Finding) -> str:
 
 
 def ptr_text(finding: Finding) -> str:
-    return finding.ptr.rstrip(".") if finding.ptr else ""
+    if finding.ptr:
+        return finding.ptr.rstrip(".")
+    if finding.ptr_unconfirmed:
+        return f"{finding.ptr_unconfirmed.rstrip('.')} (PTR unconfirmed)"
+    return ""
 
 
 def notice_cell(state: NoticeState | None) -> Text:
@@ -87,7 +91,7 @@ def detail(finding: Finding, state: NoticeState | None) -> Group:
         "  ",
         (finding.source_ip, "bold"),
     )
-    if finding.ptr:
+    if finding.ptr or finding.ptr_unconfirmed:
         head.append(f"  {ptr_text(finding)}")
     noun = "message" if finding.messages == 1 else "messages"
     seen = Text(
