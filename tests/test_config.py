@@ -62,9 +62,15 @@ def test_example_config_loads_cleanly(tmp_path: Path) -> None:
     assert config.notice.smtp.port == 25
     # Uncommented, they are a working configuration.
     live = "\n".join(
-        line[2:] if line.startswith("# ") and (" = " in line or line.startswith("# [[")
-                                                or '\"\"\"' in line or line == "# --"
-                                                or line.startswith("# Department"))
+        line[2:]
+        if line.startswith("# ")
+        and (
+            " = " in line
+            or line.startswith("# [[")
+            or '"""' in line
+            or line == "# --"
+            or line.startswith("# Department")
+        )
         else line
         for line in EXAMPLE_CONFIG.splitlines()
     )
@@ -247,8 +253,9 @@ def test_own_domains_matching_no_policy_domain_is_warned_naming_both_lists() -> 
         " can be flagged; fix [domains] own in /etc/dm.toml"
     )
     assert own_domains_mismatch(cfg, ["sub.example.ac.jp"]) is None
-    assert own_domains_mismatch(Config(own_domains=("sub.example.ac.jp",)), [
-        "example.ac.jp"]) is None
+    assert (
+        own_domains_mismatch(Config(own_domains=("sub.example.ac.jp",)), ["example.ac.jp"]) is None
+    )
     assert own_domains_mismatch(Config(), ["univ.example"]) is None
     assert own_domains_mismatch(cfg, []) is None
 
