@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dmarctui.cli.common import fail
-from dmarctui.cli.triage_input import InputError, add_triage_arguments, open_triage, triage
+from dmarctui.cli.triage_input import (
+    InputError,
+    add_triage_arguments,
+    open_triage,
+    triage,
+    warn,
+)
 from dmarctui.config import Config
 from dmarctui.history import (
     HistoryError,
@@ -164,7 +170,7 @@ def run_followup(args: argparse.Namespace) -> int:
             days = args.days if args.days is not None else config.notice.follow_up_days
             with NoticeHistory.open(args.history) as history:
                 notices = history.all()
-            failing_days = index.triage(config).failing_days()
+            failing_days = warn(index.triage(config)).failing_days()
             progress = latest_progress(notices, failing_days, days, config=config)
             failing = [p for p in progress if p.state == "still_failing"]
             drafts: dict[str, str] = {}

@@ -120,6 +120,13 @@ def open_triage(args: argparse.Namespace) -> tuple[Index, Config]:
     return index, config
 
 
+def warn(run: IndexTriage) -> IndexTriage:
+    """Print the triage's plain warning (own domains matching no policy domain) to stderr."""
+    if run.warning:
+        print(f"dmarctui: warning: {run.warning}", file=sys.stderr)
+    return run
+
+
 def triage(
     args: argparse.Namespace,
     index: Index,
@@ -134,9 +141,7 @@ def triage(
     Returns the triage (classified with forward-confirmed names only) and the names that are not
     confirmed, to show as such. The own-domains warning goes to stderr.
     """
-    run = index.triage(config, since=since, until=until)
-    if run.warning:
-        print(f"dmarctui: warning: {run.warning}", file=sys.stderr)
+    run = warn(index.triage(config, since=since, until=until))
     ranked = dict.fromkeys(f.source_ip for f in run.findings())
     wanted = [*dict.fromkeys(sources), *list(ranked)[:PTR_LOOKUPS]]
     if getattr(args, "dns", False) and wanted:
