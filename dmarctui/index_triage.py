@@ -14,6 +14,7 @@ a page at a time (:meth:`IndexTriage.evidence`).
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 from collections import Counter, defaultdict
@@ -41,6 +42,9 @@ from dmarctui.triage import (
     spread_over_days,
 )
 
+BATCH = 512
+"""Combinations counted per query: progress and cancellation between queries, and the rows of
+one query at a time in memory."""
 LONG_REPORT = 36 * 3600
 """Reports longer than this are spread over their days per record (``spread_over_days``)."""
 
@@ -52,6 +56,7 @@ _PERIOD_POSITIONAL = "r.counted AND (? IS NULL OR r.end > ?) AND (? IS NULL OR r
 _REPORTER = "coalesce(nullif(r.org_name, ''), r.email)"
 _SPAN = "max(0, r.end - r.begin)"
 
+_TABLES = itertools.count()
 _COMBO_DAYS = f"""
 SELECT x.combo_id,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN NULL
@@ -60,10 +65,10 @@ SELECT x.combo_id,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.end END,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN x.count END,
     sum(x.count), count(*), min(r.begin), max(r.end)
-FROM temp.triage_combos t
+FROM temp.{{table}} t
 JOIN records x ON x.combo_id = t.combo_id
 JOIN reports r ON r.pk = x.report_pk
-WHERE {_PERIOD}
+WHERE t.batch = :batch AND {_PERIOD}
 GROUP BY 1, 2, 3, 4, 5
 """
 """Messages per combination and day (short reports: the UTC day of the midpoint, in SQL; long
@@ -72,7 +77,7 @@ record)."""
 
 _COMBO_REPORTERS = f"""
 SELECT DISTINCT x.combo_id, {_REPORTER}
-FROM temp.triage_combos t
+FROM temp.{{table}} t
 JOIN records x ON x.combo_id = t.combo_id
 JOIN reports r ON r.pk = x.report_pk
 WHERE t.flagged AND {_PERIOD}
@@ -239,46 +244,53 @@ class IndexTriage:
         for combo in self.combos.values():
             for kind in combo.kinds():
                 self._combo_ids[(combo.source_ip, kind)].append(combo.combo_id)
+        ordered = sorted(self.combos)
+        batches = (len(ordered) + BATCH - 1) // BATCH
+        table = f"triage_combos_{next(_TABLES)}"  # several triages may run at once (TUI panes)
         with self._lock:
             self._conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS triage_combos"
-                " (combo_id INTEGER PRIMARY KEY, flagged INTEGER NOT NULL)"
+                f"CREATE TEMP TABLE {table} (combo_id INTEGER PRIMARY KEY,"
+                " flagged INTEGER NOT NULL, batch INTEGER NOT NULL)"
             )
-            self._conn.execute("DELETE FROM temp.triage_combos")
+            self._conn.execute(f"CREATE INDEX temp.{table}_batch ON {table}(batch, combo_id)")
             self._conn.executemany(
-                "INSERT INTO temp.triage_combos VALUES (?, ?)",
-                ((c.combo_id, bool(c.kinds())) for c in self.combos.values()),
-            )
-            rows = self._conn.execute(_COMBO_DAYS, self.period).fetchall()
-            reporters = self._conn.execute(_COMBO_REPORTERS, self.period).fetchall()
-            variants = self._conn.execute(_VARIANTS, self.period).fetchall()
-            self._conn.execute("DELETE FROM temp.triage_combos")
-        total = len(self.combos)
-        last = None
-        done = 0
-        for cid, day, begin, end, count, messages, n, first, final in rows:
-            if cid != last:
-                last = cid
-                done += 1
-                if progress is not None and done % 256 == 0:
-                    progress(done, total)
-                if cancelled is not None and done % 256 == 0 and cancelled():
+                f"INSERT INTO temp.{table} VALUES (?, ?, ?)",
+                ((cid, bool(self.combos[cid].kinds()), i // BATCH) for i, cid in
+                 enumerate(ordered)),
+            )  # fmt: skip
+        try:
+            for batch in range(batches):
+                if cancelled is not None and cancelled():
                     self.complete = False
                     break
-            combo = self.combos[cid]
-            if day is not None:
-                per_day = [(day, messages)]
-            else:
-                per_day = [(d, k * n) for d, k in spread_over_days(begin, end, count)]
-            self._add(combo, messages, first, final, per_day)
+                with self._lock:
+                    rows = self._conn.execute(
+                        _COMBO_DAYS.format(table=table), {**self.period, "batch": batch}
+                    )
+                    rows = rows.fetchall()
+                for cid, day, begin, end, count, messages, n, first, final in rows:
+                    combo = self.combos[cid]
+                    if day is not None:
+                        per_day = [(day, messages)]
+                    else:
+                        per_day = [(d, k * n) for d, k in spread_over_days(begin, end, count)]
+                    self._add(combo, messages, first, final, per_day)
+                if progress is not None:
+                    progress(min(len(ordered), (batch + 1) * BATCH), len(ordered))
+            with self._lock:
+                reporters = self._conn.execute(
+                    _COMBO_REPORTERS.format(table=table), self.period
+                ).fetchall()
+                variants = self._conn.execute(_VARIANTS, self.period).fetchall()
+        finally:
+            with self._lock:
+                self._conn.execute(f"DROP TABLE temp.{table}")
         for cid, reporter in reporters:
             for kind in self.combos[cid].kinds():
                 self._accs[(self.combos[cid].source_ip, kind)].reporters.setdefault(reporter, None)
         for domain, p, sp, adkim, aspf, pct, reporter, reports in variants:
             pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
             self._readiness.add_policy(pp, reporter, reports)
-        if progress is not None:
-            progress(total, total)
 
     def _add(
         self,

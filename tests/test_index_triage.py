@@ -13,6 +13,7 @@ import ipaddress
 import random
 from pathlib import Path
 
+import pytest
 from triage_scenarios import (
     DAY,
     DAY0,
@@ -25,6 +26,7 @@ from triage_scenarios import (
     spf,
 )
 
+from dmarctui import index_triage
 from dmarctui.config import Config, Contact, Sender, load_config
 from dmarctui.demo import build_demo
 from dmarctui.demo_reports import REPORTERS, report_email, write_maildir
@@ -156,8 +158,13 @@ def randomised(index: Index, rounds: int, seed: int) -> None:
         )  # fmt: skip
 
 
-def test_campus_scenario_same_answers(tmp_path: Path) -> None:
+def test_campus_scenario_same_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with indexed(write_reports(tmp_path / "Maildir", campus_reports())) as index:
+        assert assert_same(index, campus_config(), PTRS) == 12
+        monkeypatch.setattr(index_triage, "BATCH", 3)  # counted in several queries
+        seen: list[tuple[int, int]] = []
+        index.triage(campus_config(), progress=lambda done, total: seen.append((done, total)))
+        assert seen[-1][0] == seen[-1][1] > 3 and len(seen) > 1
         assert assert_same(index, campus_config(), PTRS) == 12
         assert assert_same(index, Config(), None) > 0
         randomised(index, 25, seed=1)
