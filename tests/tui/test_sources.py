@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,11 +158,19 @@ def fake_resolver(calls: list[str]) -> Callable[[str], tuple[str, list[str], lis
     return resolve
 
 
+def fake_forward(name: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+    """host-192-0-2-71.example.net resolves back to 192.0.2.71 (names are forward-confirmed)."""
+    address = name.removeprefix("host-").removesuffix(".example.net")
+    address = address.replace("-", ":" if address.count("-") > 3 else ".")
+    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0))]
+
+
 async def test_ptr_names_arrive_in_the_background(
     sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
+    monkeypatch.setattr(socket, "getaddrinfo", fake_forward)
     app = sources_app(dns=True)
     async with app.run_test(size=(160, 30)) as pilot:
         sources = await open_sources(pilot)
@@ -172,13 +181,30 @@ async def test_ptr_names_arrive_in_the_background(
         assert app.index.get(LAB1) is not None  # kept in the index for the next start
 
 
+async def test_unconfirmed_ptr_names_are_shown_as_such_and_never_matched(
+    sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [])  # names resolve to nothing
+    app = sources_app(dns=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        sources = await open_sources(pilot)
+        await settle(pilot)
+        assert "host-192-0-2-71.example.net (PTR unconfirmed)" in screen_text(app)
+        lab1 = {f.source_ip: f for f in sources.shown}[LAB1]
+        assert (lab1.ptr, lab1.ptr_unconfirmed) == (None, "host-192-0-2-71.example.net")
+        assert app.index.get(LAB1) == (lab1.ptr_unconfirmed, pytest.approx(time.time(), abs=60),
+                                       False)  # fmt: skip
+
+
 async def test_no_dns_uses_only_cached_names(
     sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
     app = sources_app(dns=False)
-    app.index.put(LAB2, "srv.lab2.example.ac.jp", 0.0)
+    app.index.put(LAB2, "srv.lab2.example.ac.jp", 0.0, confirmed=True)
     async with app.run_test(size=(160, 30)) as pilot:
         await open_sources(pilot)
         assert calls == []

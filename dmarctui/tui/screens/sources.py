@@ -1,16 +1,19 @@
 """The Sources pane: triage findings ranked by severity × messages, marked and sent to a notice.
 
-Triage reads every counted report from the index, so it runs in a thread worker after each index
-update; PTR names are looked up in a second worker (cached names only with ``--no-dns``) and the
-table is ranked again when they arrive, since PTR-pattern senders and contacts can change it.
+Triage is computed in the index (:mod:`dmarctui.index_triage`: one verdict per distinct
+combination, counts by SQL) in a thread worker after each index update that changed something,
+with progress on the status line. PTR names are looked up in a second worker (cached names only
+with ``--no-dns``) and the table is ranked again when they arrive, since PTR-pattern senders and
+contacts can change it; only forward-confirmed names are matched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -20,11 +23,13 @@ from textual.worker import get_current_worker
 
 from dmarctui.config import Config
 from dmarctui.history import HistoryError, NoticeHistory
-from dmarctui.model import AggregateReport, Finding
+from dmarctui.index import Index
+from dmarctui.index_triage import IndexTriage
+from dmarctui.index_triage import Progress as TriageProgress
+from dmarctui.model import Finding
 from dmarctui.notice import letter_findings
 from dmarctui.rdns import ReverseDns
-from dmarctui.trend import before_after
-from dmarctui.triage import find_findings, is_problem
+from dmarctui.triage import is_problem, with_unconfirmed
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
 from dmarctui.tui.widgets.pane_table import PaneTable
@@ -33,6 +38,8 @@ from dmarctui.tui.widgets.sparkline import day_axis
 PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
 PTR_ROUNDS = 5
+BATCH_NOTICE = 2_000
+"""Combinations above which the status line counts the ranking's progress."""
 LISTED = 1_000
 """Most findings the table lists: nobody writes to source 11,000 first, and the DataTable's
 cost on every pane switch (and the garbage collector's pauses) grow with the findings held; the
@@ -47,30 +54,43 @@ class Triage:
     """The latest notice per notified source, with its before/after trend."""
     problem: str | None = None
     """Why the history or the triage could not be read (shown, never swallowed)."""
+    warning: str | None = None
+    """The own domains match no policy domain (an all-clear would be false)."""
+    run: IndexTriage | None = None
+    """The index triage the findings came from: evidence for notices is read from it."""
 
 
 def triage(
-    reports: list[AggregateReport],
+    index: Index,
     config: Config,
     ptrs: Mapping[str, str | None],
-    known_ptrs: Callable[[Iterable[str]], dict[str, str]],
+    *,
+    progress: TriageProgress | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Triage:
-    """Findings with every PTR name known so far, and what the notice history says of them."""
-    findings = find_findings(reports, config, ptrs)
-    cached = known_ptrs(f.source_ip for f in findings if f.source_ip not in ptrs)
-    if cached:
-        ptrs = {**ptrs, **cached}
-        findings = find_findings(reports, config, ptrs)
+    """Findings with every confirmed PTR name known so far, and what the notice history says."""
+    run = index.triage(config, ptrs, progress=progress, cancelled=cancelled)
+    findings = run.findings()
+    listed = [f.source_ip for f in findings[:LISTED] if f.source_ip not in ptrs]
+    confirmed, unconfirmed = index.ptr_names(listed)
+    if confirmed and config.senders_by_name:
+        run = index.triage(config, {**ptrs, **confirmed}, progress=progress, cancelled=cancelled)
+    else:
+        run.ptrs.update(confirmed)
+    findings = with_unconfirmed(run.findings(), unconfirmed)
     try:
         with NoticeHistory.open() as history:
             latest = history.latest_by_source()
     except HistoryError as exc:
-        return Triage(findings, problem=str(exc))
+        return Triage(findings, problem=str(exc), warning=run.warning, run=run)
     states = {}
-    for ip in {f.source_ip for f in findings} & set(latest):
-        before, after = before_after(reports, ip, latest[ip].date, config, ptrs)
-        states[ip] = NoticeState(latest[ip], before, after)
-    return Triage(findings, states)
+    notified = {f.source_ip for f in findings} & set(latest)
+    if notified:
+        failing = run.failing_days()
+        for ip in notified:
+            before, after = failing.before_after(ip, latest[ip].date)
+            states[ip] = NoticeState(latest[ip], before, after)
+    return Triage(findings, states, warning=run.warning, run=run)
 
 
 @dataclass(frozen=True)
@@ -140,9 +160,12 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             self.result = result
 
     class NamesFound(Message):
-        def __init__(self, names: dict[str, str]) -> None:
+        def __init__(self, names: dict[str, str], answers: dict[str, str | None]) -> None:
             super().__init__()
             self.names = names
+            """Forward-confirmed names (what config patterns may match)."""
+            self.answers = answers
+            """Every name found, confirmed or not."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -157,6 +180,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         self.shown: list[Finding] = []
         """The findings listed in the table, in its order (at most ``LISTED``)."""
         self.ptrs: dict[str, str | None] = {}
+        self.run: IndexTriage | None = None
+        self.warning: str | None = None
         self.loaded = False
         self._asked: set[str] = set()
         self._dns: ReverseDns | None = None
@@ -189,13 +214,27 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         description="rank the sources",
     )
     def _triage(self, ptrs: dict[str, str | None]) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            if total > BATCH_NOTICE and not worker.is_cancelled:
+                text = f"Ranking the sources… {done:,} of {total:,} combinations counted"
+                self.app.call_from_thread(self._show_progress, text)
+
         try:
             app = self.dmarc
-            reports = list(app.index.counted_reports())
-            result = triage(reports, app.config, ptrs, app.known_ptrs)
+            result = triage(
+                app.index, app.config, ptrs, progress=progress,
+                cancelled=lambda: worker.is_cancelled,
+            )  # fmt: skip
         except Exception as exc:  # relayed to the pane, never swallowed
             result = Triage(problem=f"Triage failed: {type(exc).__name__}: {exc}")
-        self.post_message(self.Triaged(result))
+        if not worker.is_cancelled:
+            self.post_message(self.Triaged(result))
+
+    def _show_progress(self, text: str) -> None:
+        if not self.loaded:
+            self.query_one("#sources-status", Label).update(text)
 
     def on_sources_pane_triaged(self, message: SourcesPane.Triaged) -> None:
         result = message.result
@@ -204,6 +243,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         else:
             self._keep(result.findings)
             self.states = result.states
+            self.run = result.run
+            self.warning = result.warning
             self.loaded = True
             self._fill()
             self.dmarc.keep_long_lived()
@@ -237,13 +278,15 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         while rounds < PTR_ROUNDS and not worker.is_cancelled and dns.start(ips):
             answers = dns.lookup(ips)
             rounds += 1
-        names = {ip: name for ip, name in answers.items() if name}
-        if names:
-            self.post_message(self.NamesFound(names))
+        if any(answers.values()) and not worker.is_cancelled:
+            # Unconfirmed names are shown from the cache (the re-ranking reads them), never matched.
+            self.post_message(self.NamesFound(dns.confirmed(ips), answers))
 
     def on_sources_pane_names_found(self, message: SourcesPane.NamesFound) -> None:
         new = {ip: n for ip, n in message.names.items() if self.ptrs.get(ip) != n}
-        if new:
+        shown = {f.source_ip: f.ptr or f.ptr_unconfirmed for f in self.findings}
+        unseen = any(n and shown.get(ip) != n for ip, n in message.answers.items())
+        if new or unseen:
             self.ptrs.update(new)
             self.reload()
 
@@ -290,11 +333,12 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
         panel = self.query_one("#source-detail", Static)
         current = self.current
         if current is None:
-            panel.update(
-                "Nothing to act on: no source sending as our domains fails DMARC."
-                if self.loaded
-                else ""
-            )
+            if self.loaded and self.warning:
+                panel.update(Text(f"Warning: {self.warning}.", "bold red"))
+            elif self.loaded:
+                panel.update("Nothing to act on: no source sending as our domains fails DMARC.")
+            else:
+                panel.update("")
             return
         panel.update(detail(current, self.states.get(current.source_ip)))
 
@@ -343,6 +387,8 @@ composes the notice to the source's admin; **a** shows forwarded mail and spoofi
             self.notify("No source to write about", severity="warning")
             return
         chosen = letter_findings([f for f in self.findings if f.source_ip in ips])
+        if self.run is not None:
+            chosen = self.run.with_evidence(chosen)
         if not chosen:
             self.notify(
                 "Forwarded mail and outside spoofing are not something a server admin"
