@@ -173,6 +173,18 @@ class Index:
         with self._lock:
             return q.records_for_source(self._conn, ip)
 
+    def source_totals(self, ip: str) -> tuple[int, int, int]:
+        """(records, reports, messages) sent from ``ip`` (an address or a CIDR)."""
+        with self._lock:
+            return q.source_totals(self._conn, ip)
+
+    def source_records_page(
+        self, ip: str, *, offset: int = 0, limit: int = 200
+    ) -> list[tuple[ReportRow, Record]]:
+        """One page of the records sent from ``ip``, newest report first."""
+        with self._lock:
+            return q.source_records_page(self._conn, ip, offset=offset, limit=limit)
+
     def counted_reports(
         self, since: int | None = None, until: int | None = None
     ) -> Iterator[AggregateReport]:

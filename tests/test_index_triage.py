@@ -250,3 +250,14 @@ def test_an_index_of_schema_3_is_upgraded_in_place_with_a_message(tmp_path: Path
         assert assert_same(index, campus_config(), PTRS) == 12
     with Index.open(folder, db=db) as index:
         assert index.notices == []
+
+
+def test_records_of_a_source_are_paged_newest_first(tmp_path: Path) -> None:
+    with indexed(write_reports(tmp_path / "Maildir", campus_reports())) as index:
+        for ip in ("192.0.2.70", "192.0.2.0/24", "2001:db8::/32"):
+            every = sorted(index.records_for_source(ip), key=lambda p: p[0].begin, reverse=True)
+            pages = [index.source_records_page(ip, offset=o, limit=2) for o in range(0, 20, 2)]
+            assert [pair for page in pages for pair in page] == every
+            assert index.source_totals(ip) == (
+                len(every), len({row.pk for row, _ in every}), sum(r.count for _, r in every)
+            )  # fmt: skip
