@@ -13,6 +13,7 @@ import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -46,7 +47,9 @@ def _parse_network(text: str) -> Network | None:
         return None
 
 
+@lru_cache(maxsize=1 << 16)
 def _parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+    """Cached: triage asks about the same few thousand sources again and again."""
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:
@@ -151,15 +154,21 @@ class Config:
     """Where it was loaded from; None when no file was read."""
     templates_dir: Path | None = None
     """``<config dir>/templates`` when it exists."""
+    _own: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    """Answers of :meth:`is_own_domain`: triage asks about the same few domains very often."""
 
     def is_own_domain(self, domain: str) -> bool:
+        known = self._own.get(domain)
+        if known is not None:
+            return known
         name = _clean_domain(domain)
-        if not name:
-            return False
-        for own in self.own_domains:
-            if name == own or (self.include_subdomains and _domain_is_under(name, own)):
-                return True
-        return False
+        answer = bool(name) and any(
+            name == own or (self.include_subdomains and _domain_is_under(name, own))
+            for own in self.own_domains
+        )
+        if len(self._own) < 1 << 16:
+            self._own[domain] = answer
+        return answer
 
     def own_domain_for(self, domain: str) -> str | None:
         """The configured own domain that ``domain`` belongs to (the most specific one)."""
@@ -172,6 +181,8 @@ class Config:
         return max(hits, key=len) if hits else None
 
     def is_internal(self, ip: str) -> bool:
+        if not self.internal:
+            return False
         address = _parse_ip(ip)
         if address is None:
             return False
@@ -186,10 +197,14 @@ class Config:
         return max(hits, key=lambda n: n.prefixlen) if hits else None
 
     def sender_for(self, ip: str, ptr: str | None) -> Sender | None:
+        if not self.senders:
+            return None
         hits = [s for s in self.senders if s.matches(ip, ptr)]
         return max(hits, key=lambda s: _match_specificity(s.match)) if hits else None
 
     def contact_for(self, ip: str, ptr: str | None) -> Contact | None:
+        if not self.contacts:
+            return None
         hits = [c for c in self.contacts if c.matches(ip, ptr)]
         return max(hits, key=lambda c: _match_specificity(c.match)) if hits else None
 
@@ -203,7 +218,7 @@ class Config:
         if self.own_domains:
             return self
         seen = sorted({_clean_domain(d) for d in domains if _clean_domain(d)})
-        return replace(self, own_domains=tuple(seen))
+        return replace(self, own_domains=tuple(seen), _own={})
 
 
 def own_domains_mismatch(config: Config, policy_domains: Iterable[str]) -> str | None:

@@ -234,13 +234,17 @@ INSERT OR IGNORE INTO combos ({", ".join(COMBO_COLUMNS)})
     SELECT {", ".join(COMBO_COLUMNS)} FROM records ORDER BY id;
 UPDATE records SET combo_id = (SELECT c.id FROM combos c WHERE
     {" AND ".join(f"c.{c} = records.{c}" for c in COMBO_COLUMNS)});
-CREATE INDEX records_combo ON records(combo_id, report_pk, count);
+CREATE INDEX records_combo ON records(combo_id, report_pk);
+DROP INDEX records_report;
+CREATE INDEX records_report ON records(report_pk, idx, combo_id, count);
 ALTER TABLE ptr_cache ADD COLUMN confirmed INTEGER;
 """
 """Version 4: triage from the index. Classification depends only on the ``combos`` columns (plus
 the config and PTR names), so verdicts are computed once per distinct combination and the counts
-come from SQL over ``records_combo``. The PTR cache remembers whether a name is forward-confirmed
-(it resolves back to the address); NULL for names cached before, which are then not trusted."""
+come from SQL: ``records_report`` now covers what the counts read (scanned in report order, each
+report looked up once), and ``records_combo`` finds the records of one finding (evidence). The
+PTR cache remembers whether a name is forward-confirmed (it resolves back to the address); NULL
+for names cached before, which are then not trusted."""
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -320,6 +324,7 @@ def _check_and_migrate(
         )
     conn.create_function("dmarctui_ip_key", 1, ip_key, deterministic=True)
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")  # triage's working tables
     try:
         if version == 0 and not tables:
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes on an empty file

@@ -3,8 +3,9 @@
 A verdict depends only on the columns of a ``combos`` row (source IP, header_from, evaluated
 DKIM/SPF/disposition, override reasons, auth results), on the config and on PTR names. So each
 combination is classified once, in Python (thousands, not millions), and everything counted per
-source, day, reporter, policy domain and disposition comes from aggregates over the index's
-``records_combo`` index, for the period asked. No record becomes a Python object.
+source, day, reporter, policy domain and disposition comes from SQL aggregates over the index
+(``records_report`` covers what they read), for the period asked. No record becomes a Python
+object.
 
 :class:`IndexTriage` answers what :func:`dmarctui.triage.find_findings`,
 :func:`dmarctui.readiness.readiness` and :class:`dmarctui.trend.FailingDays` answer from report
@@ -15,18 +16,32 @@ a page at a time (:meth:`IndexTriage.evidence`).
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
+import sys
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
-from dmarctui.config import Config, own_domains_mismatch
+from dmarctui.config import Config, Sender, own_domains_mismatch
 from dmarctui.index_rows import record_from_row
 from dmarctui.index_schema import COMBO_COLUMNS
-from dmarctui.model import Evidence, Finding, FindingKind, PolicyPublished, Record
+from dmarctui.model import (
+    DkimAuthResult,
+    Evidence,
+    Finding,
+    FindingKind,
+    Identifiers,
+    PolicyEvaluated,
+    PolicyOverrideReason,
+    PolicyPublished,
+    Record,
+    SpfAuthResult,
+)
 from dmarctui.readiness import Readiness, ReadinessCounts
 from dmarctui.trend import FailingDays, covered_days
 from dmarctui.triage import (
@@ -42,9 +57,8 @@ from dmarctui.triage import (
     spread_over_days,
 )
 
-BATCH = 512
-"""Combinations counted per query: progress and cancellation between queries, and the rows of
-one query at a time in memory."""
+BATCH = 2000
+"""Reports whose records are counted per query: progress and cancellation between queries."""
 LONG_REPORT = 36 * 3600
 """Reports longer than this are spread over their days per record (``spread_over_days``)."""
 
@@ -57,30 +71,45 @@ _REPORTER = "coalesce(nullif(r.org_name, ''), r.email)"
 _SPAN = "max(0, r.end - r.begin)"
 
 _TABLES = itertools.count()
-_COMBO_DAYS = f"""
-SELECT x.combo_id,
+_REPORT_DAYS = f"""
+INSERT INTO temp.{{reports}}
+SELECT r.pk,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN NULL
          ELSE date(r.begin + {_SPAN} / 2.0, 'unixepoch') END,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.begin END,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.end END,
-    CASE WHEN {_SPAN} > {LONG_REPORT} THEN x.count END,
-    sum(x.count), count(*), min(r.begin), max(r.end)
-FROM temp.{{table}} t
-JOIN records x ON x.combo_id = t.combo_id
-JOIN reports r ON r.pk = x.report_pk
-WHERE t.batch = :batch AND {_PERIOD}
+    r.begin, r.end, {_REPORTER}
+FROM reports r WHERE {_PERIOD}
+"""
+"""The counted reports of the period with the day their messages count on (short reports: the
+UTC day of the midpoint; long reports: begin and end, spread in Python per record exactly as the
+reference spreads them), computed once per report rather than per record."""
+
+_FILL_DAYS = """
+INSERT INTO temp.{days}
+SELECT x.combo_id, d.day, d.b, d.e, CASE WHEN d.day IS NULL THEN x.count END,
+    sum(x.count), count(*), min(d.begin), max(d.end)
+FROM temp.{reports} d JOIN records x ON x.report_pk = d.pk
+WHERE d.pk BETWEEN :low AND :high
 GROUP BY 1, 2, 3, 4, 5
 """
-"""Messages per combination and day (short reports: the UTC day of the midpoint, in SQL; long
-reports: per begin, end and count, spread in Python exactly as the reference spreads each
-record)."""
+"""One pass over the records of a range of reports, in report order along ``records_report``
+(which covers combo_id and count): messages per combination and day."""
 
-_COMBO_REPORTERS = f"""
-SELECT DISTINCT x.combo_id, {_REPORTER}
-FROM temp.{{table}} t
-JOIN records x ON x.combo_id = t.combo_id
-JOIN reports r ON r.pk = x.report_pk
-WHERE t.flagged AND {_PERIOD}
+_GROUP_DAYS = """
+SELECT g.{key}, d.day, d.b, d.e, d.c, sum(d.n), sum(d.k)
+FROM temp.{days} d JOIN temp.{groups} g ON g.combo_id = d.combo_id
+WHERE g.{key} IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5
+"""
+"""Messages per day of one grouping (finding, readiness column, failing source)."""
+
+_COMBO_REPORTERS = """
+SELECT DISTINCT g.finding, d.reporter
+FROM temp.{reports} d
+JOIN records x ON x.report_pk = d.pk
+JOIN temp.{groups} g ON g.combo_id = x.combo_id
+WHERE g.finding IS NOT NULL
 """
 
 _VARIANTS = f"""
@@ -110,34 +139,65 @@ class ComboVerdict:
         return (*kinds, "enforced") if self.verdict.enforced else kinds
 
 
+ComboRow = tuple[str, str, str, str, str, str, str, str]
+"""A ``combos`` row: source_ip, header_from, disposition, dkim, spf, reasons, auth_dkim and
+auth_spf."""
+
+
 class ComboCache:
-    """The parsed ``combos`` rows of one index, read once and then only the new ones.
+    """The ``combos`` rows of one index, read once and then only the new ones.
 
     Combinations are never changed once written, so the cache only grows with the index.
     """
 
     def __init__(self) -> None:
-        self.records: dict[int, Record] = {}
+        self.rows: dict[int, ComboRow] = {}
         self._last = 0
         self._guard = threading.Lock()
 
-    def refresh(self, conn: sqlite3.Connection) -> dict[int, Record]:
+    def refresh(self, conn: sqlite3.Connection) -> dict[int, ComboRow]:
         with self._guard:
-            rows = conn.execute(
+            intern = sys.intern  # the columns but the address repeat a few hundred values
+            for cid, ip, *rest in conn.execute(
                 f"SELECT id, {', '.join(COMBO_COLUMNS)} FROM combos WHERE id > ? ORDER BY id",
                 (self._last,),
-            ).fetchall()
-            for cid, ip, hfrom, disposition, dkim, spf, reasons, auth_dkim, auth_spf in rows:
-                self.records[cid] = record_from_row(
-                    (0, ip, 0, disposition, dkim, spf, reasons, hfrom, None, None, auth_dkim,
-                     auth_spf)
-                )  # fmt: skip
+            ):
+                self.rows[cid] = (ip, *map(intern, rest))  # type: ignore[assignment]
                 self._last = cid
-            return self.records
+            return self.rows
+
+
+def combo_record(row: ComboRow) -> Record:
+    """What :func:`classify` reads of a combination, as a record (count 0)."""
+    ip, hfrom, disposition, dkim, spf, reasons, auth_dkim, auth_spf = row
+    return Record(
+        source_ip=ip,
+        count=0,
+        policy_evaluated=PolicyEvaluated(disposition, dkim, spf, _reasons(reasons)),
+        identifiers=Identifiers(hfrom),
+        dkim=_dkim(auth_dkim),
+        spf=_spf(auth_spf),
+    )
+
+
+@lru_cache(maxsize=1 << 14)
+def _reasons(text: str) -> tuple[PolicyOverrideReason, ...]:
+    """Parsed once per distinct JSON text: combinations repeat a few auth patterns."""
+    return tuple(PolicyOverrideReason(t, c) for t, c in json.loads(text))
+
+
+@lru_cache(maxsize=1 << 14)
+def _dkim(text: str) -> tuple[DkimAuthResult, ...]:
+    return tuple(DkimAuthResult(d, r, s, h) for d, r, s, h in json.loads(text))
+
+
+@lru_cache(maxsize=1 << 14)
+def _spf(text: str) -> tuple[SpfAuthResult, ...]:
+    return tuple(SpfAuthResult(d, r, s, h) for d, r, s, h in json.loads(text))
 
 
 Progress = Callable[[int, int], None]
-"""Called with (combinations done, combinations in all) while the counts are read."""
+"""Called with (reports done, reports in all) while the counts are read."""
 
 
 class IndexTriage:
@@ -173,6 +233,8 @@ class IndexTriage:
         self._lock = lock
         self.period: dict[str, int | None] = {"since": since, "until": until}
         self.ptrs: dict[str, str | None] = dict(ptrs or {})
+        self._reason_types: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        self._findings: tuple[tuple[tuple[str, str], ...], list[Finding]] | None = None
         with lock:
             self.policy_domains = [
                 d
@@ -187,38 +249,60 @@ class IndexTriage:
         """A plain warning when the configured own domains match no policy domain."""
         cfg = self.config
         owners: dict[str, str | None] = {}
-        ours: dict[int, tuple[Record, str]] = {}
-        for cid, record in records.items():
-            hfrom = record.identifiers.header_from
+        ours: dict[int, tuple[ComboRow, str]] = {}
+        for cid, row in records.items():
+            hfrom = row[1]
             owner = owners.get(hfrom, "")
             if owner == "":
                 owner = owners[hfrom] = cfg.own_domain_for(hfrom)
             if owner is not None:
-                ours[cid] = (record, owner)
-        self.shared = shared_domains(cfg, self.policy_domains, self._signed(ours))
+                ours[cid] = (row, owner)
+        # A verdict depends on the source only through "internal?" and the matching sender, so
+        # it is computed once per (that, the other columns): a few hundred classifications.
+        sources: dict[str, tuple[bool, Sender | None]] = {}
+        keys: dict[int, tuple[Any, ...]] = {}
+        firsts: dict[tuple[Any, ...], ComboRow] = {}
+        for cid, (row, _) in ours.items():
+            ip = row[0]
+            cls = sources.get(ip)
+            if cls is None:
+                cls = sources[ip] = (cfg.is_internal(ip), cfg.sender_for(ip, self.ptrs.get(ip)))
+            key = keys[cid] = (*cls, *row[1:])
+            firsts.setdefault(key, row)
+        self._records = {key: combo_record(row) for key, row in firsts.items()}
+        self.shared = shared_domains(cfg, self.policy_domains, self._signed(ours, keys))
+        verdicts: dict[tuple[Any, ...], Verdict] = {}
         self.combos: dict[int, ComboVerdict] = {}
-        for cid, (record, owner) in ours.items():
-            ip = record.source_ip
+        for cid, (row, owner) in ours.items():
+            key = keys[cid]
+            verdict = verdicts.get(key)
+            if verdict is None:
+                record = self._records[key]
+                verdict = verdicts[key] = classify(record, cfg, self.ptrs.get(record.source_ip),
+                                                   self.shared)  # fmt: skip
+                self._reason_types[key] = tuple(r.type for r in record.policy_evaluated.reason)
             self.combos[cid] = ComboVerdict(
-                cid,
-                ip,
-                record.identifiers.header_from,
-                owner,
-                record.policy_evaluated.disposition,
-                tuple(r.type for r in record.policy_evaluated.reason),
-                classify(record, cfg, self.ptrs.get(ip), self.shared),
+                cid, row[0], row[1], owner, row[2], self._reason_types[key], verdict
             )
+        self.classified = len(verdicts)
+        """Distinct classifications computed (the rest of the combinations share them)."""
         self.complete = True
         self._count(progress, cancelled)
 
     # ------------------------------------------------------------------ building
 
-    def _signed(self, ours: Mapping[int, tuple[Record, str]]) -> set[str]:
+    def _signed(
+        self, ours: Mapping[int, tuple[ComboRow, str]], keys: Mapping[int, tuple[Any, ...]]
+    ) -> set[str]:
         """From domains our DKIM signed at an internal source, in a counted report of the
         period (a combination is only a candidate until a record of it is found there)."""
         candidates: dict[str, list[int]] = defaultdict(list)
-        for cid, (record, _) in ours.items():
-            domain = signed_internally(record, self.config)
+        signs: dict[tuple[Any, ...], str | None] = {}
+        for cid in ours:
+            key = keys[cid]
+            if key not in signs:
+                signs[key] = signed_internally(self._records[key], self.config)
+            domain = signs[key]
             if domain is not None:
                 candidates[domain].append(cid)
         signed = set()
@@ -236,85 +320,111 @@ class IndexTriage:
         return signed
 
     def _count(self, progress: Progress | None, cancelled: Callable[[], bool] | None) -> None:
+        """Count in SQL, grouped by what each answer needs; Python sees one row per group and
+        day (and one per combination for the totals), not one per record."""
         cfg = self.config
-        self._accs: dict[tuple[str, FindingKind], _Acc] = defaultdict(_Acc)
+        self._accs: dict[tuple[str, FindingKind], _Acc] = {}
         self._readiness = ReadinessCounts(cfg)
         self._failing: dict[str, Counter[str]] = defaultdict(Counter)
         self._combo_ids: dict[tuple[str, FindingKind], list[int]] = defaultdict(list)
+        findings: dict[tuple[str, FindingKind], int] = {}
+        columns: dict[tuple[str, str], int] = {}
+        sources: dict[str, int] = {}
+        groups: list[tuple[int, int | None, int | None, int | None]] = []
         for combo in self.combos.values():
-            for kind in combo.kinds():
+            kinds = combo.kinds()
+            for kind in kinds:
                 self._combo_ids[(combo.source_ip, kind)].append(combo.combo_id)
-        ordered = sorted(self.combos)
-        batches = (len(ordered) + BATCH - 1) // BATCH
-        table = f"triage_combos_{next(_TABLES)}"  # several triages may run at once (TUI panes)
+                fid = findings.setdefault((combo.source_ip, kind), len(findings))
+                groups.append((combo.combo_id, fid, None, None))
+            column = (combo.owner, _column(combo.verdict))
+            rid = columns.setdefault(column, len(columns))
+            failing = bool(kinds) and (combo.verdict.enforced or any(map(is_problem, kinds)))
+            sid = sources.setdefault(combo.source_ip, len(sources)) if failing else None
+            groups.append((combo.combo_id, None, rid, sid))
+        n = next(_TABLES)  # several triages may run at once (TUI panes): tables of their own
+        names = {"reports": f"triage_reports_{n}", "days": f"triage_days_{n}",
+                 "groups": f"triage_groups_{n}"}  # fmt: skip
+        conn = self._conn
         with self._lock:
-            self._conn.execute(
-                f"CREATE TEMP TABLE {table} (combo_id INTEGER PRIMARY KEY,"
-                " flagged INTEGER NOT NULL, batch INTEGER NOT NULL)"
+            conn.execute("BEGIN")  # one transaction, not one per row inserted
+            conn.execute(
+                f"CREATE TEMP TABLE {names['reports']} (pk INTEGER PRIMARY KEY, day TEXT,"
+                " b INTEGER, e INTEGER, begin INTEGER, end INTEGER, reporter TEXT)"
             )
-            self._conn.execute(f"CREATE INDEX temp.{table}_batch ON {table}(batch, combo_id)")
-            self._conn.executemany(
-                f"INSERT INTO temp.{table} VALUES (?, ?, ?)",
-                ((cid, bool(self.combos[cid].kinds()), i // BATCH) for i, cid in
-                 enumerate(ordered)),
-            )  # fmt: skip
+            conn.execute(_REPORT_DAYS.format(**names), self.period)
+            conn.execute(
+                f"CREATE TEMP TABLE {names['days']} (combo_id INTEGER, day TEXT, b INTEGER,"
+                " e INTEGER, c INTEGER, n INTEGER, k INTEGER, first INTEGER, last INTEGER)"
+            )
+            conn.execute(
+                f"CREATE TEMP TABLE {names['groups']} (combo_id INTEGER NOT NULL,"
+                " finding INTEGER, readiness INTEGER, failing INTEGER)"
+            )
+            conn.executemany(f"INSERT INTO temp.{names['groups']} VALUES (?, ?, ?, ?)", groups)
+            conn.execute(
+                f"CREATE INDEX temp.{names['groups']}_combo ON {names['groups']}(combo_id)"
+            )
+            conn.execute("COMMIT")
+            pks = [pk for (pk,) in conn.execute(f"SELECT pk FROM temp.{names['reports']}")]
+        ranges = [(pks[i], pks[min(i + BATCH, len(pks)) - 1]) for i in range(0, len(pks), BATCH)]
         try:
-            for batch in range(batches):
+            for done, (low, high) in enumerate(ranges, 1):
                 if cancelled is not None and cancelled():
                     self.complete = False
                     break
                 with self._lock:
-                    rows = self._conn.execute(
-                        _COMBO_DAYS.format(table=table), {**self.period, "batch": batch}
-                    )
-                    rows = rows.fetchall()
-                for cid, day, begin, end, count, messages, n, first, final in rows:
-                    combo = self.combos[cid]
-                    if day is not None:
-                        per_day = [(day, messages)]
-                    else:
-                        per_day = [(d, k * n) for d, k in spread_over_days(begin, end, count)]
-                    self._add(combo, messages, first, final, per_day)
+                    conn.execute(_FILL_DAYS.format(**names), {"low": low, "high": high})
                 if progress is not None:
-                    progress(min(len(ordered), (batch + 1) * BATCH), len(ordered))
-            with self._lock:
-                reporters = self._conn.execute(
-                    _COMBO_REPORTERS.format(table=table), self.period
-                ).fetchall()
-                variants = self._conn.execute(_VARIANTS, self.period).fetchall()
+                    progress(min(len(pks), done * BATCH), len(pks))
+            with self._lock:  # rows are taken as they come: none is held longer than needed
+                for cid, messages, first, last in conn.execute(
+                    "SELECT combo_id, sum(n), min(first), max(last)"
+                    f" FROM temp.{names['days']} GROUP BY combo_id"
+                ):
+                    combo = self.combos.get(cid)
+                    if combo is not None:  # None: a From domain not ours
+                        self._add(combo, messages, first, last)
+                per_key = {
+                    key: _days(conn.execute(_GROUP_DAYS.format(key=key, **names)))
+                    for key in ("finding", "readiness", "failing")
+                }
+                reporters = conn.execute(_COMBO_REPORTERS.format(**names)).fetchall()
+                variants = conn.execute(_VARIANTS, self.period).fetchall()
         finally:
             with self._lock:
-                self._conn.execute(f"DROP TABLE temp.{table}")
-        for cid, reporter in reporters:
-            for kind in self.combos[cid].kinds():
-                self._accs[(self.combos[cid].source_ip, kind)].reporters.setdefault(reporter, None)
+                for table in names.values():
+                    conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        finding_keys = list(findings)
+        for fid, per_day in per_key["finding"].items():
+            self._accs[finding_keys[fid]].per_day.update(per_day)
+        column_keys = list(columns)
+        for rid, per_day in per_key["readiness"].items():
+            owner, column = column_keys[rid]
+            days = self._readiness.days[owner]
+            for day, count in per_day.items():
+                days[day][column] += count
+        source_keys = list(sources)
+        for sid, per_day in per_key["failing"].items():
+            self._failing[source_keys[sid]].update(per_day)
+        for fid, reporter in reporters:
+            self._accs[finding_keys[fid]].reporters.setdefault(reporter, None)
         for domain, p, sp, adkim, aspf, pct, reporter, reports in variants:
             pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
             self._readiness.add_policy(pp, reporter, reports)
 
-    def _add(
-        self,
-        combo: ComboVerdict,
-        messages: int,
-        first: int,
-        last: int,
-        per_day: list[tuple[str, int]],
-    ) -> None:
+    def _add(self, combo: ComboVerdict, messages: int, first: int, last: int) -> None:
+        """The totals of one combination (its days are counted per group in SQL)."""
         verdict = combo.verdict
-        self._readiness.add_messages(combo.owner, verdict, combo.disposition, messages, per_day)
-        kinds = combo.kinds()
-        if verdict.enforced or any(is_problem(k) for k in kinds):
-            failing = self._failing[combo.source_ip]
-            for day, k in per_day:
-                failing[day] += k
-        for kind in kinds:
-            acc = self._accs[(combo.source_ip, kind)]
+        self._readiness.add_messages(combo.owner, verdict, combo.disposition, messages, ())
+        for kind in combo.kinds():
+            acc = self._accs.get((combo.source_ip, kind))
+            if acc is None:
+                acc = self._accs[(combo.source_ip, kind)] = _Acc()
             acc.messages += messages
             acc.first = first if acc.first is None else min(acc.first, first)
             acc.last = last if acc.last is None else max(acc.last, last)
             acc.header_from[combo.header_from.lower()] += messages
-            for day, k in per_day:
-                acc.per_day[day] += k
             if verdict.label:
                 acc.labels[verdict.label] += messages
             for reason in combo.reasons:
@@ -324,10 +434,14 @@ class IndexTriage:
 
     def findings(self) -> list[Finding]:
         """Every finding, ranked, without evidence rows (see :meth:`evidence`)."""
-        return rank(
-            _finding(ip, kind, acc, self.config, self.ptrs.get(ip))
-            for (ip, kind), acc in self._accs.items()
-        )
+        key = tuple(sorted((ip, n) for ip, n in self.ptrs.items() if n))
+        if self._findings is None or self._findings[0] != key:
+            found = rank(
+                _finding(ip, kind, acc, self.config, self.ptrs.get(ip))
+                for (ip, kind), acc in self._accs.items()
+            )
+            self._findings = (key, found)
+        return list(self._findings[1])
 
     def readiness(self) -> list[Readiness]:
         return self._readiness.result()
@@ -391,6 +505,26 @@ class IndexTriage:
     def _positional(self) -> tuple[Any, ...]:
         since, until = self.period["since"], self.period["until"]
         return (since, since, until, until)
+
+
+def _column(verdict: Verdict) -> str:
+    """The readiness column of a verdict (as :meth:`ReadinessCounts.add_messages` files it)."""
+    if verdict.passed:
+        return "passed"
+    return "failed_outside" if verdict.cause == "outside_spoofing" else "failed_legit"
+
+
+def _days(rows: Iterable[tuple[Any, ...]]) -> dict[int, Counter[str]]:
+    """Messages per group and day from grouped rows, long reports spread as the reference does
+    (each of the ``k`` records with ``c`` messages is spread on its own)."""
+    out: dict[int, Counter[str]] = defaultdict(Counter)
+    for key, day, begin, end, count, messages, k in rows:
+        if day is not None:
+            out[key][day] += messages
+        else:
+            for d, share in spread_over_days(begin, end, count):
+                out[key][d] += share * k
+    return out
 
 
 def _evidence(row: tuple[Any, ...]) -> Evidence:

@@ -238,7 +238,9 @@ def test_an_index_of_schema_3_is_upgraded_in_place_with_a_message(tmp_path: Path
     # Take the file back to what schema 3 wrote: no combinations, no confirmation column.
     conn = sqlite3.connect(db)
     conn.executescript(
-        "DROP INDEX records_combo; ALTER TABLE records DROP COLUMN combo_id; DROP TABLE combos;"
+        "DROP INDEX records_combo; DROP INDEX records_report;"
+        " CREATE INDEX records_report ON records(report_pk, idx);"
+        " ALTER TABLE records DROP COLUMN combo_id; DROP TABLE combos;"
         " ALTER TABLE ptr_cache DROP COLUMN confirmed; PRAGMA user_version = 3;"
     )
     conn.close()
