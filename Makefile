@@ -27,7 +27,7 @@ lint: $(STAMP) ## ruff (format and lint) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP) ## cold scan vs parsedmarc and the parse floor, rescans, memory (prints a table)
+bench: $(STAMP) ## whole commands (scan, flagged, readiness) vs parsedmarc, internals (prints a table)
 	$(BIN)/python scripts/bench.py
 
 screenshots: $(STAMP) ## regenerate screenshots/*.svg from the demo mailbox
