@@ -239,3 +239,39 @@ async def test_palette_offers_the_sources_commands(sources_app: SourcesApp) -> N
         assert sources.show_all
         titles = {title for title, _, _ in palette_commands(app, app.main_screen)}
         assert "sources: hide informational" in titles
+
+
+async def test_records_of_a_source_are_read_a_page_at_a_time(
+    sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dmarctui.tui.screens import source_records
+
+    monkeypatch.setattr(source_records, "PAGE", 4)
+    app = sources_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        sources = await open_sources(pilot)
+        await go_to(pilot, sources, LAB1, "internal_no_dkim")
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SourceRecordsScreen)
+        every = app.index.records_for_source(LAB1)
+        assert len(every) > 8
+        assert len(screen.rows) == 4  # one page, not every record
+        for _ in range(len(every)):
+            await pilot.press("down")
+        await settle(pilot)
+        newest_first = sorted(every, key=lambda pair: pair[0].begin, reverse=True)
+        assert [row.pk for row in screen.rows] == [row.pk for row, _ in newest_first]
+
+
+async def test_own_domains_matching_no_report_are_warned_not_all_clear(
+    demo_app: AppFactory,
+) -> None:
+    app = demo_app(config=Config(own_domains=("univ.example",)), dns=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        sources = await open_sources(pilot)
+        assert sources.shown == []
+        text = screen_text(app)
+        assert "Nothing to act on" not in text
+        assert "Warning: the configured own domains (univ.example) match none of" in text
