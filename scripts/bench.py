@@ -150,6 +150,18 @@ def command_rows(
             mb(max(t["maxrss_kib"] for t in theirs)),
         ))  # fmt: skip
     db = work / f"{name}-0.sqlite3"
+    tuis = [child("tui", str(folder), str(db)) for _ in range(runs)]
+    for key, label in (
+        ("opened", "TUI first screen (warm index)"),
+        ("sources", "TUI Sources pane, first rows after the key"),
+        ("readiness", "TUI Readiness pane, figures after the key"),
+    ):
+        wall = median([t[key] for t in tuis])
+        rows.append((
+            f"{label}, {name}", "command", spread([t[key] for t in tuis]), "",
+            f"{100 * wall / cold_wall:.1f} % (target ≤ 1 s)",
+            mb(max(t["maxrss_kib"] for t in tuis)) if key == "readiness" else "",
+        ))  # fmt: skip
     for label, argv in (
         ("`dmarctui scan`, warm (summary)", ["scan"]),
         ("`dmarctui flagged --json`, warm", ["flagged", "--json"]),

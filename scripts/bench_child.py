@@ -3,6 +3,7 @@
 ``index FOLDER DB``   update (or build) the index of FOLDER in DB
 ``floor FOLDER``      read each message, inflate its gzip/zip parts, run expat over the XML
 ``parsedmarc FOLDER N``  parsedmarc (run with the bench venv's python) on the first N messages
+``tui FOLDER DB``     the TUI (Pilot): first screen, first Sources rows, Readiness figures
 ``command ARG...``    the whole ``dmarctui ARG...`` command as a user runs it (its own process
                       tree, its output discarded): wall, CPU of the tree, peak RSS of the tree
 
@@ -180,6 +181,40 @@ def run_command(*argv: str) -> dict:
     return {"elapsed": elapsed, "cpu": cpu, "tree_rss_kib": peak}
 
 
+def run_tui(folder: str, db: str) -> dict:
+    """The TUI as a user opens it on an indexed folder (Pilot, no DNS): time to the first screen,
+    to the first Sources rows and to the Readiness figures; its peak RSS after both panes."""
+    import asyncio
+
+    from dmarctui.tui.app import make_app
+    from dmarctui.tui.screens.sources import SourcesPane
+
+    async def drive() -> dict:
+        started = time.monotonic()
+        app = make_app(folder, db=Path(db), poll_seconds=None, dns=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            opened = time.monotonic() - started
+            while app.scanning:  # the rescan of an unchanged folder, started on open
+                await pilot.pause(0.05)
+            await pilot.press("2")
+            begun = time.monotonic()
+            while not app.screen.query_one(SourcesPane).loaded:
+                await pilot.pause(0.05)
+            await pilot.pause()
+            sources = time.monotonic() - begun
+            await pilot.press("3")
+            begun = time.monotonic()
+            status = app.screen.query_one("#readiness-status")
+            while str(status.render()).startswith("Counting"):
+                await pilot.pause(0.05)
+            await pilot.pause()
+            readiness = time.monotonic() - begun
+        return {"opened": opened, "sources": sources, "readiness": readiness}
+
+    return asyncio.run(drive())
+
+
 def main(argv: list[str]) -> int:
     task, *args = argv
     tasks = {
@@ -187,6 +222,7 @@ def main(argv: list[str]) -> int:
         "floor": run_floor,
         "parsedmarc": run_parsedmarc,
         "command": run_command,
+        "tui": run_tui,
     }
     started_cpu = resource.getrusage(resource.RUSAGE_SELF)
     result = tasks[task](*args)
