@@ -45,10 +45,10 @@ from dmarctui.model import (
 from dmarctui.readiness import Readiness, ReadinessCounts
 from dmarctui.trend import FailingDays, covered_days
 from dmarctui.triage import (
+    FindingCounts,
     Verdict,
-    _Acc,
-    _finding,
     auth_line,
+    build_finding,
     classify,
     is_problem,
     rank,
@@ -323,7 +323,7 @@ class IndexTriage:
         """Count in SQL, grouped by what each answer needs; Python sees one row per group and
         day (and one per combination for the totals), not one per record."""
         cfg = self.config
-        self._accs: dict[tuple[str, FindingKind], _Acc] = {}
+        self._accs: dict[tuple[str, FindingKind], FindingCounts] = {}
         self._readiness = ReadinessCounts(cfg)
         self._failing: dict[str, Counter[str]] = defaultdict(Counter)
         self._combo_ids: dict[tuple[str, FindingKind], list[int]] = defaultdict(list)
@@ -420,7 +420,7 @@ class IndexTriage:
         for kind in combo.kinds():
             acc = self._accs.get((combo.source_ip, kind))
             if acc is None:
-                acc = self._accs[(combo.source_ip, kind)] = _Acc()
+                acc = self._accs[(combo.source_ip, kind)] = FindingCounts()
             acc.messages += messages
             acc.first = first if acc.first is None else min(acc.first, first)
             acc.last = last if acc.last is None else max(acc.last, last)
@@ -437,7 +437,7 @@ class IndexTriage:
         key = tuple(sorted((ip, n) for ip, n in self.ptrs.items() if n))
         if self._findings is None or self._findings[0] != key:
             found = rank(
-                _finding(ip, kind, acc, self.config, self.ptrs.get(ip))
+                build_finding(ip, kind, acc, self.config, self.ptrs.get(ip))
                 for (ip, kind), acc in self._accs.items()
             )
             self._findings = (key, found)

@@ -258,7 +258,9 @@ def auth_line(record: Record) -> str:
 
 
 @dataclass
-class _Acc:
+class FindingCounts:
+    """What one finding counts, filled per record here or per SQL row by the index triage."""
+
     messages: int = 0
     first: int | None = None
     last: int | None = None
@@ -337,7 +339,7 @@ def find_findings(
     chosen = [r for r in reports if in_period(r, since, until)]
     cfg, shared = triage_context(config, chosen)
     names = ptrs or {}
-    accs: dict[tuple[str, FindingKind], _Acc] = defaultdict(_Acc)
+    accs: dict[tuple[str, FindingKind], FindingCounts] = defaultdict(FindingCounts)
     for report in chosen:
         for record in report.records:
             if not cfg.is_own_domain(record.identifiers.header_from):
@@ -348,11 +350,16 @@ def find_findings(
                 accs[(record.source_ip, verdict.cause)].add(report, record, verdict.label)
             if verdict.enforced:
                 accs[(record.source_ip, "enforced")].add(report, record, verdict.label)
-    findings = [_finding(ip, kind, acc, cfg, names.get(ip)) for (ip, kind), acc in accs.items()]
+    findings = [
+        build_finding(ip, kind, acc, cfg, names.get(ip)) for (ip, kind), acc in accs.items()
+    ]
     return rank(findings)
 
 
-def _finding(ip: str, kind: FindingKind, acc: _Acc, cfg: Config, ptr: str | None) -> Finding:
+def build_finding(
+    ip: str, kind: FindingKind, acc: FindingCounts, cfg: Config, ptr: str | None
+) -> Finding:
+    """The finding of ``(ip, kind)`` from its counts; ``ptr`` is a forward-confirmed name."""
     contact = cfg.contact_for(ip, ptr)
     network = cfg.internal_network(ip)
     label = top(acc.labels) if acc.labels else None
