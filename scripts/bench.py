@@ -153,7 +153,7 @@ def command_rows(
     tuis = [child("tui", str(folder), str(db)) for _ in range(runs)]
     for key, label in (
         ("opened", "TUI first screen (warm index)"),
-        ("sources", "TUI Sources pane, first rows after the key"),
+        ("sources", "TUI Sources pane, first rows, from start"),
         ("readiness", "TUI Readiness pane, figures after the key"),
     ):
         wall = median([t[key] for t in tuis])

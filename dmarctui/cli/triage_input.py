@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import gc
 import sys
 import time
 from collections.abc import Iterable
@@ -141,6 +142,9 @@ def triage(
     Returns the triage (classified with forward-confirmed names only) and the names that are not
     confirmed, to show as such. The own-domains warning goes to stderr.
     """
+    # Triage builds many small objects that all live until the answer is printed: collecting
+    # rarely spares the collector rescanning them (a headless command runs nothing else).
+    gc.set_threshold(50_000, 50, 100)
     run = warn(index.triage(config, since=since, until=until))
     ranked = dict.fromkeys(f.source_ip for f in run.findings())
     wanted = [*dict.fromkeys(sources), *list(ranked)[:PTR_LOOKUPS]]
