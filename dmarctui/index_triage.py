@@ -87,29 +87,38 @@ reference spreads them), computed once per report rather than per record."""
 
 _FILL_DAYS = """
 INSERT INTO temp.{days}
-SELECT x.combo_id, d.day, d.b, d.e, CASE WHEN d.day IS NULL THEN x.count END,
-    sum(x.count), count(*), min(d.begin), max(d.end)
-FROM temp.{reports} d JOIN records x ON x.report_pk = d.pk
-WHERE d.pk BETWEEN :low AND :high
-GROUP BY 1, 2, 3, 4, 5
-"""
-"""One pass over the records of a range of reports, in report order along ``records_report``
-(which covers combo_id and count): messages per combination and day."""
-
-_GROUP_DAYS = """
-SELECT g.{key}, d.day, d.b, d.e, d.c, sum(d.n), sum(d.k)
-FROM temp.{days} d JOIN temp.{groups} g ON g.combo_id = d.combo_id
-WHERE g.{key} IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5
-"""
-"""Messages per day of one grouping (finding, readiness column, failing source)."""
-
-_COMBO_REPORTERS = """
-SELECT DISTINCT g.finding, d.reporter
+SELECT g.cause, g.enforced, g.readiness, g.failing, x.combo_id, d.day, d.b, d.e,
+    CASE WHEN d.day IS NULL THEN x.count END, sum(x.count), count(*), min(d.begin), max(d.end)
 FROM temp.{reports} d
 JOIN records x ON x.report_pk = d.pk
 JOIN temp.{groups} g ON g.combo_id = x.combo_id
-WHERE g.finding IS NOT NULL
+WHERE d.pk BETWEEN :low AND :high
+GROUP BY x.combo_id, 6, 7, 8, 9
+"""
+"""One pass over the records of a range of reports, in report order along ``records_report``
+(which covers combo_id and count): messages per combination of ours and day, with the groups
+the combination counts in (its findings, its readiness column, its failing source)."""
+
+_GROUP_DAYS = """
+SELECT {key}, day, b, e, c, sum(n), sum(k) FROM temp.{days}
+WHERE {key} IS NOT NULL GROUP BY 1, 2, 3, 4, 5
+"""
+"""Messages per day of one grouping (readiness column, failing source)."""
+
+_FINDING_DAYS = """
+SELECT key, day, b, e, c, sum(n), sum(k) FROM (
+    SELECT cause AS key, day, b, e, c, n, k FROM temp.{days} WHERE cause IS NOT NULL
+    UNION ALL
+    SELECT enforced, day, b, e, c, n, k FROM temp.{days} WHERE enforced IS NOT NULL
+) GROUP BY 1, 2, 3, 4, 5
+"""
+
+_COMBO_REPORTERS = """
+SELECT DISTINCT g.cause, g.enforced, d.reporter
+FROM temp.{reports} d
+JOIN records x ON x.report_pk = d.pk
+JOIN temp.{groups} g ON g.combo_id = x.combo_id
+WHERE g.cause IS NOT NULL OR g.enforced IS NOT NULL
 """
 
 _VARIANTS = f"""
@@ -330,18 +339,19 @@ class IndexTriage:
         findings: dict[tuple[str, FindingKind], int] = {}
         columns: dict[tuple[str, str], int] = {}
         sources: dict[str, int] = {}
-        groups: list[tuple[int, int | None, int | None, int | None]] = []
+        groups: list[tuple[int, int | None, int | None, int, int | None]] = []
         for combo in self.combos.values():
             kinds = combo.kinds()
+            fids: dict[str, int | None] = {"cause": None, "enforced": None}
             for kind in kinds:
                 self._combo_ids[(combo.source_ip, kind)].append(combo.combo_id)
                 fid = findings.setdefault((combo.source_ip, kind), len(findings))
-                groups.append((combo.combo_id, fid, None, None))
+                fids["enforced" if kind == "enforced" else "cause"] = fid
             column = (combo.owner, _column(combo.verdict))
             rid = columns.setdefault(column, len(columns))
             failing = bool(kinds) and (combo.verdict.enforced or any(map(is_problem, kinds)))
             sid = sources.setdefault(combo.source_ip, len(sources)) if failing else None
-            groups.append((combo.combo_id, None, rid, sid))
+            groups.append((combo.combo_id, fids["cause"], fids["enforced"], rid, sid))
         n = next(_TABLES)  # several triages may run at once (TUI panes): tables of their own
         names = {"reports": f"triage_reports_{n}", "days": f"triage_days_{n}",
                  "groups": f"triage_groups_{n}"}  # fmt: skip
@@ -354,17 +364,15 @@ class IndexTriage:
             )
             conn.execute(_REPORT_DAYS.format(**names), self.period)
             conn.execute(
-                f"CREATE TEMP TABLE {names['days']} (combo_id INTEGER, day TEXT, b INTEGER,"
+                f"CREATE TEMP TABLE {names['days']} (cause INTEGER, enforced INTEGER,"
+                " readiness INTEGER, failing INTEGER, combo_id INTEGER, day TEXT, b INTEGER,"
                 " e INTEGER, c INTEGER, n INTEGER, k INTEGER, first INTEGER, last INTEGER)"
             )
             conn.execute(
-                f"CREATE TEMP TABLE {names['groups']} (combo_id INTEGER NOT NULL,"
-                " finding INTEGER, readiness INTEGER, failing INTEGER)"
+                f"CREATE TEMP TABLE {names['groups']} (combo_id INTEGER PRIMARY KEY,"
+                " cause INTEGER, enforced INTEGER, readiness INTEGER, failing INTEGER)"
             )
-            conn.executemany(f"INSERT INTO temp.{names['groups']} VALUES (?, ?, ?, ?)", groups)
-            conn.execute(
-                f"CREATE INDEX temp.{names['groups']}_combo ON {names['groups']}(combo_id)"
-            )
+            conn.executemany(f"INSERT INTO temp.{names['groups']} VALUES (?, ?, ?, ?, ?)", groups)
             conn.execute("COMMIT")
             pks = [pk for (pk,) in conn.execute(f"SELECT pk FROM temp.{names['reports']}")]
         ranges = [(pks[i], pks[min(i + BATCH, len(pks)) - 1]) for i in range(0, len(pks), BATCH)]
@@ -387,8 +395,9 @@ class IndexTriage:
                         self._add(combo, messages, first, last)
                 per_key = {
                     key: _days(conn.execute(_GROUP_DAYS.format(key=key, **names)))
-                    for key in ("finding", "readiness", "failing")
+                    for key in ("readiness", "failing")
                 }
+                per_key["finding"] = _days(conn.execute(_FINDING_DAYS.format(**names)))
                 reporters = conn.execute(_COMBO_REPORTERS.format(**names)).fetchall()
                 variants = conn.execute(_VARIANTS, self.period).fetchall()
         finally:
@@ -407,8 +416,10 @@ class IndexTriage:
         source_keys = list(sources)
         for sid, per_day in per_key["failing"].items():
             self._failing[source_keys[sid]].update(per_day)
-        for fid, reporter in reporters:
-            self._accs[finding_keys[fid]].reporters.setdefault(reporter, None)
+        for cause, enforced, reporter in reporters:
+            for fid in (cause, enforced):
+                if fid is not None:
+                    self._accs[finding_keys[fid]].reporters.setdefault(reporter, None)
         for domain, p, sp, adkim, aspf, pct, reporter, reports in variants:
             pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
             self._readiness.add_policy(pp, reporter, reports)
