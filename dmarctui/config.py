@@ -154,8 +154,9 @@ class Config:
     """Where it was loaded from; None when no file was read."""
     templates_dir: Path | None = None
     """``<config dir>/templates`` when it exists."""
-    _own: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
-    """Answers of :meth:`is_own_domain`: triage asks about the same few domains very often."""
+    _own: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """Answers of :meth:`is_own_domain`: triage asks about the same few domains very often
+    (not an init field, so every ``replace`` starts an empty one)."""
 
     def is_own_domain(self, domain: str) -> bool:
         known = self._own.get(domain)
@@ -218,7 +219,7 @@ class Config:
         if self.own_domains:
             return self
         seen = sorted({_clean_domain(d) for d in domains if _clean_domain(d)})
-        return replace(self, own_domains=tuple(seen), _own={})
+        return replace(self, own_domains=tuple(seen))
 
 
 def own_domains_mismatch(config: Config, policy_domains: Iterable[str]) -> str | None:

@@ -277,3 +277,15 @@ def test_check_without_any_file_uses_defaults(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert out.startswith("No configuration file at ")
     assert "own domains: (the policy domains seen in the reports)" in out
+
+
+def test_own_domain_answers_are_not_carried_into_a_changed_config() -> None:
+    from dataclasses import replace
+
+    from dmarctui.config import Config
+
+    university = Config(own_domains=("example.ac.jp",))
+    assert university.is_own_domain("lab1.example.ac.jp")
+    other = replace(university, own_domains=("other.example",))
+    assert not other.is_own_domain("lab1.example.ac.jp")
+    assert not replace(university, include_subdomains=False).is_own_domain("lab1.example.ac.jp")
