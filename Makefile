@@ -33,7 +33,7 @@ lint: $(STAMP) ## ruff (format and lint) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP) ## cold scan vs parsedmarc and the parse floor, rescans, memory, export (prints tables)
+bench: $(STAMP) ## whole commands (scan, flagged, readiness) vs parsedmarc, internals, export (prints tables)
 	$(BIN)/python scripts/bench.py
 
 fuzz: $(STAMP) ## run each fuzz target (atheris) for FUZZ_SECONDS seconds; logs and crashes in fuzz/work

@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -53,7 +54,9 @@ def _parse_network(text: str) -> Network | None:
         return None
 
 
+@lru_cache(maxsize=1 << 16)
 def _parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+    """Cached: triage asks about the same few thousand sources again and again."""
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:
@@ -186,15 +189,22 @@ class Config:
     """Senders from the user's decisions (:mod:`dmarctui.decisions`); the config's win."""
     decided_internal: tuple[Network, ...] = ()
     """Networks the user decided are our own servers; counted as internal."""
+    _own: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """Answers of :meth:`is_own_domain`: triage asks about the same few domains very often
+    (not an init field, so every ``replace`` starts an empty one)."""
 
     def is_own_domain(self, domain: str) -> bool:
+        known = self._own.get(domain)
+        if known is not None:
+            return known
         name = _clean_domain(domain)
-        if not name:
-            return False
-        for own in self.own_domains:
-            if name == own or (self.include_subdomains and _domain_is_under(name, own)):
-                return True
-        return False
+        answer = bool(name) and any(
+            name == own or (self.include_subdomains and _domain_is_under(name, own))
+            for own in self.own_domains
+        )
+        if len(self._own) < 1 << 16:
+            self._own[domain] = answer
+        return answer
 
     def own_domain_for(self, domain: str) -> str | None:
         """The configured own domain that ``domain`` belongs to (the most specific one)."""
@@ -207,6 +217,8 @@ class Config:
         return max(hits, key=len) if hits else None
 
     def is_internal(self, ip: str) -> bool:
+        if not self.internal and not self.decided_internal:
+            return False
         address = _parse_ip(ip)
         if address is None:
             return False
@@ -226,14 +238,23 @@ class Config:
 
     def sender_for(self, ip: str, ptr: str | None) -> Sender | None:
         """The most specific configured sender; a decided one only where the config is silent."""
+        if not self.senders and not self.decided_senders:
+            return None
         hits = [s for s in self.senders if s.matches(ip, ptr)]
         if not hits:
             hits = [s for s in self.decided_senders if s.matches(ip, ptr)]
         return max(hits, key=lambda s: _match_specificity(s.match)) if hits else None
 
     def contact_for(self, ip: str, ptr: str | None) -> Contact | None:
+        if not self.contacts:
+            return None
         hits = [c for c in self.contacts if c.matches(ip, ptr)]
         return max(hits, key=lambda c: _match_specificity(c.match)) if hits else None
+
+    @property
+    def senders_by_name(self) -> bool:
+        """Whether a sender is matched by PTR name, so that PTR names can change a verdict."""
+        return any(not _is_cidr(s.match) for s in self.senders)
 
     def with_default_domains(self, domains: Iterable[str]) -> Config:
         """Own domains default to the policy domains seen in the reports when none are set."""
@@ -241,6 +262,32 @@ class Config:
             return self
         seen = sorted({_clean_domain(d) for d in domains if _clean_domain(d)})
         return replace(self, own_domains=tuple(seen))
+
+
+def own_domains_mismatch(config: Config, policy_domains: Iterable[str]) -> str | None:
+    """A plain warning when the configured own domains match none of the reports' policy domains.
+
+    Left unedited or mistyped, ``[domains] own`` makes every record someone else's, and the
+    commands would report an all-clear. None when nothing is configured or something matches
+    (a policy domain under an own domain, or an own domain under a policy domain).
+    """
+    if not config.own_domains:
+        return None
+    seen = sorted({d for d in map(_clean_domain, policy_domains) if d})
+    if not seen:
+        return None
+    for domain in seen:
+        if config.is_own_domain(domain):
+            return None
+        if any(_domain_is_under(own, domain) for own in config.own_domains):
+            return None
+    listed = ", ".join(seen[:10]) + (f" and {len(seen) - 10} more" if len(seen) > 10 else "")
+    where = f" in {config.path}" if config.path else ""
+    return (
+        f"the configured own domains ({', '.join(config.own_domains)}) match none of the"
+        f" reports' policy domains ({listed}): nothing in these reports counts as ours, so"
+        f" nothing can be flagged; fix [domains] own{where}"
+    )
 
 
 def default_config_path() -> Path:
@@ -710,25 +757,30 @@ def _load_file(path: Path | None) -> tuple[Config, list[ConfigProblem]]:
 EXAMPLE_CONFIG = """\
 # dmarctui configuration (TOML). Every setting is optional.
 # Check it with:  dmarctui config --check
+#
+# The values below are examples, commented out so that they never apply by
+# accident: an example domain that matches none of your reports would hide
+# every finding. Remove the leading "# " of a setting once it holds your value.
 
 [domains]
 # Header From domains that are ours. Without this, the policy domains seen in
 # the reports are treated as ours.
-own = ["example.ac.jp"]
+# own = ["example.ac.jp"]
 # Count subdomains (lab1.example.ac.jp) as ours too.
 include_subdomains = true
 
 [networks]
 # Our own networks (CIDR, IPv4 and IPv6). Mail from here that fails DKIM is an
 # internal server sending with our From.
-internal = ["192.0.2.0/24", "2001:db8::/32"]
+# internal = ["192.0.2.0/24", "2001:db8::/32"]
 
 # Known legitimate senders outside our networks: a CIDR or a reverse-DNS (PTR)
-# pattern such as "*.mailgun.net". role: third_party | mailing_list | forwarder
-[[senders]]
-match = "198.51.100.0/24"
-label = "Newsletter service"
-role = "third_party"
+# pattern such as "*.mailgun.net" (a PTR name counts only when it resolves back
+# to the address). role: third_party | mailing_list | forwarder
+# [[senders]]
+# match = "198.51.100.0/24"
+# label = "Newsletter service"
+# role = "third_party"
 
 # [[senders]]
 # match = "*.lists.example.org"
@@ -736,22 +788,22 @@ role = "third_party"
 # role = "mailing_list"
 
 # Who to write to about a source: a CIDR or a PTR pattern. lang: ja | en
-[[contacts]]
-match = "192.0.2.0/26"
-name = "Lab 1 server admin"
+# [[contacts]]
+# match = "192.0.2.0/26"
+# name = "Lab 1 server admin"
 # One address, or a list: email = ["admin@lab1.example.ac.jp", "Deputy <dep@lab1.example.ac.jp>"]
-email = "admin@lab1.example.ac.jp"
+# email = "admin@lab1.example.ac.jp"
 # cc = ["head@lab1.example.ac.jp"]
-lang = "ja"
+# lang = "ja"
 
 [notice]
-from = "postmaster@example.ac.jp"
-signature = \"\"\"
---
-Department mail administrator
-\"\"\"
+# from = "postmaster@example.ac.jp"
+# signature = \"\"\"
+# --
+# Department mail administrator
+# \"\"\"
 # Drafts go here: a Maildir or MH folder, or a directory for .eml files.
-drafts = "~/Maildir/.Drafts"
+# drafts = "~/Maildir/.Drafts"
 # How to send once you confirm: sendmail | smtp
 send = "sendmail"
 sendmail_command = "/usr/sbin/sendmail"

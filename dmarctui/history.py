@@ -24,10 +24,12 @@ from typing import Literal
 
 from dmarctui.config import Config
 from dmarctui.model import AggregateReport, Finding
-from dmarctui.trend import before_after, covered_days, daily_by_source
+from dmarctui.trend import FailingDays
 from dmarctui.triage import our_domains, utc_day
 
 NoticeStatus = Literal["drafted", "sent"]
+Reports = Sequence[AggregateReport] | FailingDays
+"""Report objects (the reference) or the failing counts computed from the index."""
 FollowUpState = Literal["still_failing", "improved", "waiting", "no_data"]
 SCHEMA_VERSION = 1
 DAY = 86400
@@ -293,18 +295,18 @@ class _Failing:
     """Failing messages per source and day, counted once for all the notices of a round.
 
     "Failing" is what triage calls a problem (or enforced), so the follow-up agrees with the
-    Sources pane.
+    Sources pane. Given a :class:`FailingDays` (from the index) it is used as it is.
     """
 
-    def __init__(self, reports: Sequence[AggregateReport], config: Config | None) -> None:
-        self.reports = reports
-        self.config = our_domains(config or Config(), reports)
-        by_source = daily_by_source(reports, self.config, failing_only=True)
-        self.by_day = {ip: dict(days) for ip, days in by_source.items()}
-        self.last_day = max((d for r in reports for d in covered_days(*_range(r))), default="")
+    def __init__(self, reports: Reports, config: Config | None) -> None:
+        if isinstance(reports, FailingDays):
+            self.days = reports
+        else:
+            self.days = FailingDays.from_reports(reports, our_domains(config or Config(), reports))
+        self.last_day = self.days.last_day
 
     def since(self, ip: str, day: str) -> int:
-        return sum(n for d, n in self.by_day.get(ip, {}).items() if d >= day)
+        return self.days.since(ip, day)
 
     def progress(self, notice: NoticeRecord, days: int, now: float) -> list[SourceProgress]:
         due = notice.date + days * DAY
@@ -319,7 +321,7 @@ class _Failing:
                 state = "no_data"
             else:
                 state = "still_failing" if after_due else "improved"
-            before, after = before_after(self.reports, ip, notice.date, self.config)
+            before, after = self.days.before_after(ip, notice.date)
             result.append(
                 SourceProgress(
                     source_ip=ip,
@@ -335,14 +337,9 @@ class _Failing:
         return result
 
 
-def _range(report: AggregateReport) -> tuple[int, int]:
-    dr = report.report_metadata.date_range
-    return dr.begin, dr.end
-
-
 def source_progress(
     notice: NoticeRecord,
-    reports: Sequence[AggregateReport],
+    reports: Reports,
     days: int,
     *,
     config: Config | None = None,
@@ -361,7 +358,7 @@ def source_progress(
 
 def improved(
     notice: NoticeRecord,
-    reports: Sequence[AggregateReport],
+    reports: Reports,
     days: int,
     *,
     config: Config | None = None,
@@ -374,7 +371,7 @@ def improved(
 
 def latest_progress(
     notices: Sequence[NoticeRecord],
-    reports: Sequence[AggregateReport],
+    reports: Reports,
     days: int,
     *,
     config: Config | None = None,
@@ -399,7 +396,7 @@ def latest_progress(
 
 def select_follow_ups(
     notices: Sequence[NoticeRecord],
-    reports: Sequence[AggregateReport],
+    reports: Reports,
     days: int,
     *,
     config: Config | None = None,

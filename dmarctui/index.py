@@ -12,15 +12,19 @@ import functools
 import inspect
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dmarctui import index_export
+from dmarctui import index_export, index_summary
 from dmarctui import index_queries as q
+from dmarctui.config import Config
 from dmarctui.exchange import RecordRow, ReportHead
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
 from dmarctui.index_schema import IndexStoreError, connect, default_db_path, storage_error
+from dmarctui.index_summary import ScanSummary
+from dmarctui.index_triage import ComboCache, IndexTriage
+from dmarctui.index_triage import Progress as TriageProgress
 from dmarctui.index_update import UpdateStats, update
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger
 from dmarctui.mailstore import MailStore, MailStoreError, open_store, read_message
@@ -89,8 +93,17 @@ def _guard_storage(cls: type[_I]) -> type[_I]:
 class Index:
     """The index of one mail folder. Open it with :meth:`open`; close it when done."""
 
-    def __init__(self, store: MailStore, conn: sqlite3.Connection, db_path: Path | None) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        conn: sqlite3.Connection,
+        db_path: Path | None,
+        notices: list[str] | None = None,
+    ) -> None:
         self.store = store
+        self.notices: list[str] = notices or []
+        """One-line messages for the user from opening the index (a schema upgrade)."""
+        self._combos = ComboCache()
         self.folder: Path = store.path
         self.format: FolderFormat = store.format
         self.db_path = db_path
@@ -121,8 +134,9 @@ class Index:
                 f"{db_path}: the index must not live inside the mail folder (it is never written)"
             )
         created = db_path is not None and not db_path.exists()
+        notices: list[str] = []
         try:
-            conn = connect(db_path)
+            conn = connect(db_path, on_migrate=notices.append)
         except BaseException:
             _forget_new(db_path if created else None)
             raise
@@ -134,7 +148,7 @@ class Index:
             if isinstance(exc, sqlite3.Error):
                 raise storage_error(db_path, exc) from None
             raise
-        return cls(store, conn, db_path)
+        return cls(store, conn, db_path, notices)
 
     # ----------------------------------------------------------------------- updating
 
@@ -208,6 +222,18 @@ class Index:
         with self._lock:
             return q.records_for_source(self._conn, ip)
 
+    def source_totals(self, ip: str) -> tuple[int, int, int]:
+        """(records, reports, messages) sent from ``ip`` (an address or a CIDR)."""
+        with self._lock:
+            return q.source_totals(self._conn, ip)
+
+    def source_records_page(
+        self, ip: str, *, offset: int = 0, limit: int = 200
+    ) -> list[tuple[ReportRow, Record]]:
+        """One page of the records sent from ``ip``, newest report first."""
+        with self._lock:
+            return q.source_records_page(self._conn, ip, offset=offset, limit=limit)
+
     def counted_reports(
         self, since: int | None = None, until: int | None = None
     ) -> Iterator[AggregateReport]:
@@ -239,6 +265,49 @@ class Index:
     def daily_totals(self, source_ip: str | None = None) -> list[tuple[str, int]]:
         with self._lock:
             return q.daily_totals(self._conn, source_ip)
+
+    # ----------------------------------------------------------------------- triage
+
+    def triage(
+        self,
+        config: Config,
+        ptrs: Mapping[str, str | None] | None = None,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        progress: TriageProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> IndexTriage:
+        """Findings, readiness and failing days for ``config`` over the period, from SQL
+        aggregates and one verdict per distinct combination (see :mod:`dmarctui.index_triage`)."""
+        return IndexTriage(
+            self._conn, self._lock, self._combos, config, ptrs, since=since, until=until,
+            progress=progress, cancelled=cancelled,
+        )  # fmt: skip
+
+    def counted_count(self) -> int:
+        """Distinct reports that count (a date-range-only collision counts once)."""
+        with self._lock:
+            return int(
+                self._conn.execute("SELECT count(*) FROM reports WHERE counted").fetchone()[0]
+            )
+
+    def policy_domains(self) -> list[str]:
+        """The distinct policy domains of the counted reports."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT domain FROM reports WHERE counted ORDER BY domain"
+            ).fetchall()
+        return [d for (d,) in rows]
+
+    def data_version(self) -> str:
+        """Changes whenever an update changed what the index holds (for "nothing new" checks)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT (SELECT count(*) FROM messages) || ':' || (SELECT coalesce(max(id), 0)"
+                " FROM messages) || ':' || (SELECT coalesce(max(pk), 0) FROM reports)"
+            ).fetchone()
+        return str(row[0])
 
     # ----------------------------------------------------------------------- other buckets
 
@@ -332,22 +401,44 @@ class Index:
         result.cancelled = complete is not None and complete[0] != "1"
         return result
 
+    def summary(self) -> ScanSummary:
+        """The figures ``scan`` prints, from aggregates (no record is read)."""
+        with self._lock:
+            return index_summary.summary(self._conn, self.folder, self.format)
+
+    def scan_dict(self) -> dict[str, Any]:
+        """``scan --json`` from the index: reports as rows, never their records."""
+        with self._lock:
+            return index_summary.scan_dict(self._conn, self.folder, self.format)
+
     # ----------------------------------------------------------------------- PTR cache
 
-    def get(self, ip: str) -> tuple[str | None, float] | None:
-        """Cached PTR name of ``ip`` and when it was fetched (``rdns.PtrStore``)."""
+    def get(self, ip: str) -> tuple[str | None, float, bool] | None:
+        """Cached PTR name of ``ip``, when it was fetched and whether it was forward-confirmed
+        (``rdns.PtrStore``)."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT ptr, fetched_at FROM ptr_cache WHERE ip = ?", (ip,)
+                "SELECT ptr, fetched_at, confirmed FROM ptr_cache WHERE ip = ?", (ip,)
             ).fetchone()
-        return None if row is None else (row[0], float(row[1]))
+        return None if row is None else (row[0], float(row[1]), bool(row[2]))
 
-    def put(self, ip: str, ptr: str | None, fetched_at: float) -> None:
+    def put(self, ip: str, ptr: str | None, fetched_at: float, confirmed: bool = False) -> None:
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO ptr_cache (ip, ptr, fetched_at) VALUES (?, ?, ?)",
-                (ip, ptr, fetched_at),
+                "INSERT OR REPLACE INTO ptr_cache (ip, ptr, fetched_at, confirmed)"
+                " VALUES (?, ?, ?, ?)",
+                (ip, ptr, fetched_at, int(confirmed)),
             )
+
+    def ptr_names(self, ips: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Cached PTR names of ``ips``: (forward-confirmed, unconfirmed); never resolves."""
+        confirmed: dict[str, str] = {}
+        unconfirmed: dict[str, str] = {}
+        for ip in dict.fromkeys(ips):
+            entry = self.get(ip)
+            if entry is not None and entry[0]:
+                (confirmed if entry[2] else unconfirmed)[ip] = entry[0]
+        return confirmed, unconfirmed
 
     def close(self) -> None:
         with self._lock:

@@ -252,6 +252,38 @@ def records_for_source(conn: sqlite3.Connection, ip: str) -> list[tuple[ReportRo
     return out
 
 
+def source_totals(conn: sqlite3.Connection, ip: str) -> tuple[int, int, int]:
+    """(records, reports, messages) of distinct reports sent from ``ip`` (address or CIDR)."""
+    low, high = network_range(ip)
+    records, reports, messages = conn.execute(
+        "SELECT count(*), count(DISTINCT x.report_pk), coalesce(sum(x.count), 0) FROM records x"
+        " JOIN reports r ON r.pk = x.report_pk WHERE x.ip_key BETWEEN ? AND ? AND r.is_first",
+        (low, high),
+    ).fetchone()
+    return int(records), int(reports), int(messages)
+
+
+def source_records_page(
+    conn: sqlite3.Connection, ip: str, *, offset: int = 0, limit: int = 200
+) -> list[tuple[ReportRow, Record]]:
+    """One page of the records sent from ``ip``, newest report first (then folder order)."""
+    low, high = network_range(ip)
+    rows: dict[int, ReportRow] = {}
+    out = []
+    for values in conn.execute(
+        f"SELECT x.report_pk, {_RECORD_X} FROM records x"
+        " JOIN reports r ON r.pk = x.report_pk"
+        " WHERE x.ip_key BETWEEN ? AND ? AND r.is_first ORDER BY r.begin DESC, r.pk, x.idx"
+        " LIMIT ? OFFSET ?",
+        (low, high, max(0, limit), max(0, offset)),
+    ).fetchall():
+        pk = values[0]
+        if pk not in rows:
+            rows[pk] = report_row(conn, pk)
+        out.append((rows[pk], record_from_row(values[1:])))
+    return out
+
+
 def counted_pks(
     conn: sqlite3.Connection, since: int | None = None, until: int | None = None
 ) -> list[int]:

@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dmarctui import worker_pool
 from dmarctui.analysis import analyse_message, read_and_analyse, too_large, unreadable
@@ -33,6 +34,7 @@ from dmarctui.index_rows import (
     MessageRows,
     message_rows,
 )
+from dmarctui.index_schema import COMBO_COLUMNS
 from dmarctui.mailstore import (
     Listed,
     MailStore,
@@ -141,6 +143,7 @@ def update(
     counts = _counts(conn, lock)
     last = started
     cache_kib = BULK_CACHE_KIB if bulk else WRITE_CACHE_KIB
+    combos = ComboIds(conn)
     with _collecting_rarely():
         pooled = workers > 1 and bool(plan.to_read) and not store.remote
         # Both take the messages out of plan.to_read as they go.
@@ -168,13 +171,13 @@ def update(
                 now = time.monotonic()
                 if now - last >= PROGRESS_EVERY:
                     with lock, _writing(conn, cache_kib):
-                        _write(conn, pending, replayer)
+                        _write(conn, pending, replayer, combos)
                     pending.clear()
                     last = now
                     done = stats.unchanged + stats.bodies_read
                     yield Progress(done, total, counts[0], counts[1], now - started)
             with lock, _writing(conn, cache_kib):
-                _write(conn, pending, replayer)
+                _write(conn, pending, replayer, combos)
             if lost_box:
                 lost = lost_box[0]
                 stats.cancelled = True
@@ -507,9 +510,37 @@ _INSERT_REPORT = (
     f" VALUES (?{', ?' * len(REPORT_COLUMNS)})"
 )
 _INSERT_RECORD = (
-    f"INSERT INTO records (report_pk, {', '.join(RECORD_COLUMNS)})"
-    f" VALUES (?{', ?' * len(RECORD_COLUMNS)})"
+    f"INSERT INTO records (report_pk, {', '.join(RECORD_COLUMNS)}, combo_id)"
+    f" VALUES (?{', ?' * len(RECORD_COLUMNS)}, ?)"
 )
+_COMBO_AT = tuple(RECORD_COLUMNS.index(c) for c in COMBO_COLUMNS)
+_FIND_COMBO = f"SELECT id FROM combos WHERE {' AND '.join(f'{c} = ?' for c in COMBO_COLUMNS)}"
+_INSERT_COMBO = (
+    f"INSERT INTO combos ({', '.join(COMBO_COLUMNS)}) VALUES (?{', ?' * (len(COMBO_COLUMNS) - 1)})"
+)
+
+
+class ComboIds:
+    """The ``combos`` id of each record written, adding combinations not seen before.
+
+    Records repeat a few thousand combinations, so a dictionary answers almost every record and
+    the database is asked once per combination new to this update.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._ids: dict[tuple[Any, ...], int] = {}
+
+    def of(self, record: tuple[Any, ...]) -> int:
+        key = tuple(record[i] for i in _COMBO_AT)
+        found = self._ids.get(key)
+        if found is None:
+            row = self._conn.execute(_FIND_COMBO, key).fetchone()
+            found = row[0] if row is not None else _rowid(self._conn.execute(_INSERT_COMBO, key))
+            self._ids[key] = found
+        return found
+
+
 _INSERT_FAILURE = (
     f"INSERT INTO failures (message_id, {', '.join(FAILURE_COLUMNS)})"
     f" VALUES (?{', ?' * len(FAILURE_COLUMNS)})"
@@ -520,7 +551,10 @@ _INSERT_TLS = (
 
 
 def _write(
-    conn: sqlite3.Connection, pending: list[tuple[int, MessageRows]], replayer: Replayer | None
+    conn: sqlite3.Connection,
+    pending: list[tuple[int, MessageRows]],
+    replayer: Replayer | None,
+    combos: ComboIds,
 ) -> None:
     """Insert the rows of parsed messages; ``replayer`` accounts each one as it is written.
 
@@ -537,7 +571,9 @@ def _write(
         pks = []
         for report, records in rows.reports:
             pk = _rowid(conn.execute(_INSERT_REPORT, (message_id, *report)))
-            conn.executemany(_INSERT_RECORD, [(pk, *record) for record in records])
+            conn.executemany(
+                _INSERT_RECORD, [(pk, *record, combos.of(record)) for record in records]
+            )
             pks.append(pk)
         failure_ids = [_rowid(conn.execute(_INSERT_FAILURE, (message_id, *f)))
                        for f in rows.failures]  # fmt: skip

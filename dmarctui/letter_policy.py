@@ -2,15 +2,20 @@
 
 A letter says what our policy is only as the reports show it: for each policy domain that the
 letter's sources sent as, the ``p=`` of the latest report (by its period) of that domain. The
-facts come from parsed reports (the CLI) or from the index's report rows (the TUI, without
-loading every report).
+facts come from parsed reports, or from the index's report rows (without loading every
+report).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from dmarctui.index_queries import ReportFilter
 from dmarctui.model import AggregateReport
+
+if TYPE_CHECKING:
+    from dmarctui.index import Index
 
 
 def _latest(seen: Iterable[tuple[str, str, int]]) -> dict[str, str]:
@@ -41,3 +46,17 @@ def policies_in_reports(reports: Iterable[AggregateReport], ips: Iterable[str]) 
 def policies_in_rows(rows: Iterable[tuple[str, str, int]]) -> dict[str, str]:
     """The same from ``(domain, p, end)`` of the latest report of each domain (the index)."""
     return _latest(rows)
+
+
+def policies_in_index(index: Index, ips: Iterable[str]) -> dict[str, str]:
+    """The same read from the index: the domains ``ips`` sent as, each with its latest report's
+    ``p=`` (one row per domain, so a source with a year of records costs no more)."""
+    domains = {row.domain for ip in dict.fromkeys(ips) for row, _ in index.records_for_source(ip)}
+    rows = [
+        (row.domain, row.p, row.end)
+        for domain in sorted(domains)
+        for row in index.reports_page(
+            ReportFilter(domain=domain), sort="end", descending=True, limit=1
+        )
+    ]
+    return policies_in_rows(rows)

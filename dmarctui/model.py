@@ -336,4 +336,7 @@ class Finding:
     reporters: tuple[str, ...] = ()
     per_day: tuple[tuple[str, int], ...] = ()
     """(ISO date, messages) pairs, oldest first."""
+    ptr_unconfirmed: str | None = None
+    """A PTR name that does not resolve back to the address: shown as such, never matched
+    (``ptr`` holds only forward-confirmed names)."""
     evidence: tuple[Evidence, ...] = field(default=(), compare=False)

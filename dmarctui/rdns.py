@@ -11,6 +11,7 @@ by :meth:`ReverseDns.lookup`).
 
 from __future__ import annotations
 
+import ipaddress
 import queue
 import socket
 import threading
@@ -20,6 +21,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Protocol
 
 Resolve = Callable[[str], str | None]
+Forward = Callable[[str], Iterable[str]]
+"""The addresses a host name resolves to (A and AAAA)."""
+Entry = tuple[str | None, float, bool]
+"""(PTR name or None, fetched at, forward-confirmed)."""
 
 DEFAULT_TTL = 7 * 86400
 NEGATIVE_TTL = 86400
@@ -27,11 +32,41 @@ DEFAULT_TIMEOUT = 2.0
 
 
 class PtrStore(Protocol):
-    """Persistent PTR cache: ``get`` returns ``(ptr or None, fetched_at)`` or None if unknown."""
+    """Persistent PTR cache: ``get`` returns ``(ptr or None, fetched_at)`` or
+    ``(ptr or None, fetched_at, confirmed)``, or None if unknown; a name stored without its
+    confirmation is not trusted for matching."""
 
-    def get(self, ip: str) -> tuple[str | None, float] | None: ...
+    def get(self, ip: str) -> tuple[str | None, float] | tuple[str | None, float, bool] | None: ...
 
-    def put(self, ip: str, ptr: str | None, fetched_at: float) -> None: ...
+    def put(self, ip: str, ptr: str | None, fetched_at: float, confirmed: bool = False) -> None: ...
+
+
+def system_forward(name: str) -> list[str]:
+    """The system resolver's addresses for ``name``; empty when it has none."""
+    try:
+        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return [str(info[4][0]) for info in infos]
+
+
+def forward_confirmed(ip: str, name: str | None, forward: Forward) -> bool:
+    """Whether ``name`` resolves back to ``ip``: only then did the address's owner choose it
+    *and* the name's owner agree (a spoofer can set its own PTR to ``mx1.mailgun.net``)."""
+    if not name:
+        return False
+    try:
+        wanted = ipaddress.ip_address(ip)
+        return any(_same(wanted, a) for a in forward(name.rstrip(".")))
+    except Exception:
+        return False
+
+
+def _same(wanted: ipaddress.IPv4Address | ipaddress.IPv6Address, text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0]) == wanted
+    except ValueError:
+        return False
 
 
 def system_resolve(ip: str) -> str | None:
@@ -89,6 +124,8 @@ class ReverseDns:
 
     Args:
         resolve: the blocking lookup (tests pass a fake).
+        forward: the blocking name-to-addresses lookup that confirms a PTR name; by default the
+            system's when ``resolve`` is the system's, else none (names stay unconfirmed).
         timeout: how long :meth:`lookup` waits in total before returning what it has.
         ttl / negative_ttl: seconds a name / a "no PTR" answer stays fresh.
         store: optional persistent cache.
@@ -100,6 +137,7 @@ class ReverseDns:
         self,
         resolve: Resolve = system_resolve,
         *,
+        forward: Forward | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         ttl: float = DEFAULT_TTL,
         negative_ttl: float = NEGATIVE_TTL,
@@ -109,6 +147,13 @@ class ReverseDns:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._resolve = resolve
+        self._forward: Forward | None = (
+            forward
+            if forward is not None
+            else system_forward
+            if resolve is system_resolve
+            else None
+        )
         self.timeout = timeout
         self.ttl = ttl
         self.negative_ttl = negative_ttl
@@ -116,31 +161,46 @@ class ReverseDns:
         self.enabled = enabled
         self._workers = workers
         self._clock = clock
-        self._memory: dict[str, tuple[str | None, float]] = {}
+        self._memory: dict[str, Entry] = {}
         self._pending: dict[str, Future[str | None]] = {}
-        self._unsaved: dict[str, tuple[str | None, float]] = {}
+        self._unsaved: dict[str, Entry] = {}
         self._lock = threading.Lock()
         self._pool: _DaemonPool | None = None
 
-    def _fresh(self, entry: tuple[str | None, float] | None) -> bool:
+    def _fresh(self, entry: Entry | None) -> bool:
         if entry is None:
             return False
-        ptr, fetched_at = entry
+        ptr, fetched_at, _ = entry
         return self._clock() - fetched_at < (self.ttl if ptr else self.negative_ttl)
 
     def cached(self, ip: str) -> tuple[bool, str | None]:
         """``(known, ptr)`` from memory or the store, never resolving; stale entries still count
         as known when DNS is off, since an old name beats none."""
-        entry = self._memory.get(ip)
-        if entry is None and self.store is not None:
-            entry = self.store.get(ip)
-            if entry is not None:
-                self._memory[ip] = entry
+        entry = self._entry(ip)
         if entry is None:
             return False, None
         if self._fresh(entry) or not self.enabled:
             return True, entry[0]
         return False, entry[0]
+
+    def _entry(self, ip: str) -> Entry | None:
+        entry = self._memory.get(ip)
+        if entry is None and self.store is not None:
+            stored = self.store.get(ip)
+            if stored is not None:
+                confirmed = bool(stored[2]) if len(stored) > 2 else False  # type: ignore[misc]
+                entry = self._memory[ip] = (stored[0], stored[1], confirmed)
+        return entry
+
+    def confirmed(self, ips: Iterable[str]) -> dict[str, str]:
+        """The forward-confirmed names among those known for ``ips`` (what config patterns may
+        match); never resolves."""
+        names = {}
+        for ip in ips:
+            entry = self._entry(ip)
+            if entry is not None and entry[0] and entry[2]:
+                names[ip] = entry[0]
+        return names
 
     def _resolve_and_remember(self, ip: str) -> str | None:
         """Runs in the pool: the cache is filled before the future reports done."""
@@ -148,10 +208,11 @@ class ReverseDns:
             ptr = self._resolve(ip)
         except Exception:
             ptr = None
+        confirmed = self._forward is not None and forward_confirmed(ip, ptr, self._forward)
         now = self._clock()
         with self._lock:
-            self._memory[ip] = (ptr, now)
-            self._unsaved[ip] = (ptr, now)
+            self._memory[ip] = (ptr, now, confirmed)
+            self._unsaved[ip] = (ptr, now, confirmed)
             self._pending.pop(ip, None)
         return ptr
 
@@ -160,8 +221,8 @@ class ReverseDns:
         with self._lock:
             unsaved, self._unsaved = self._unsaved, {}
         if self.store is not None:
-            for ip, (ptr, fetched_at) in unsaved.items():
-                self.store.put(ip, ptr, fetched_at)
+            for ip, (ptr, fetched_at, confirmed) in unsaved.items():
+                self.store.put(ip, ptr, fetched_at, confirmed)
 
     def start(self, ips: Iterable[str]) -> dict[str, Future[str | None]]:
         """Begin resolving every IP not freshly cached; returns the futures still running."""

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dmarctui.config import Config
-from dmarctui.model import AggregateReport, FindingKind
-from dmarctui.triage import classify, in_period, our_domains, spread_over_days
+from dmarctui.model import AggregateReport, FindingKind, PolicyPublished
+from dmarctui.triage import Verdict, classify, in_period, spread_over_days, triage_context
 
 VariantKey = tuple[str, str, str | None, str, str, int]
 """(domain, p, sp, adkim, aspf, pct) of one published policy."""
@@ -88,6 +88,79 @@ class Readiness:
         return self.failed_legit == 0
 
 
+class ReadinessCounts:
+    """The counts behind :class:`Readiness`, filled per record (:func:`readiness`) or per row of
+    an index aggregate (:mod:`dmarctui.index_triage`), so both give the same answer."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.days: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        self.affected: dict[str, Counter[FindingKind]] = defaultdict(Counter)
+        self.enforced: Counter[str] = Counter()
+        self.variants: dict[str, dict[VariantKey, dict[str, None]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        self.reports_per_variant: Counter[VariantKey] = Counter()
+
+    def add_policy(self, pp: PolicyPublished, reporter: str, reports: int = 1) -> None:
+        owner = self.cfg.own_domain_for(pp.domain)
+        if owner is None:
+            return
+        key: VariantKey = (
+            pp.domain.lower(), pp.p, pp.sp, pp.adkim or "r", pp.aspf or "r", _pct(pp.pct)
+        )  # fmt: skip
+        self.variants[owner][key].setdefault(reporter, None)
+        self.reports_per_variant[key] += reports
+
+    def add_messages(
+        self,
+        owner: str,
+        verdict: Verdict,
+        disposition: str,
+        count: int,
+        per_day: Iterable[tuple[str, int]],
+    ) -> None:
+        """``count`` messages of one classification, attributed to days as ``per_day``."""
+        if verdict.passed:
+            column = "passed"
+        elif verdict.cause == "outside_spoofing":
+            column = "failed_outside"
+        else:
+            column = "failed_legit"
+        if not verdict.passed:
+            self.affected[owner][verdict.cause or "outside_spoofing"] += count
+        if disposition.lower() in ("quarantine", "reject"):
+            self.enforced[owner] += count
+        for day, n in per_day:
+            self.days[owner][day][column] += n
+
+    def result(self) -> list[Readiness]:
+        result = []
+        for domain in sorted(set(self.days) | set(self.variants)):
+            affected = sorted(self.affected[domain].items(), key=lambda kv: (-kv[1], kv[0]))
+            variants = sorted(self.variants[domain].items(), key=lambda kv: str(kv[0]))
+            result.append(
+                Readiness(
+                    domain=domain,
+                    days=tuple(
+                        DayCounts(day, **counts)
+                        for day, counts in sorted(self.days[domain].items())
+                    ),
+                    affected=tuple(affected),
+                    enforced=self.enforced[domain],
+                    variants=tuple(
+                        PolicyVariant(
+                            *key,
+                            reporters=tuple(sorted(who)),
+                            reports=self.reports_per_variant[key],
+                        )
+                        for key, who in variants
+                    ),
+                )
+            )
+        return result
+
+
 def readiness(
     reports: Iterable[AggregateReport],
     config: Config,
@@ -96,67 +169,33 @@ def readiness(
     since: int | None = None,
     until: int | None = None,
 ) -> list[Readiness]:
-    """Readiness of each own domain seen in the reports, sorted by domain."""
+    """Readiness of each own domain seen in the reports, sorted by domain.
+
+    The reference computation over report objects; commands use the index
+    (:meth:`dmarctui.index_triage.IndexTriage.readiness`), which must agree with it.
+    """
     chosen = [r for r in reports if in_period(r, since, until)]
-    cfg = our_domains(config, chosen)
+    cfg, shared = triage_context(config, chosen)
     names = ptrs or {}
-    days: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
-    affected: dict[str, Counter[FindingKind]] = defaultdict(Counter)
-    enforced: Counter[str] = Counter()
-    variants: dict[str, dict[VariantKey, dict[str, None]]] = defaultdict(lambda: defaultdict(dict))
-    reports_per_variant: Counter[VariantKey] = Counter()
+    counts = ReadinessCounts(cfg)
     for report in chosen:
         dr = report.report_metadata.date_range
-        pp = report.policy_published
-        policy_owner = cfg.own_domain_for(pp.domain)
-        if policy_owner is not None:
-            key: VariantKey = (
-                pp.domain.lower(),
-                pp.p,
-                pp.sp,
-                pp.adkim or "r",
-                pp.aspf or "r",
-                _pct(pp.pct),
-            )
-            reporter = report.report_metadata.org_name or report.report_metadata.email
-            variants[policy_owner][key].setdefault(reporter, None)
-            reports_per_variant[key] += 1
+        counts.add_policy(
+            report.policy_published, report.report_metadata.org_name or report.report_metadata.email
+        )
         for record in report.records:
             owner = cfg.own_domain_for(record.identifiers.header_from)
             if owner is None:
                 continue
-            verdict = classify(record, cfg, names.get(record.source_ip))
-            if verdict.passed:
-                column = "passed"
-            elif verdict.cause == "outside_spoofing":
-                column = "failed_outside"
-            else:
-                column = "failed_legit"
-            if not verdict.passed:
-                affected[owner][verdict.cause or "outside_spoofing"] += record.count
-            if record.policy_evaluated.disposition.lower() in ("quarantine", "reject"):
-                enforced[owner] += record.count
-            for day, n in spread_over_days(dr.begin, dr.end, record.count):
-                days[owner][day][column] += n
-    result = []
-    for domain in sorted(set(days) | set(variants)):
-        result.append(
-            Readiness(
-                domain=domain,
-                days=tuple(
-                    DayCounts(day, **counts) for day, counts in sorted(days[domain].items())
-                ),
-                affected=tuple(affected[domain].most_common()),
-                enforced=enforced[domain],
-                variants=tuple(
-                    PolicyVariant(
-                        *key, reporters=tuple(sorted(who)), reports=reports_per_variant[key]
-                    )
-                    for key, who in sorted(variants[domain].items(), key=lambda kv: str(kv[0]))
-                ),
+            verdict = classify(record, cfg, names.get(record.source_ip), shared)
+            counts.add_messages(
+                owner,
+                verdict,
+                record.policy_evaluated.disposition,
+                record.count,
+                spread_over_days(dr.begin, dr.end, record.count),
             )
-        )
-    return result
+    return counts.result()
 
 
 def _pct(pct: int | None) -> int:

@@ -9,8 +9,12 @@ Pure functions, no I/O. The rules follow DESIGN.md §4 and the seed's campus sto
 * An internal source (configured networks, or authorised by our own SPF) with no DKIM for our
   domain is ``internal_no_dkim``: a lab server sending with the department address. SPF passing
   only because the campus is in the SPF record does not make it safe: it breaks when forwarded.
-  Mail with a *subdomain* From (``lab1.example.ac.jp``) that passes aligned SPF is the lab using
-  its own From, which is the advice itself, so it is clean; failing DMARC, it is still flagged.
+  A From domain is *shared* when it is listed in ``own``, publishes its own DMARC policy (it is a
+  ``policy_published`` domain of the reports) or is signed by our DKIM from an internal source;
+  a server using a shared domain without our DKIM is flagged even though SPF passes (the seed's
+  department domain ``sub.example.ac.jp``). Only a subdomain From that is none of these
+  (``lab1.sub.example.ac.jp``) and passes aligned SPF is the lab using its own From, which is the
+  advice itself, so it is clean; failing DMARC, it is still flagged.
 * Outside sources passing DKIM or SPF only for another domain (or configured ``third_party``
   senders) are ``unaligned_third_party``; outside sources failing both are ``outside_spoofing``.
 * ``enforced`` (quarantine/reject) is reported *in addition to* the cause finding of the same
@@ -25,8 +29,8 @@ over the days it covers.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from dmarctui.config import Config
@@ -105,8 +109,18 @@ class Verdict:
     """The configured sender's label, when one matched."""
 
 
-def classify(record: Record, cfg: Config, ptr: str | None = None) -> Verdict:
-    """Classify one record whose header_from is one of our domains (per ``cfg``)."""
+def classify(
+    record: Record,
+    cfg: Config,
+    ptr: str | None = None,
+    shared: Collection[str] | None = None,
+) -> Verdict:
+    """Classify one record whose header_from is one of our domains (per ``cfg``).
+
+    ``ptr`` is a forward-confirmed PTR name (an unconfirmed one must not be given: its sender
+    chose it). ``shared`` are the shared From domains (:func:`shared_domains`); None means only
+    the listed own domains.
+    """
     pe = record.policy_evaluated
     ip = record.source_ip
     aligned_dkim = pe.dkim == "pass"
@@ -116,9 +130,7 @@ def classify(record: Record, cfg: Config, ptr: str | None = None) -> Verdict:
     label = sender.label if sender else None
     internal = cfg.is_internal(ip)
     dkim_ours_fail = any(d.result == "fail" and cfg.is_own_domain(d.domain) for d in record.dkim)
-    spf_ours_pass = aligned_spf or any(
-        s.result == "pass" and cfg.is_own_domain(s.domain) for s in record.spf
-    )
+    spf_ours_pass = _spf_ours_pass(record, cfg)
     other_pass = any(d.result == "pass" and not cfg.is_own_domain(d.domain) for d in record.dkim)
     other_pass = other_pass or any(
         s.result == "pass" and not cfg.is_own_domain(s.domain) for s in record.spf
@@ -136,9 +148,10 @@ def classify(record: Record, cfg: Config, ptr: str | None = None) -> Verdict:
     elif sender is not None:
         cause = "unaligned_third_party"
     elif internal or spf_ours_pass:
-        own_from = _clean(record.identifiers.header_from) in cfg.own_domains
+        domains = cfg.own_domains if shared is None else shared
+        shared_from = _clean(record.identifiers.header_from) in domains
         # A lab's own subdomain From, authenticated by its SPF, is the fix, not the problem.
-        cause = "internal_no_dkim" if own_from or not aligned_spf else None
+        cause = "internal_no_dkim" if shared_from or not aligned_spf else None
     elif other_pass:
         cause = "unaligned_third_party"
     elif reasons & FORWARDING_REASONS:
@@ -151,6 +164,51 @@ def classify(record: Record, cfg: Config, ptr: str | None = None) -> Verdict:
 
 def _clean(domain: str) -> str:
     return domain.strip().rstrip(".").lower()
+
+
+def _spf_ours_pass(record: Record, cfg: Config) -> bool:
+    return record.policy_evaluated.spf == "pass" or any(
+        s.result == "pass" and cfg.is_own_domain(s.domain) for s in record.spf
+    )
+
+
+def signed_internally(record: Record, cfg: Config) -> str | None:
+    """The record's From domain when our DKIM signed it at an internal source, else None.
+
+    Internal means a configured network or a server our SPF authorises, as in :func:`classify`.
+    """
+    if not (cfg.is_internal(record.source_ip) or _spf_ours_pass(record, cfg)):
+        return None
+    if any(d.result == "pass" and cfg.is_own_domain(d.domain) for d in record.dkim):
+        return _clean(record.identifiers.header_from)
+    return None
+
+
+def shared_domains(
+    cfg: Config, policy_domains: Iterable[str], signed: Iterable[str] = ()
+) -> frozenset[str]:
+    """The shared From domains of ours: listed in ``own``, publishing their own DMARC policy, or
+    signed by our DKIM from an internal source (``signed``, see :func:`signed_internally`)."""
+    shared = set(cfg.own_domains)
+    shared.update(d for d in map(_clean, policy_domains) if d and cfg.is_own_domain(d))
+    shared.update(d for d in signed if d and cfg.is_own_domain(d))
+    return frozenset(shared)
+
+
+def triage_context(
+    config: Config, reports: Iterable[AggregateReport]
+) -> tuple[Config, frozenset[str]]:
+    """The config with default own domains, and the shared domains, for these reports."""
+    chosen = list(reports)
+    cfg = our_domains(config, chosen)
+    signed = {
+        d
+        for report in chosen
+        for record in report.records
+        if cfg.is_own_domain(record.identifiers.header_from)
+        and (d := signed_internally(record, cfg)) is not None
+    }
+    return cfg, shared_domains(cfg, (r.policy_published.domain for r in chosen), signed)
 
 
 # --------------------------------------------------------------------------- days
@@ -200,7 +258,9 @@ def auth_line(record: Record) -> str:
 
 
 @dataclass
-class _Acc:
+class FindingCounts:
+    """What one finding counts, filled per record here or per SQL row by the index triage."""
+
     messages: int = 0
     first: int | None = None
     last: int | None = None
@@ -277,34 +337,39 @@ def find_findings(
         since, until: epoch bounds of the period; reports overlapping it count.
     """
     chosen = [r for r in reports if in_period(r, since, until)]
-    cfg = our_domains(config, chosen)
+    cfg, shared = triage_context(config, chosen)
     names = ptrs or {}
-    accs: dict[tuple[str, FindingKind], _Acc] = defaultdict(_Acc)
+    accs: dict[tuple[str, FindingKind], FindingCounts] = defaultdict(FindingCounts)
     for report in chosen:
         for record in report.records:
             if not cfg.is_own_domain(record.identifiers.header_from):
                 continue
             ptr = names.get(record.source_ip)
-            verdict = classify(record, cfg, ptr)
+            verdict = classify(record, cfg, ptr, shared)
             if verdict.cause is not None:
                 accs[(record.source_ip, verdict.cause)].add(report, record, verdict.label)
             if verdict.enforced:
                 accs[(record.source_ip, "enforced")].add(report, record, verdict.label)
-    findings = [_finding(ip, kind, acc, cfg, names.get(ip)) for (ip, kind), acc in accs.items()]
+    findings = [
+        build_finding(ip, kind, acc, cfg, names.get(ip)) for (ip, kind), acc in accs.items()
+    ]
     return rank(findings)
 
 
-def _finding(ip: str, kind: FindingKind, acc: _Acc, cfg: Config, ptr: str | None) -> Finding:
+def build_finding(
+    ip: str, kind: FindingKind, acc: FindingCounts, cfg: Config, ptr: str | None
+) -> Finding:
+    """The finding of ``(ip, kind)`` from its counts; ``ptr`` is a forward-confirmed name."""
     contact = cfg.contact_for(ip, ptr)
     network = cfg.internal_network(ip)
-    label = acc.labels.most_common(1)[0][0] if acc.labels else None
+    label = top(acc.labels) if acc.labels else None
     evidence = sorted(acc.evidence, key=lambda e: (e.begin, e.reporter, e.report_id))
     return Finding(
         source_ip=ip,
         kind=kind,
         severity=SEVERITY[kind],
         messages=acc.messages,
-        header_from=acc.header_from.most_common(1)[0][0],
+        header_from=top(acc.header_from),
         first_seen=acc.first or 0,
         last_seen=acc.last or 0,
         advice=advice_for(kind, label, acc.reasons, internal=network is not None),
@@ -316,6 +381,21 @@ def _finding(ip: str, kind: FindingKind, acc: _Acc, cfg: Config, ptr: str | None
         per_day=tuple(sorted(acc.per_day.items())),
         evidence=tuple(evidence),
     )
+
+
+def top(counter: Mapping[str, int]) -> str:
+    """The most frequent key; ties go to the smallest, so every way of counting agrees."""
+    return min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+
+def with_unconfirmed(findings: Iterable[Finding], names: Mapping[str, str]) -> list[Finding]:
+    """Findings showing the PTR names that are not forward-confirmed, marked as such."""
+    return [
+        replace(f, ptr_unconfirmed=names[f.source_ip])
+        if f.ptr is None and f.source_ip in names
+        else f
+        for f in findings
+    ]
 
 
 def rank(findings: Iterable[Finding]) -> list[Finding]:
@@ -342,6 +422,7 @@ def finding_to_dict(finding: Finding, *, evidence: bool = True) -> dict[str, obj
         "first_seen": finding.first_seen,
         "last_seen": finding.last_seen,
         "ptr": finding.ptr,
+        "ptr_unconfirmed": finding.ptr_unconfirmed,
         "contact": finding.contact,
         "contact_email": finding.contact_email,
         "network": finding.network,

@@ -3,6 +3,9 @@
 ``index FOLDER DB``   update (or build) the index of FOLDER in DB
 ``floor FOLDER``      read each message, inflate its gzip/zip parts, run expat over the XML
 ``parsedmarc FOLDER N``  parsedmarc (run with the bench venv's python) on the first N messages
+``tui FOLDER DB``     the TUI (Pilot): first screen, first Sources rows, Readiness figures
+``command ARG...``    the whole ``dmarctui ARG...`` command as a user runs it (its own process
+                      tree, its output discarded): wall, CPU of the tree, peak RSS of the tree
 
 Peak RSS is this process's, or its largest worker process's when that is larger.
 """
@@ -10,6 +13,7 @@ Peak RSS is this process's, or its largest worker process's when that is larger.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -95,14 +99,15 @@ def run_floor(folder: str) -> dict:
 
 
 def run_parsedmarc(folder: str, limit: str) -> dict:
+    """Timed from before its import, as a user running it waits for that too."""
+    started = time.monotonic()
     import logging
 
     import parsedmarc
 
     logging.disable(logging.CRITICAL)
-    files = message_files(Path(folder), int(limit))
+    files = message_files(Path(folder), int(limit) or None)
     reports = failed = 0
-    started = time.monotonic()
     for path in files:
         try:
             parsedmarc.parse_report_file(
@@ -120,9 +125,112 @@ def run_parsedmarc(folder: str, limit: str) -> dict:
     }
 
 
+def tree_rss_kib(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants now (from /proc), in KiB."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            parents[int(entry.name)] = int(fields[1])
+            rss[int(entry.name)] = int(fields[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
+def run_command(*argv: str) -> dict:
+    """``dmarctui ARGV`` in a subprocess; CPU counts every process of its tree (each waits for
+    its own children, so their times are added to it), RSS is sampled over the tree."""
+    import subprocess
+    import threading
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dmarctui", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.05):
+            peak = max(peak, tree_rss_kib(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    elapsed = time.monotonic() - started
+    done.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"dmarctui {' '.join(argv)} failed: {err.decode(errors='replace')}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"elapsed": elapsed, "cpu": cpu, "tree_rss_kib": peak}
+
+
+def run_tui(folder: str, db: str) -> dict:
+    """The TUI as a user opens it on an indexed folder (Pilot, no DNS): time from start to the
+    first screen and to the first Sources rows, and from its key to the Readiness figures; its
+    peak RSS after both panes."""
+    import asyncio
+
+    from dmarctui.tui.app import make_app
+    from dmarctui.tui.screens.sources import SourcesPane
+
+    async def drive() -> dict:
+        started = time.monotonic()
+        app = make_app(folder, db=Path(db), poll_seconds=None, dns=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            opened = time.monotonic() - started
+            while app.scanning:  # the rescan of an unchanged folder, started on open
+                await pilot.pause(0.05)
+            await pilot.press("2")
+            while not app.screen.query_one(SourcesPane).loaded:
+                await pilot.pause(0.05)
+            await pilot.pause()
+            sources = time.monotonic() - started  # ranking may begin before the key
+            await pilot.press("3")
+            begun = time.monotonic()
+            status = app.screen.query_one("#readiness-status")
+            while str(status.render()).startswith("Counting"):
+                await pilot.pause(0.05)
+            await pilot.pause()
+            readiness = time.monotonic() - begun
+        return {"opened": opened, "sources": sources, "readiness": readiness}
+
+    return asyncio.run(drive())
+
+
 def main(argv: list[str]) -> int:
     task, *args = argv
-    result = {"index": run_index, "floor": run_floor, "parsedmarc": run_parsedmarc}[task](*args)
+    tasks = {
+        "index": run_index,
+        "floor": run_floor,
+        "parsedmarc": run_parsedmarc,
+        "command": run_command,
+        "tui": run_tui,
+    }
+    started_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    result = tasks[task](*args)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    result.setdefault(
+        "cpu",
+        (own.ru_utime - started_cpu.ru_utime) + (own.ru_stime - started_cpu.ru_stime),
+    )
     result["maxrss_kib"] = peak_kib()
     print(json.dumps(result))
     return 0

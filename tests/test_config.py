@@ -56,13 +56,32 @@ def test_example_config_loads_cleanly(tmp_path: Path) -> None:
     (tmp_path / "templates").mkdir()
     config, problems = load_config(write(tmp_path, EXAMPLE_CONFIG))
     assert problems == []
+    # The example values are commented out: an unedited file never applies them.
+    assert (config.own_domains, config.internal, config.senders, config.contacts) == ((),) * 4
+    assert (config.notice.from_addr, config.notice.drafts) == (None, None)
+    assert config.notice.smtp.port == 25
+    # Uncommented, they are a working configuration.
+    live = "\n".join(
+        line[2:]
+        if line.startswith("# ")
+        and (
+            " = " in line
+            or line.startswith("# [[")
+            or '"""' in line
+            or line == "# --"
+            or line.startswith("# Department")
+        )
+        else line
+        for line in EXAMPLE_CONFIG.splitlines()
+    )
+    config, problems = load_config(write(tmp_path, live))
+    assert problems == []
     assert config.own_domains == ("example.ac.jp",)
     assert config.internal == (ip_network("192.0.2.0/24"), ip_network("2001:db8::/32"))
-    assert config.senders[0].label == "Newsletter service"
+    assert [s.label for s in config.senders] == ["Newsletter service", "Society mailing list"]
     assert config.contacts[0].email == "admin@lab1.example.ac.jp"
     assert config.notice.from_addr == "postmaster@example.ac.jp"
     assert config.notice.drafts == str(Path.home() / "Maildir" / ".Drafts")
-    assert config.notice.smtp.port == 25
     assert config.path == tmp_path / "config.toml"
     assert config.templates_dir == tmp_path / "templates"
 
@@ -219,8 +238,26 @@ def test_init_writes_example_and_refuses_to_overwrite(capsys: pytest.CaptureFixt
     assert run_command(["config", "--check"]) == 0
     out = capsys.readouterr().out
     assert f"Configuration: {default_config_path()}" in out
-    assert "own domains: example.ac.jp (with subdomains)" in out
-    assert "  192.0.2.0/26  Lab 1 server admin <admin@lab1.example.ac.jp> [ja]" in out
+    assert "own domains: (the policy domains seen in the reports) (with subdomains)" in out
+    assert "contacts: (none)" in out
+
+
+def test_own_domains_matching_no_policy_domain_is_warned_naming_both_lists() -> None:
+    from dmarctui.config import Config, own_domains_mismatch
+
+    cfg = Config(own_domains=("example.ac.jp",), path=Path("/etc/dm.toml"))
+    warning = own_domains_mismatch(cfg, ["univ.example", "Lab.Univ.example.", "univ.example"])
+    assert warning == (
+        "the configured own domains (example.ac.jp) match none of the reports' policy domains"
+        " (lab.univ.example, univ.example): nothing in these reports counts as ours, so nothing"
+        " can be flagged; fix [domains] own in /etc/dm.toml"
+    )
+    assert own_domains_mismatch(cfg, ["sub.example.ac.jp"]) is None
+    assert (
+        own_domains_mismatch(Config(own_domains=("sub.example.ac.jp",)), ["example.ac.jp"]) is None
+    )
+    assert own_domains_mismatch(Config(), ["univ.example"]) is None
+    assert own_domains_mismatch(cfg, []) is None
 
 
 def test_check_reports_problems_and_exits_1(
@@ -297,3 +334,15 @@ def test_planned_policy_and_date() -> None:
     )
     assert (config.notice.planned_policy, config.notice.planned_date) == (None, None)
     assert [p.key for p in problems] == ["notice.planned_policy", "notice.planned_date"]
+
+
+def test_own_domain_answers_are_not_carried_into_a_changed_config() -> None:
+    from dataclasses import replace
+
+    from dmarctui.config import Config
+
+    university = Config(own_domains=("example.ac.jp",))
+    assert university.is_own_domain("lab1.example.ac.jp")
+    other = replace(university, own_domains=("other.example",))
+    assert not other.is_own_domain("lab1.example.ac.jp")
+    assert not replace(university, include_subdomains=False).is_own_domain("lab1.example.ac.jp")

@@ -62,7 +62,7 @@ def test_migration_from_the_first_schema_keeps_data(folder: Path, tmp_path: Path
         assert [row.records for row, _ in migrated.records_for_source("2001:db8::/32")] == [2]
         assert len(migrated.records_for_source("192.0.2.0/24")) == 1
         migrated.put("192.0.2.10", "mx.example.org", 1.5)
-        assert migrated.get("192.0.2.10") == ("mx.example.org", 1.5)
+        assert migrated.get("192.0.2.10") == ("mx.example.org", 1.5, False)  # not confirmed
         assert drain(migrated.update()).bodies_read == 0
     conn = sqlite3.connect(tmp_path / "v1.db")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)

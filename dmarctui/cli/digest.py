@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dmarctui.cli.common import fail, open_index
 from dmarctui.cli.flagged import PTR_LOOKUPS
-from dmarctui.cli.triage_input import InputError, add_triage_arguments, config_from_args, ptr_names
+from dmarctui.cli.triage_input import InputError, add_triage_arguments, config_from_args
 from dmarctui.decisions import DecisionError, DecisionStore, default_decisions_path
 from dmarctui.digest import Snapshot, build_digest, snapshot_before
 from dmarctui.digest_inputs import DigestInputs, problem_sources
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             inputs = DigestInputs(index, config)
             if not args.no_dns:
                 ips = problem_sources(inputs.findings())[:PTR_LOOKUPS]
-                inputs = DigestInputs(index, config, ptr_names(args, ips))
+                confirmed, _ = index.ptr_names(ips)  # the PTR cache, forward-confirmed only
+                inputs = DigestInputs(index, config, confirmed)
             days = config.notice.follow_up_days
             with DigestState.open() as state:
                 last = None if args.since else state.last(index.folder)

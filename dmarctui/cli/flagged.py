@@ -6,24 +6,24 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 
 from dmarctui.cli.common import fail
 from dmarctui.cli.triage_input import (
+    PTR_LOOKUPS,
     InputError,
     add_triage_arguments,
-    config_from_args,
-    load_reports,
-    ptr_names,
+    open_triage,
+    triage,
 )
-from dmarctui.config import Config
 from dmarctui.csv_cells import SafeCsvWriter
 from dmarctui.display_text import visible
-from dmarctui.model import AggregateReport, Finding
-from dmarctui.triage import find_findings, finding_to_dict, problems
+from dmarctui.index_triage import IndexTriage
+from dmarctui.model import Finding
+from dmarctui.triage import finding_to_dict, problems, with_unconfirmed
 from dmarctui.wording import KIND_LABELS, count
 
-PTR_LOOKUPS = 256
-"""Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
+__all__ = ["PTR_LOOKUPS", "run"]
 
 CSV_COLUMNS = (
     "source_ip",
@@ -55,48 +55,64 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--all", action="store_true", help="include informational findings (forwarded mail)"
     )
+    parser.add_argument(
+        "--evidence",
+        action="store_true",
+        help="with --json: include every record behind each finding",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args)
-        reports = load_reports(args)
+        index, config = open_triage(args)
     except InputError as exc:
         return fail(str(exc))
-    findings = flagged_findings(args, reports, config)
-    if args.json:
-        print(json.dumps([finding_to_dict(f) for f in findings], indent=2, ensure_ascii=False))
-    elif args.csv:
-        write_csv(findings)
-    else:
-        print_text(findings, len(reports))
+    with index:
+        period = {"since": args.since, "until": args.until}
+        run, unconfirmed = triage(args, index, config, **period)
+        findings = run.findings()
+        findings = with_unconfirmed(findings if args.all else problems(findings), unconfirmed)
+        if args.json:
+            write_json(findings, run if args.evidence else None)
+        elif args.csv:
+            write_csv(findings)
+        else:
+            print_text(findings, index.counted_count(), run.warning)
     return 0
 
 
-def flagged_findings(
-    args: argparse.Namespace, reports: list[AggregateReport], config: Config
-) -> list[Finding]:
-    """Findings with PTR names; only flagged sources are looked up, then classified again
-    because PTR-pattern senders and contacts can change the result."""
-    period = {"since": args.since, "until": args.until}
-    findings = find_findings(reports, config, **period)
-    ptrs = ptr_names(args, list(dict.fromkeys(f.source_ip for f in findings))[:PTR_LOOKUPS])
-    if ptrs:
-        findings = find_findings(reports, config, ptrs, **period)
-    return findings if args.all else problems(findings)
+def write_json(findings: list[Finding], run: IndexTriage | None) -> None:
+    """A JSON list, one finding at a time; evidence rows (``--evidence``) are read per finding,
+    so the output may be large but memory stays small."""
+    out = sys.stdout
+    out.write("[")
+    for n, f in enumerate(findings):
+        data = finding_to_dict(f, evidence=False)
+        if run is not None:
+            data = finding_to_dict(
+                replace(f, evidence=tuple(run.evidence(f.source_ip, f.kind))), evidence=True
+            )
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        out.write(("," if n else "") + "\n  " + text.replace("\n", "\n  "))
+    out.write("\n]\n" if findings else "]\n")
 
 
 def _day(epoch: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
-def print_text(findings: list[Finding], reports: int) -> None:
+def print_text(findings: list[Finding], reports: int, warning: str | None = None) -> None:
     if not findings:
-        print(f"Nothing flagged in {count(reports, 'report')}.")
+        if warning:
+            print(f"Nothing flagged in {count(reports, 'report')}, but {visible(warning)}.")
+        else:
+            print(f"Nothing flagged in {count(reports, 'report')}.")
         return
     for n, f in enumerate(findings, 1):
         name = f" ({visible(f.ptr.rstrip('.'))})" if f.ptr else ""
+        if f.ptr_unconfirmed:
+            name = f" ({visible(f.ptr_unconfirmed.rstrip('.'))}, PTR not confirmed)"
         print(f"{n:>3}. [{f.severity}] {KIND_LABELS[f.kind]}  {visible(f.source_ip)}{name}")
         print(
             f"     {count(f.messages, 'message')} as {visible(f.header_from)},"

@@ -14,9 +14,9 @@ from dmarctui.cli.common import fail
 from dmarctui.cli.triage_input import (
     InputError,
     add_triage_arguments,
-    config_from_args,
-    load_reports,
-    ptr_names,
+    open_triage,
+    triage,
+    warn,
 )
 from dmarctui.config import Config
 from dmarctui.history import (
@@ -26,8 +26,9 @@ from dmarctui.history import (
     SourceProgress,
     latest_progress,
 )
-from dmarctui.letter_policy import policies_in_reports
-from dmarctui.model import AggregateReport, Finding
+from dmarctui.index import Index
+from dmarctui.letter_policy import policies_in_index
+from dmarctui.model import Finding
 from dmarctui.notice import (
     NoticeError,
     build_notice,
@@ -37,7 +38,6 @@ from dmarctui.notice import (
 )
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import OutboxError, draft_notice, drafts_target
-from dmarctui.triage import find_findings
 from dmarctui.wording import count
 
 OUT_HELP = (
@@ -129,18 +129,14 @@ def _pick(findings: Sequence[Finding], sources: Sequence[str]) -> list[Finding]:
 def run_notice(args: argparse.Namespace) -> int:
     try:
         sources = list(dict.fromkeys(_normalise_ip(s) for s in args.source))
-        config = config_from_args(args)
-        reports = load_reports(args)
-        ptrs = ptr_names(args, sources)
-        findings = find_findings(reports, config, ptrs, since=args.since, until=args.until)
-        chosen = _pick(findings, sources)
+        index, config = open_triage(args)
+        with index:
+            run, _ = triage(args, index, config, since=args.since, until=args.until,
+                            sources=sources)  # fmt: skip
+            chosen = run.with_evidence(_pick(run.findings(), sources))
+            policies = policies_in_index(index, sources)
         msg = build_notice(
-            chosen,
-            config,
-            lang=args.lang,
-            to=args.to,
-            cc=args.cc,
-            policies=policies_in_reports(reports, sources),
+            chosen, config, lang=args.lang, to=args.to, cc=args.cc, policies=policies
         )
         path = draft_notice(
             msg, chosen, args.out or drafts_target(config), history=history_for(args, config)
@@ -198,57 +194,45 @@ def _progress_dict(p: SourceProgress) -> dict[str, object]:
 
 
 def _draft_follow_up(
+    args: argparse.Namespace,
     notice: NoticeRecord,
     ips: Sequence[str],
-    reports: Sequence[AggregateReport],
+    index: Index,
     config: Config,
-    ptrs: dict[str, str | None],
-    out: Path,
-    history: Path | None,
 ) -> Path:
-    findings = find_findings(reports, config, ptrs, since=notice.date)
-    chosen = letter_findings([f for f in findings if f.source_ip in ips])
+    run, _ = triage(args, index, config, since=notice.date, sources=ips)
+    chosen = run.with_evidence(letter_findings([f for f in run.findings() if f.source_ip in ips]))
     to = ", ".join(notice.recipients) or None
     msg = build_notice(
-        chosen,
-        config,
-        to=to,
-        follow_up_of=notice,
-        policies=policies_in_reports(reports, ips),
+        chosen, config, to=to, follow_up_of=notice, policies=policies_in_index(index, ips)
     )
-    return draft_notice(msg, chosen, out, history=history)
+    return draft_notice(msg, chosen, args.out, history=history_for(args, config))
 
 
 def run_followup(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args)
-        reports = load_reports(args)
-        days = args.days if args.days is not None else config.notice.follow_up_days
-        with NoticeHistory.open(history_for(args, config)) as history:
-            notices = history.all()
-        progress = latest_progress(notices, reports, days, config=config)
-        failing = [p for p in progress if p.state == "still_failing"]
-        drafts: dict[str, str] = {}
-        groups = len({p.notice.message_id for p in failing})
-        if args.out is not None and args.out.suffix.lower() == ".eml" and groups > 1:
-            raise OutboxError(
-                f"{args.out}: {groups} follow-ups would overwrite one .eml file;"
-                " give a folder instead"
-            )
-        if args.out is not None:
-            ptrs = ptr_names(args, [p.source_ip for p in failing])
-            for message_id in dict.fromkeys(p.notice.message_id for p in failing):
-                ps = [p for p in failing if p.notice.message_id == message_id]
-                path = _draft_follow_up(
-                    ps[0].notice,
-                    [p.source_ip for p in ps],
-                    reports,
-                    config,
-                    ptrs,
-                    args.out,
-                    history_for(args, config),
+        index, config = open_triage(args)
+        with index:
+            days = args.days if args.days is not None else config.notice.follow_up_days
+            with NoticeHistory.open(history_for(args, config)) as history:
+                notices = history.all()
+            failing_days = warn(index.triage(config)).failing_days()
+            progress = latest_progress(notices, failing_days, days, config=config)
+            failing = [p for p in progress if p.state == "still_failing"]
+            drafts: dict[str, str] = {}
+            groups = len({p.notice.message_id for p in failing})
+            if args.out is not None and args.out.suffix.lower() == ".eml" and groups > 1:
+                raise OutboxError(
+                    f"{args.out}: {groups} follow-ups would overwrite one .eml file;"
+                    " give a folder instead"
                 )
-                drafts[message_id] = str(path)
+            if args.out is not None:
+                for message_id in dict.fromkeys(p.notice.message_id for p in failing):
+                    ps = [p for p in failing if p.notice.message_id == message_id]
+                    path = _draft_follow_up(
+                        args, ps[0].notice, [p.source_ip for p in ps], index, config
+                    )
+                    drafts[message_id] = str(path)
     except (InputError, HistoryError, OutboxError, NoticeError, TemplateError) as exc:
         return fail(str(exc))
     if args.json:

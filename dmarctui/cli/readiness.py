@@ -8,16 +8,8 @@ import json
 import humanize
 
 from dmarctui.cli.common import fail
-from dmarctui.cli.flagged import PTR_LOOKUPS
-from dmarctui.cli.triage_input import (
-    InputError,
-    add_triage_arguments,
-    config_from_args,
-    load_reports,
-    ptr_names,
-)
-from dmarctui.readiness import Readiness, readiness
-from dmarctui.triage import find_findings
+from dmarctui.cli.triage_input import InputError, add_triage_arguments, open_triage, triage
+from dmarctui.readiness import Readiness
 from dmarctui.wording import KIND_LABELS, count
 
 
@@ -35,19 +27,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args)
-        reports = load_reports(args)
+        index, config = open_triage(args)
     except InputError as exc:
         return fail(str(exc))
-    period = {"since": args.since, "until": args.until}
-    # PTR names matter only where a PTR-pattern sender may turn a failure into a legitimate one.
-    ranked = dict.fromkeys(f.source_ip for f in find_findings(reports, config, **period))
-    ptrs = ptr_names(args, list(ranked)[:PTR_LOOKUPS])
-    result = readiness(reports, config, ptrs, **period)
+    with index:
+        # PTR names matter where a PTR-pattern sender may turn a failure into a legitimate one.
+        run, _ = triage(args, index, config, since=args.since, until=args.until)
+        result = run.readiness()
+        reports = index.counted_count()
     if args.json:
         print(json.dumps([readiness_to_dict(r) for r in result], indent=2, ensure_ascii=False))
     elif not result:
-        print(f"No reports for our domains in {count(len(reports), 'report')}.")
+        print(f"No reports for our domains in {count(reports, 'report')}.")
+        if run.warning:
+            print(f"Warning: {run.warning}.")
     else:
         for n, item in enumerate(result):
             if n:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import humanize
@@ -19,6 +20,7 @@ from dmarctui.cli.common import (
 from dmarctui.export import scan_to_dict
 from dmarctui.imap_store import is_imap_url
 from dmarctui.index import IndexStoreError, UpdateStats
+from dmarctui.index_summary import ScanSummary
 from dmarctui.mailstore import MailStoreError, open_store
 from dmarctui.scan import ScanResult, scan_iter
 from dmarctui.wording import count
@@ -47,19 +49,22 @@ def run(args: argparse.Namespace) -> int:
     except (MailStoreError, IndexStoreError) as exc:
         return fail(str(exc))
     with index:
-        result = index.scan_result()
+        for notice in index.notices:
+            print(f"dmarctui: {notice}", file=sys.stderr)
+        if args.json:
+            data = index.scan_dict()
+            data["cancelled"] = data["cancelled"] or stats.cancelled
+            data["index"] = {"db": str(index.db_path), **_changes(stats)}
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+            return 0
+        result = index.summary()
     result.elapsed = stats.elapsed
     result.cancelled = result.cancelled or stats.cancelled
-    if args.json:
-        data = scan_to_dict(result)
-        data["index"] = {"db": str(index.db_path), **_changes(stats)}
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        print_summary(result)
-        print(
-            f"\nindex {index.db_path}: {stats.new} new, {stats.changed} changed, {stats.gone}"
-            f" gone, {stats.unchanged} unchanged ({count(stats.bodies_read, 'message')} read)"
-        )
+    print_summary(result)
+    print(
+        f"\nindex {index.db_path}: {stats.new} new, {stats.changed} changed, {stats.gone}"
+        f" gone, {stats.unchanged} unchanged ({count(stats.bodies_read, 'message')} read)"
+    )
     return 0
 
 
@@ -91,33 +96,54 @@ def _run_in_memory(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(scan_to_dict(result), indent=2, ensure_ascii=False))
     else:
-        print_summary(result)
+        print_summary(summary_of(result))
     return 0
+
+
+def summary_of(result: ScanResult) -> ScanSummary:
+    """The text summary's figures from an in-memory scan (``--no-index``)."""
+    reports = result.reports
+    summary = ScanSummary(result.folder, result.format, result.buckets)
+    summary.reports = len(reports)
+    if reports:
+        summary.begin = min(f.report.report_metadata.date_range.begin for f in reports)
+        summary.end = max(f.report.report_metadata.date_range.end for f in reports)
+    summary.messages_covered = sum(f.report.messages_total for f in reports if result.is_counted(f))
+    summary.recovered = sum(1 for f in reports if f.report.status == "recovered")
+    summary.policy_domains = sorted({f.report.policy_published.domain for f in reports})
+    summary.duplicates = list(result.duplicates)
+    summary.collisions = list(result.collisions)
+    summary.errors = list(result.errors)
+    summary.warnings = list(result.warnings)
+    summary.locations = {
+        p.message: ref.location
+        for p in (*result.errors, *result.warnings)
+        if (ref := result.refs.get(p.message)) is not None
+    }
+    summary.cancelled = result.cancelled
+    summary.elapsed = result.elapsed
+    return summary
 
 
 def _day(epoch: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
-def print_summary(result: ScanResult) -> None:
+def print_summary(result: ScanSummary) -> None:
     print(
         f"{result.folder} ({result.format}): {count(result.messages, 'message')}"
         f" scanned in {humanize.precisedelta(result.elapsed, minimum_unit='milliseconds')}"
     )
     for name, n in result.buckets.items():
         print(f"  {name:<11} {humanize.intcomma(n):>8}")
-    reports = result.reports
-    if reports:
-        begin = min(f.report.report_metadata.date_range.begin for f in reports)
-        end = max(f.report.report_metadata.date_range.end for f in reports)
-        total = sum(f.report.messages_total for f in reports if result.is_counted(f))
-        recovered = sum(1 for f in reports if f.report.status == "recovered")
+    if result.reports and result.begin is not None and result.end is not None:
         print(
-            f"\n{count(len(reports), 'distinct aggregate report')}, {_day(begin)} to"
-            f" {_day(end)}, covering {count(total, 'message')}"
-            + (f"; {recovered} recovered" if recovered else "")
+            f"\n{count(result.reports, 'distinct aggregate report')},"
+            f" {_day(result.begin)} to {_day(result.end)},"
+            f" covering {count(result.messages_covered, 'message')}"
+            + (f"; {result.recovered} recovered" if result.recovered else "")
         )
-        domains = sorted({f.report.policy_published.domain for f in reports})
+        domains = result.policy_domains
         print(
             "  policy domains: "
             + ", ".join(domains[:10])
@@ -134,10 +160,8 @@ def print_summary(result: ScanResult) -> None:
     if result.errors:
         print(f"\n{count(len(result.errors), 'message')} with errors:")
         for e in result.errors:
-            ref = result.refs.get(e.message)
-            print(f"  {ref.location if ref else e.message}: {e.reason}")
+            print(f"  {result.locations.get(e.message, e.message)}: {e.reason}")
     for w in result.warnings:
-        ref = result.refs.get(w.message)
-        print(f"warning: {ref.location if ref else w.message}: {w.reason}")
+        print(f"warning: {result.locations.get(w.message, w.message)}: {w.reason}")
     if result.cancelled:
         print("\nscan cancelled: the figures above are partial")

@@ -1,21 +1,28 @@
-"""Options and data access shared by ``flagged`` and ``readiness``: config, period, PTR names.
+"""Options and data access shared by the triage commands: config, period, PTR names.
 
-:func:`load_reports` is the one place these commands get reports from, so an index-backed
-source can replace the scan without touching the commands.
+:func:`open_triage` and :func:`triage` are how ``flagged``, ``readiness``, ``notice`` and
+``followup`` get their answers: from the folder's updated index, computed there
+(:mod:`dmarctui.index_triage`), with PTR names from the index's cache (no DNS unless ``--dns``).
 """
 
 from __future__ import annotations
 
 import argparse
 import calendar
+import gc
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dmarctui.cli.common import add_folder_arguments, add_index_arguments
 from dmarctui.config import Config, ConfigError, load_config
-from dmarctui.model import AggregateReport
 from dmarctui.rdns import ReverseDns
+
+if TYPE_CHECKING:
+    from dmarctui.index import Index
+    from dmarctui.index_triage import IndexTriage
 
 
 class InputError(Exception):
@@ -47,7 +54,17 @@ def add_triage_arguments(parser: argparse.ArgumentParser, *, period: bool = True
             metavar="DATE",
             help="only reports up to this day, inclusive (YYYY-MM-DD or epoch)",
         )
-    parser.add_argument("--no-dns", action="store_true", help="do not look up PTR names")
+    dns = parser.add_mutually_exclusive_group()
+    dns.add_argument(
+        "--dns",
+        action="store_true",
+        help="look up PTR names not yet cached (waits a few seconds at most)",
+    )
+    dns.add_argument(
+        "--no-dns",
+        action="store_true",
+        help="use only cached PTR names (the default; kept for scripts)",
+    )
 
 
 def _parse_date(text: str, *, end_of_day: bool) -> int:
@@ -84,24 +101,62 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return config
 
 
-def load_reports(args: argparse.Namespace) -> list[AggregateReport]:
-    """The distinct, counted aggregate reports of the folder, from its updated index."""
+PTR_LOOKUPS = 256
+"""Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
+
+
+def open_triage(args: argparse.Namespace) -> tuple[Index, Config]:
+    """The folder's updated index and the configuration; the caller closes the index."""
     from dmarctui.cli import common
     from dmarctui.index import IndexStoreError
     from dmarctui.mailstore import MailStoreError
 
+    config = config_from_args(args)
     try:
-        return common.load_reports(args)
+        index, _ = common.open_index(args)
     except (MailStoreError, IndexStoreError) as exc:
         raise InputError(str(exc)) from exc
+    for notice in index.notices:
+        print(f"dmarctui: {notice}", file=sys.stderr)
+    return index, config
 
 
-def ptr_names(args: argparse.Namespace, ips: list[str]) -> dict[str, str | None]:
-    """PTR names for ``ips``, unless ``--no-dns``; waits a few seconds at most."""
-    if args.no_dns or not ips:
-        return {}
-    dns = ReverseDns()
-    try:
-        return dns.lookup(ips)
-    finally:
-        dns.close()
+def warn(run: IndexTriage) -> IndexTriage:
+    """Print the triage's plain warning (own domains matching no policy domain) to stderr."""
+    if run.warning:
+        print(f"dmarctui: warning: {run.warning}", file=sys.stderr)
+    return run
+
+
+def triage(
+    args: argparse.Namespace,
+    index: Index,
+    config: Config,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+    sources: Iterable[str] = (),
+) -> tuple[IndexTriage, dict[str, str]]:
+    """The index triage with the PTR names of the top-ranked sources (and ``sources``).
+
+    Returns the triage (classified with forward-confirmed names only) and the names that are not
+    confirmed, to show as such. The own-domains warning goes to stderr.
+    """
+    # Triage builds many small objects that all live until the answer is printed: collecting
+    # rarely spares the collector rescanning them (a headless command runs nothing else).
+    gc.set_threshold(50_000, 50, 100)
+    run = warn(index.triage(config, since=since, until=until))
+    ranked = dict.fromkeys(f.source_ip for f in run.findings())
+    wanted = [*dict.fromkeys(sources), *list(ranked)[:PTR_LOOKUPS]]
+    if getattr(args, "dns", False) and wanted:
+        dns = ReverseDns(store=index)
+        try:
+            dns.lookup(wanted)
+        finally:
+            dns.close()
+    confirmed, unconfirmed = index.ptr_names(wanted)
+    if confirmed and config.senders_by_name:
+        run = index.triage(config, confirmed, since=since, until=until)
+    else:
+        run.ptrs.update(confirmed)  # shown, and matched by PTR-pattern contacts
+    return run, unconfirmed

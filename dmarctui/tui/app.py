@@ -105,6 +105,8 @@ class DmarcApp(App[None]):
         self.last_stats: object | None = None
         self._cancel = threading.Event()
         self._last_reload = 0.0
+        self._shown_version: str | None = None
+        """``Index.data_version`` the panes last reloaded for during a scan."""
         self._updated_at: float | None = None
         if theme:
             self.theme = theme
@@ -193,7 +195,10 @@ class DmarcApp(App[None]):
         now = time.monotonic()
         if running and progress.done and now - self._last_reload >= RELOAD_EVERY:
             self._last_reload = now
-            self.main_screen.reload_panes()
+            version = self.index.data_version()
+            if version != self._shown_version:  # a poll that finds nothing re-ranks nothing
+                self._shown_version = version
+                self.main_screen.reload_panes()
 
     def on_scan_done(self, message: ScanDone) -> None:
         self.scanning = False
@@ -440,6 +445,13 @@ def make_app(
     except BaseException:
         index.close()
         raise
+    notes.extend(index.notices)
+    if config is not None:
+        from dmarctui.config import own_domains_mismatch
+
+        warning = own_domains_mismatch(config, index.policy_domains())
+        if warning:
+            notes.append(f"Warning: {warning}.")
     return DmarcApp(
         index,
         config=config,

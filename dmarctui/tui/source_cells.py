@@ -49,7 +49,11 @@ def period_text(finding: Finding) -> str:
 
 
 def ptr_text(finding: Finding) -> str:
-    return finding.ptr.rstrip(".") if finding.ptr else ""
+    if finding.ptr:
+        return finding.ptr.rstrip(".")
+    if finding.ptr_unconfirmed:
+        return f"{finding.ptr_unconfirmed.rstrip('.')} (PTR unconfirmed)"
+    return ""
 
 
 def notice_cell(state: NoticeState | None) -> Text:
@@ -102,7 +106,7 @@ def detail(finding: Finding, state: NoticeState | None) -> Group:
         "  ",
         (finding.source_ip, "bold"),
     )
-    if finding.ptr:
+    if finding.ptr or finding.ptr_unconfirmed:
         head.append(f"  {ptr_text(finding)}")
     seen = Text(
         f"{period_text(finding)} · {count(finding.messages, 'message')} as {finding.header_from}"

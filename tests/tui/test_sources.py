@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -158,11 +159,19 @@ def fake_resolver(calls: list[str]) -> Callable[[str], tuple[str, list[str], lis
     return resolve
 
 
+def fake_forward(name: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+    """host-192-0-2-71.example.net resolves back to 192.0.2.71 (names are forward-confirmed)."""
+    address = name.removeprefix("host-").removesuffix(".example.net")
+    address = address.replace("-", ":" if address.count("-") > 3 else ".")
+    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0))]
+
+
 async def test_ptr_names_arrive_in_the_background(
     sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
+    monkeypatch.setattr(socket, "getaddrinfo", fake_forward)
     app = sources_app(dns=True)
     async with app.run_test(size=(160, 30)) as pilot:
         sources = await open_sources(pilot)
@@ -173,13 +182,30 @@ async def test_ptr_names_arrive_in_the_background(
         assert app.index.get(LAB1) is not None  # kept in the index for the next start
 
 
+async def test_unconfirmed_ptr_names_are_shown_as_such_and_never_matched(
+    sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [])  # names resolve to nothing
+    app = sources_app(dns=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        sources = await open_sources(pilot)
+        await settle(pilot)
+        assert "host-192-0-2-71.example.net (PTR unconfirmed)" in screen_text(app)
+        lab1 = {f.source_ip: f for f in sources.shown}[LAB1]
+        assert (lab1.ptr, lab1.ptr_unconfirmed) == (None, "host-192-0-2-71.example.net")
+        assert app.index.get(LAB1) == (lab1.ptr_unconfirmed, pytest.approx(time.time(), abs=60),
+                                       False)  # fmt: skip
+
+
 async def test_no_dns_uses_only_cached_names(
     sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(socket, "gethostbyaddr", fake_resolver(calls))
     app = sources_app(dns=False)
-    app.index.put(LAB2, "srv.lab2.cs.univ.example", 0.0)
+    app.index.put(LAB2, "srv.lab2.cs.univ.example", 0.0, confirmed=True)
     async with app.run_test(size=(160, 30)) as pilot:
         await open_sources(pilot)
         assert calls == []
@@ -245,3 +271,39 @@ async def test_a_long_ranking_counts_its_seconds_and_keys_still_work(
         gate.set()
         await settle(pilot)
         assert "sources need action" in screen_text(app)
+
+
+async def test_records_of_a_source_are_read_a_page_at_a_time(
+    sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dmarctui.tui.screens import source_records
+
+    monkeypatch.setattr(source_records, "PAGE", 4)
+    app = sources_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        sources = await open_sources(pilot)
+        await go_to(pilot, sources, LAB1, "internal_no_dkim")
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SourceRecordsScreen)
+        every = app.index.records_for_source(LAB1)
+        assert len(every) > 8
+        assert len(screen.rows) == 4  # one page, not every record
+        for _ in range(len(every)):
+            await pilot.press("down")
+        await settle(pilot)
+        newest_first = sorted(every, key=lambda pair: pair[0].begin, reverse=True)
+        assert [row.pk for row in screen.rows] == [row.pk for row, _ in newest_first]
+
+
+async def test_own_domains_matching_no_report_are_warned_not_all_clear(
+    demo_app: AppFactory,
+) -> None:
+    app = demo_app(config=Config(own_domains=("other.example",)), dns=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        sources = await open_sources(pilot)
+        assert sources.shown == []
+        text = screen_text(app)
+        assert "Nothing to act on" not in text
+        assert "Warning: the configured own domains (other.example) match none of" in text

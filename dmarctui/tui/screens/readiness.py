@@ -11,10 +11,10 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import Label, Static
 
-from dmarctui.readiness import Readiness, readiness
-from dmarctui.triage import find_findings
+from dmarctui.readiness import Readiness
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.safe_text import PlainTable, plain
+from dmarctui.tui.screens.sources import PTR_LOOKUPS
 from dmarctui.tui.source_cells import KIND_LABELS
 from dmarctui.tui.widgets.scrolling import KeyScroll
 from dmarctui.wording import count
@@ -151,10 +151,16 @@ by finding kind; and whether every receiver saw the same published policy.
     def _compute(self) -> None:
         try:
             app = self.dmarc
-            reports = list(app.index.counted_reports())
-            # Cached PTR names only: a PTR-pattern sender can make a failure legitimate.
-            ranked = dict.fromkeys(f.source_ip for f in find_findings(reports, app.config))
-            result: list[Readiness] | str = readiness(reports, app.config, app.known_ptrs(ranked))
+            run = app.index.triage(app.config)
+            if app.config.senders_by_name:
+                # Cached, confirmed PTR names: a PTR-pattern sender can make a failure legitimate.
+                ranked = dict.fromkeys(f.source_ip for f in run.findings())
+                confirmed, _ = app.index.ptr_names(list(ranked)[:PTR_LOOKUPS])
+                if confirmed:
+                    run = app.index.triage(app.config, confirmed)
+            result: list[Readiness] | str = run.readiness()
+            if run.warning and not result:
+                result = f"Warning: {run.warning}."
         except Exception as exc:  # relayed to the pane, never swallowed
             result = f"Readiness failed: {type(exc).__name__}: {exc}"
         self.post_message(self.Computed(result))

@@ -21,8 +21,12 @@ from dmarctui.wording import count
 
 if TYPE_CHECKING:
     from dmarctui.index import ReportRow
-    from dmarctui.model import Finding, Record
+    from dmarctui.model import Finding
     from dmarctui.tui.app import DmarcApp
+
+
+PAGE = 200
+"""Records read from the index per page."""
 
 
 class SourceRecordsScreen(Screen[None]):
@@ -59,6 +63,8 @@ report; **Esc** goes back to the sources.
         self.source_ip = source_ip
         self.findings = findings
         self.rows: list[ReportRow] = []
+        self.total = 0
+        """Records of the source in the index; ``rows`` holds the pages read so far."""
 
     @property
     def dmarc(self) -> DmarcApp:
@@ -81,10 +87,18 @@ report; **Esc** goes back to the sources.
             "header_from",
             "Auth results",
         )
-        found = sorted(
-            self.dmarc.index.records_for_source(self.source_ip),
-            key=lambda pair: pair[0].begin,
-            reverse=True,
+        totals = self.dmarc.index.source_totals(self.source_ip)
+        self.total = totals[0]
+        self._load_page()
+        self.query_one("#source-records-title", Label).update(self._title(*totals))
+        table.focus()
+
+    def _load_page(self) -> None:
+        """Append the next page of records (they are read from the index as the cursor nears
+        the end, never all at once)."""
+        table = self.query_one(DataTable)
+        found = self.dmarc.index.source_records_page(
+            self.source_ip, offset=len(self.rows), limit=PAGE
         )
         for row, record in found:
             evaluated = record.policy_evaluated
@@ -99,10 +113,12 @@ report; **Esc** goes back to the sources.
                 auth_results(record),
             )
             self.rows.append(row)
-        self.query_one("#source-records-title", Label).update(self._title(found))
-        table.focus()
 
-    def _title(self, found: list[tuple[ReportRow, Record]]) -> Text:
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= len(self.rows) - PAGE // 4 and len(self.rows) < self.total:
+            self._load_page()
+
+    def _title(self, records: int, reports: int, messages: int) -> Text:
         title = plain(self.source_ip, "bold")
         ptr = next((f.ptr for f in self.findings if f.ptr), None)
         if ptr:
@@ -110,10 +126,8 @@ report; **Esc** goes back to the sources.
         for f in self.findings:
             title.append("  ")
             title.append(KIND_LABELS[f.kind], SEVERITY_STYLES[f.severity] or "bold")
-        reports = len({row.pk for row, _ in found})
-        messages = sum(record.count for _, record in found)
         title.append(
-            f"  · {count(len(found), 'record')} in {count(reports, 'report')},"
+            f"  · {count(records, 'record')} in {count(reports, 'report')},"
             f" {count(messages, 'message')}",
             "dim",
         )

@@ -1,14 +1,16 @@
 """The Sources pane: triage findings ranked by severity × messages, marked and sent to a notice.
 
-Triage reads every counted report from the index, so it runs in a thread worker after each index
-update; PTR names are looked up in a second worker (cached names only with ``--no-dns``) and the
-table is ranked again when they arrive, since PTR-pattern senders and contacts can change it.
+Triage is computed in the index (:mod:`dmarctui.index_triage`: one verdict per distinct
+combination, counts by SQL) in a thread worker after each index update that changed something,
+with progress on the status line. PTR names are looked up in a second worker (cached names only
+with ``--no-dns``) and the table is ranked again when they arrive, since PTR-pattern senders and
+contacts can change it; only forward-confirmed names are matched.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -26,11 +28,13 @@ from textual.worker import get_current_worker
 from dmarctui.config import Config
 from dmarctui.decisions import Decision, DecisionError, apply_decisions, decision_for
 from dmarctui.history import HistoryError, NoticeHistory, latest_progress
-from dmarctui.model import AggregateReport, Finding
+from dmarctui.index import Index
+from dmarctui.index_triage import IndexTriage
+from dmarctui.index_triage import Progress as TriageProgress
+from dmarctui.model import Finding
 from dmarctui.notice import letter_findings
 from dmarctui.rdns import ReverseDns
-from dmarctui.trend import before_after, covered_days
-from dmarctui.triage import find_findings, is_problem
+from dmarctui.triage import is_problem, with_unconfirmed
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.safe_text import plain
 from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
@@ -43,6 +47,8 @@ PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
 PTR_ROUNDS = 5
 """``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
+BATCH_NOTICE = 2_000
+"""Combinations above which the status line counts the ranking's progress."""
 LISTED = 1_000
 """Most findings the table lists: nobody writes to source 11,000 first, and the DataTable's
 cost on every pane switch (and the garbage collector's pauses) grow with the findings held; the
@@ -58,57 +64,61 @@ class Triage:
     """The latest notice per notified source, with its before/after trend."""
     problem: str | None = None
     """Why the history or the triage could not be read (shown, never swallowed)."""
+    warning: str | None = None
+    """The own domains match no policy domain (an all-clear would be false)."""
+    run: IndexTriage | None = None
+    """The index triage the findings came from: evidence for notices is read from it."""
 
 
 def triage(
-    reports: list[AggregateReport],
+    index: Index,
     config: Config,
     ptrs: Mapping[str, str | None],
-    known_ptrs: Callable[[Iterable[str]], dict[str, str]],
     *,
     history: Path | None = None,
     now: float | None = None,
+    progress: TriageProgress | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Triage:
-    """Findings with every PTR name known so far, and what the notice history says of them.
+    """Findings with every confirmed PTR name known so far, and what the notice history says.
 
     ``history`` is the notice history file (None: the user's); ``now`` the app's clock, which
     decides whether a notice's grace period is over.
     """
-    findings = find_findings(reports, config, ptrs)
-    cached = known_ptrs(f.source_ip for f in findings if f.source_ip not in ptrs)
-    if cached:
-        ptrs = {**ptrs, **cached}
-        findings = find_findings(reports, config, ptrs)
+    run = index.triage(config, ptrs, progress=progress, cancelled=cancelled)
+    findings = run.findings()
+    listed = [f.source_ip for f in findings[:LISTED] if f.source_ip not in ptrs]
+    confirmed, unconfirmed = index.ptr_names(listed)
+    if confirmed and config.senders_by_name:
+        run = index.triage(config, {**ptrs, **confirmed}, progress=progress, cancelled=cancelled)
+    else:
+        run.ptrs.update(confirmed)
+    findings = with_unconfirmed(run.findings(), unconfirmed)
     try:
         with NoticeHistory.open(history) as notices:
             latest = notices.latest_by_source()
     except HistoryError as exc:
-        return Triage(findings, problem=str(exc))
-    last_day = max(
-        (
-            covered_days(r.report_metadata.date_range.begin, r.report_metadata.date_range.end)[-1]
-            for r in reports
-        ),
-        default="",
-    )
-    notified = {f.source_ip for f in findings} & set(latest)
-    progress = {
-        p.source_ip: p
-        for p in latest_progress(
-            [latest[ip] for ip in notified],
-            reports,
-            config.notice.follow_up_days,
-            config=config,
-            now=now,
-        )
-    }
+        return Triage(findings, problem=str(exc), warning=run.warning, run=run)
     states = {}
-    for ip in notified:
-        notice = latest[ip]
-        before, after = before_after(reports, ip, notice.date, config, ptrs)
-        state = progress[ip].state if ip in progress else None
-        states[ip] = NoticeState(notice, before, after, state, last_day >= notice.day)
-    return Triage(rank_by_notice(findings, states), states)
+    notified = {f.source_ip for f in findings} & set(latest)
+    if notified:
+        failing = run.failing_days()
+        followed = {
+            p.source_ip: p
+            for p in latest_progress(
+                [latest[ip] for ip in notified],
+                failing,
+                config.notice.follow_up_days,
+                config=config,
+                now=now,
+            )
+        }
+        for ip in notified:
+            notice = latest[ip]
+            before, after = failing.before_after(ip, notice.date)
+            state = followed[ip].state if ip in followed else None
+            states[ip] = NoticeState(notice, before, after, state, failing.last_day >= notice.day)
+    return Triage(rank_by_notice(findings, states), states, warning=run.warning, run=run)
 
 
 def rank_by_notice(findings: list[Finding], states: Mapping[str, NoticeState]) -> list[Finding]:
@@ -215,9 +225,12 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
             self.result = result
 
     class NamesFound(Message):
-        def __init__(self, names: dict[str, str]) -> None:
+        def __init__(self, names: dict[str, str], answers: dict[str, str | None]) -> None:
             super().__init__()
             self.names = names
+            """Forward-confirmed names (what config patterns may match)."""
+            self.answers = answers
+            """Every name found, confirmed or not."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -232,6 +245,8 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         self.shown: list[Finding] = []
         """The findings listed in the table, in its order (at most ``LISTED``)."""
         self.ptrs: dict[str, str | None] = {}
+        self.run: IndexTriage | None = None
+        self.warning: str | None = None
         self.loaded = False
         self._asked: set[str] = set()
         self._ranking_since: float | None = None
@@ -287,20 +302,27 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         description="rank the sources",
     )
     def _triage(self, ptrs: dict[str, str | None]) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            if total > BATCH_NOTICE and not worker.is_cancelled:
+                text = f"Ranking the sources… {done:,} of {total:,} combinations counted"
+                self.app.call_from_thread(self._show_progress, text)
+
         try:
             app = self.dmarc
-            reports = list(app.index.counted_reports())
             result = triage(
-                reports,
-                app.config,
-                ptrs,
-                app.known_ptrs,
-                history=app.history,
-                now=app.clock(),
-            )
+                app.index, app.config, ptrs, history=app.history, now=app.clock(),
+                progress=progress, cancelled=lambda: worker.is_cancelled,
+            )  # fmt: skip
         except Exception as exc:  # relayed to the pane, never swallowed
             result = Triage(problem=f"Triage failed: {type(exc).__name__}: {exc}")
-        self.post_message(self.Triaged(result))
+        if not worker.is_cancelled:
+            self.post_message(self.Triaged(result))
+
+    def _show_progress(self, text: str) -> None:
+        if not self.loaded:
+            self.query_one("#sources-status", Label).update(text)
 
     def on_sources_pane_triaged(self, message: SourcesPane.Triaged) -> None:
         result = message.result
@@ -315,6 +337,8 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
             self.states = result.states
             self._keep(result.findings)
             self._load_decisions()
+            self.run = result.run
+            self.warning = result.warning
             self.loaded = True
             self._fill()
             self.dmarc.keep_long_lived()
@@ -350,13 +374,15 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         while rounds < PTR_ROUNDS and not worker.is_cancelled and dns.start(ips):
             answers = dns.lookup(ips)
             rounds += 1
-        names = {ip: name for ip, name in answers.items() if name}
-        if names:
-            self.post_message(self.NamesFound(names))
+        if any(answers.values()) and not worker.is_cancelled:
+            # Unconfirmed names are shown from the cache (the re-ranking reads them), never matched.
+            self.post_message(self.NamesFound(dns.confirmed(ips), answers))
 
     def on_sources_pane_names_found(self, message: SourcesPane.NamesFound) -> None:
         new = {ip: n for ip, n in message.names.items() if self.ptrs.get(ip) != n}
-        if new:
+        shown = {f.source_ip: f.ptr or f.ptr_unconfirmed for f in self.findings}
+        unseen = any(n and shown.get(ip) != n for ip, n in message.answers.items())
+        if new or unseen:
             self.ptrs.update(new)
             self.reload()
 
@@ -410,11 +436,12 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         panel = self.query_one("#source-detail-text", Static)
         current = self.current
         if current is None:
-            panel.update(
-                "Nothing to act on: no source sending as our domains fails DMARC."
-                if self._ranked
-                else ""
-            )
+            if self.loaded and self.warning:
+                panel.update(plain(f"Warning: {self.warning}.", "bold red"))
+            elif self._ranked:
+                panel.update("Nothing to act on: no source sending as our domains fails DMARC.")
+            else:
+                panel.update("")
             return
         shown = detail(current, self.states.get(current.source_ip))
         decided = decision_for(current.source_ip, self.decided)
@@ -509,6 +536,8 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
             self.notify("No source to write about", severity="warning")
             return
         chosen = letter_findings([f for f in self.findings if f.source_ip in ips])
+        if self.run is not None:
+            chosen = self.run.with_evidence(chosen)
         if not chosen:
             self.notify(
                 "Forwarded mail and outside spoofing are not something a server admin"

@@ -1,0 +1,265 @@
+"""Triage from the index gives the same answers as the in-memory reference triage.
+
+The reference is :func:`find_findings` / :func:`readiness` / :class:`FailingDays` over the report
+objects the index holds (``Index.counted_reports``, what every command used before). The index
+path classifies each distinct combination once and counts with SQL. They are compared over the
+seed-like campus scenario, the demo, a synthetic folder and the public corpus, with the real
+config and with randomised configs, PTR names and periods.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from pathlib import Path
+
+import pytest
+from triage_scenarios import (
+    DAY,
+    DAY0,
+    DOMAIN,
+    PTRS,
+    campus_config,
+    campus_reports,
+    record,
+    report,
+    spf,
+)
+
+from dmarctui import index_triage
+from dmarctui.config import Config, Contact, Sender, load_config
+from dmarctui.demo import build_demo
+from dmarctui.demo_reports import REPORTERS, report_email, write_maildir
+from dmarctui.index import Index
+from dmarctui.model import AggregateReport
+from dmarctui.readiness import readiness
+from dmarctui.synthetic import build_synthetic
+from dmarctui.trend import FailingDays
+from dmarctui.triage import find_findings
+
+ROLES = ("third_party", "mailing_list", "forwarder")
+
+
+def write_reports(folder: Path, reports: list[AggregateReport]) -> Path:
+    rng = random.Random(7)
+    reporter = REPORTERS["microsoft"]
+    write_maildir(
+        folder,
+        (
+            (
+                r.report_metadata.date_range.end + 3600 + i,
+                report_email(reporter, r, delivered=r.report_metadata.date_range.end, rng=rng),
+            )
+            for i, r in enumerate(reports)
+        ),
+        unseen_after=0,
+    )
+    return folder
+
+
+def indexed(folder: Path, fmt: str | None = None) -> Index:
+    index = Index.open(folder, fmt, in_memory=True)  # type: ignore[arg-type]
+    gen = index.update(workers=1)
+    for _ in gen:
+        pass
+    return index
+
+
+def assert_same(
+    index: Index,
+    config: Config,
+    ptrs: dict[str, str | None] | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    *,
+    evidence: int = 5,
+) -> int:
+    """Compare findings (every field, evidence of a few), readiness and failing days."""
+    reports = list(index.counted_reports())
+    expected = find_findings(reports, config, ptrs, since=since, until=until)
+    run = index.triage(config, ptrs, since=since, until=until)
+    got = run.findings()
+    assert got == expected
+    assert [f.per_day for f in got] == [f.per_day for f in expected]
+    for want in expected[:evidence] + expected[-evidence:]:
+        assert run.evidence(want.source_ip, want.kind) == list(want.evidence)
+        assert run.evidence_count(want.source_ip, want.kind) == len(want.evidence)
+        page = run.evidence(want.source_ip, want.kind, offset=1, limit=2)
+        assert page == list(want.evidence[1:3])
+    assert run.readiness() == readiness(reports, config, ptrs, since=since, until=until)
+    if since is None and until is None:
+        ref = FailingDays.from_reports(reports, config, ptrs)
+        days = run.failing_days()
+        assert days.by_source == ref.by_source
+        assert days.observed == ref.observed
+    return len(expected)
+
+
+def random_config(rng: random.Random, reports: list[AggregateReport]) -> Config:
+    """Own domains, networks, senders and contacts drawn from what the reports hold."""
+    domains = sorted({r.policy_published.domain.lower() for r in reports})
+    froms = sorted({x.identifiers.header_from.lower() for r in reports for x in r.records})
+    ips = sorted({x.source_ip for r in reports for x in r.records})
+    pick = rng.sample(domains + froms, k=min(len(domains + froms), rng.randint(0, 3)))
+    parents = [".".join(d.split(".")[-2:]) for d in pick]
+    own = tuple(dict.fromkeys(d for d in pick + parents[: rng.randint(0, 1)] if d))
+
+    def network(ip: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        address = ipaddress.ip_address(ip)
+        prefix = rng.choice((16, 24, 32) if address.version == 4 else (32, 48, 128))
+        return ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+
+    sample = rng.sample(ips, k=min(len(ips), 6))
+    internal = tuple(dict.fromkeys(network(ip) for ip in sample[:2]))
+    senders = (
+        *(
+            Sender(str(network(ip)), f"sender {i}", rng.choice(ROLES))  # type: ignore[arg-type]
+            for i, ip in enumerate(sample[2:4])
+        ),
+        Sender("*.ptr.example", "by name", rng.choice(ROLES)),  # type: ignore[arg-type]
+    )
+    contacts = (
+        Contact(str(network(sample[0])), "Admin A", "a@example.org") if sample else None,
+        Contact("*.ptr.example", "Admin B", "b@example.org"),
+    )
+    return Config(
+        own_domains=own,
+        include_subdomains=rng.random() < 0.8,
+        internal=internal,
+        senders=senders,
+        contacts=tuple(c for c in contacts if c is not None),
+    )
+
+
+def random_ptrs(rng: random.Random, reports: list[AggregateReport]) -> dict[str, str | None]:
+    ips = sorted({x.source_ip for r in reports for x in r.records})
+    chosen = rng.sample(ips, k=min(len(ips), 8))
+    return {ip: rng.choice((f"h{i}.ptr.example", None, "mx.other.example")) for i, ip in
+            enumerate(chosen)}  # fmt: skip
+
+
+def random_period(rng: random.Random, reports: list[AggregateReport]) -> tuple[int | None, ...]:
+    begins = sorted(r.report_metadata.date_range.begin for r in reports)
+    if not begins or rng.random() < 0.3:
+        return None, None
+    since = rng.choice(begins) + rng.choice((0, 3600, -1))
+    until = since + rng.choice((86400, 3 * 86400, 40 * 86400)) if rng.random() < 0.7 else None
+    return since if rng.random() < 0.8 else None, until
+
+
+def randomised(index: Index, rounds: int, seed: int) -> None:
+    reports = list(index.counted_reports())
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        since, until = random_period(rng, reports)
+        assert_same(
+            index, random_config(rng, reports), random_ptrs(rng, reports), since, until,
+            evidence=2,
+        )  # fmt: skip
+
+
+def test_campus_scenario_same_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with indexed(write_reports(tmp_path / "Maildir", campus_reports())) as index:
+        assert assert_same(index, campus_config(), PTRS) == 12
+        monkeypatch.setattr(index_triage, "BATCH", 3)  # counted in several queries
+        seen: list[tuple[int, int]] = []
+        index.triage(campus_config(), progress=lambda done, total: seen.append((done, total)))
+        assert seen[-1][0] == seen[-1][1] > 3 and len(seen) > 1
+        assert assert_same(index, campus_config(), PTRS) == 12
+        assert assert_same(index, Config(), None) > 0
+        randomised(index, 25, seed=1)
+
+
+def test_long_reports_spread_per_record_as_the_reference_does(tmp_path: Path) -> None:
+    lab = record("192.0.2.70", 1, pe=("fail", "pass"), spfs=(spf(DOMAIN, "pass"),))
+    spoof = record("203.0.113.66", 5, pe=("fail", "fail"))
+    reports = [
+        # Three days, the same combination twice with one message each: spread per record,
+        # each lands on the first day (not one per day as spreading their sum would).
+        report("a.example", "3d-1", DAY0, DAY0 + 3 * DAY, (lab, spoof)),
+        report("b.example", "3d-2", DAY0, DAY0 + 3 * DAY, (lab, spoof)),
+        # 40 hours: longer than 36 hours, so spread too (from its first day) rather than put on
+        # its midpoint day (the second).
+        report("c.example", "40h", DAY0 + 12 * 3600, DAY0 + 52 * 3600, (lab, spoof)),
+    ]
+    with indexed(write_reports(tmp_path / "Maildir", reports)) as index:
+        assert assert_same(index, campus_config()) == 2
+        lab_finding = index.triage(campus_config()).findings()[0]
+        assert lab_finding.per_day == (("2024-11-01", 3),)
+
+
+def test_demo_same_answers_with_its_config_and_random_ones(tmp_path: Path) -> None:
+    demo = build_demo(tmp_path / "demo")
+    config, problems = load_config(demo.config_path)
+    assert problems == []
+    with indexed(demo.maildir) as index:
+        assert assert_same(index, config) > 5
+        assert assert_same(index, Config()) > 5
+        randomised(index, 15, seed=2)
+
+
+def test_synthetic_folder_same_answers(tmp_path: Path) -> None:
+    folder = build_synthetic(tmp_path / "synth", 150, seed=3)
+    with indexed(folder) as index:
+        assert assert_same(index, Config()) > 0
+        randomised(index, 4, seed=3)
+
+
+def test_public_corpus_same_answers(corpus: Path) -> None:
+    with indexed(corpus / "mail" / "Maildir", "maildir") as index:
+        assert assert_same(index, Config(), evidence=20) > 0
+        randomised(index, 15, seed=4)
+
+
+def test_new_mail_updates_combinations_incrementally(tmp_path: Path) -> None:
+    reports = campus_reports()
+    folder = write_reports(tmp_path / "Maildir", reports[:2])
+    with indexed(folder) as index:
+        before = index.triage(campus_config(), PTRS).findings()
+        write_reports(tmp_path / "more", reports[2:])
+        for sub in ("cur", "new"):
+            for path in (tmp_path / "more" / sub).iterdir():
+                path.rename(folder / sub / ("x" + path.name))
+        for _ in index.update(workers=1):
+            pass
+        assert assert_same(index, campus_config(), PTRS) == 12
+        assert index.triage(campus_config(), PTRS).findings() != before
+
+
+def test_an_index_of_schema_3_is_upgraded_in_place_with_a_message(tmp_path: Path) -> None:
+    import sqlite3
+
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    db = tmp_path / "index.sqlite3"
+    with Index.open(folder, db=db) as index:
+        for _ in index.update(workers=1):
+            pass
+        expected = index.triage(campus_config(), PTRS).findings()
+    # Take the file back to what schema 3 wrote: no combinations, no confirmation column.
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "DROP INDEX records_combo; DROP INDEX records_report;"
+        " CREATE INDEX records_report ON records(report_pk, idx);"
+        " ALTER TABLE records DROP COLUMN combo_id; DROP TABLE combos;"
+        " ALTER TABLE ptr_cache DROP COLUMN confirmed; PRAGMA user_version = 3;"
+    )
+    conn.close()
+    with Index.open(folder, db=db) as index:
+        assert index.notices == [
+            f"upgrading the index {db} from schema 3 to 4 (once; large indexes take a while)"
+        ]
+        assert index.triage(campus_config(), PTRS).findings() == expected
+        assert assert_same(index, campus_config(), PTRS) == 12
+    with Index.open(folder, db=db) as index:
+        assert index.notices == []
+
+
+def test_records_of_a_source_are_paged_newest_first(tmp_path: Path) -> None:
+    with indexed(write_reports(tmp_path / "Maildir", campus_reports())) as index:
+        for ip in ("192.0.2.70", "192.0.2.0/24", "2001:db8::/32"):
+            every = sorted(index.records_for_source(ip), key=lambda p: p[0].begin, reverse=True)
+            pages = [index.source_records_page(ip, offset=o, limit=2) for o in range(0, 20, 2)]
+            assert [pair for page in pages for pair in page] == every
+            assert index.source_totals(ip) == (
+                len(every), len({row.pk for row, _ in every}), sum(r.count for _, r in every)
+            )  # fmt: skip

@@ -1,0 +1,123 @@
+"""The triage commands from the index: warnings, no DNS by default, PTR names confirmed."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from test_index_triage import write_reports
+from triage_scenarios import CAMPUS_TOML, campus_reports
+
+from dmarctui.cli import main
+from dmarctui.config import EXAMPLE_CONFIG
+from dmarctui.index import Index
+
+
+@pytest.fixture
+def campus(tmp_path: Path) -> Path:
+    return write_reports(tmp_path / "Maildir", campus_reports())
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_unedited_example_config_is_no_all_clear(
+    campus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    db = str(tmp_path / "i.sqlite3")
+    code, out, err = run(capsys, "flagged", str(campus), "--db", db, "--config", str(config))
+    assert code == 0
+    assert "Nothing flagged" not in out
+    assert "internal_no_dkim  192.0.2.70" in out
+    assert "warning" not in err
+
+
+def test_own_domains_matching_no_policy_domain_warn_in_every_command(
+    campus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[domains]\nown = ["univ.example"]\n', encoding="utf-8")
+    db = str(tmp_path / "i.sqlite3")
+    warning = (
+        "the configured own domains (univ.example) match none of the reports' policy domains"
+        " (example.ac.jp)"
+    )
+    common = [str(campus), "--db", db, "--config", str(config)]
+    code, out, err = run(capsys, "flagged", *common)
+    assert code == 0
+    assert f"dmarctui: warning: {warning}" in err
+    assert out.startswith("Nothing flagged in 4 reports, but " + warning)
+    code, out, err = run(capsys, "readiness", *common)
+    assert warning in err and warning in out
+    code, out, err = run(capsys, "followup", *common)
+    assert warning in err
+
+
+def test_headless_commands_never_resolve_unless_asked(
+    campus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    def resolver(ip: str) -> tuple[str, list[str], list[str]]:
+        asked.append(ip)
+        raise OSError("no DNS in tests")
+
+    monkeypatch.setattr(socket, "gethostbyaddr", resolver)
+    config = tmp_path / "config.toml"
+    config.write_text(CAMPUS_TOML, encoding="utf-8")
+    common = [str(campus), "--db", str(tmp_path / "i.sqlite3"), "--config", str(config)]
+    for command in ("flagged", "readiness"):
+        assert run(capsys, command, *common)[0] == 0
+    assert asked == []
+    assert run(capsys, "flagged", *common, "--dns")[0] == 0
+    assert "192.0.2.70" in asked
+
+
+def test_unconfirmed_ptr_names_are_shown_but_never_matched(
+    campus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The spoofer 203.0.113.66 claims the society list's PTR name."""
+    config = tmp_path / "config.toml"
+    config.write_text(CAMPUS_TOML, encoding="utf-8")
+    db = tmp_path / "i.sqlite3"
+    common = [str(campus), "--db", str(db), "--config", str(config), "--all"]
+    assert run(capsys, "flagged", *common)[0] == 0
+    with Index.open(campus, db=db) as index:
+        index.put("203.0.113.66", "mx9.lists.example.org", time.time(), confirmed=False)
+    _, out, _ = run(capsys, "flagged", *common, "--json")
+    [spoofer] = [f for f in json.loads(out) if f["source_ip"] == "203.0.113.66"]
+    assert (spoofer["kind"], spoofer["ptr"]) == ("outside_spoofing", None)
+    assert spoofer["ptr_unconfirmed"] == "mx9.lists.example.org"
+    _, out, _ = run(capsys, "flagged", *common)
+    assert "outside_spoofing  203.0.113.66 (mx9.lists.example.org, PTR not confirmed)" in out
+    with Index.open(campus, db=db) as index:
+        index.put("203.0.113.66", "mx9.lists.example.org", time.time(), confirmed=True)
+    _, out, _ = run(capsys, "flagged", *common, "--json")
+    [spoofer] = [f for f in json.loads(out) if f["source_ip"] == "203.0.113.66"]
+    assert (spoofer["kind"], spoofer["ptr"]) == ("dkim_broken", "mx9.lists.example.org")
+
+
+def test_flagged_json_evidence_only_when_asked(
+    campus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CAMPUS_TOML, encoding="utf-8")
+    common = [str(campus), "--db", str(tmp_path / "i.sqlite3"), "--config", str(config)]
+    _, out, _ = run(capsys, "flagged", *common, "--json")
+    assert all("evidence" not in f for f in json.loads(out))
+    _, out, _ = run(capsys, "flagged", *common, "--json", "--evidence")
+    lab = next(f for f in json.loads(out) if f["source_ip"] == "192.0.2.70")
+    assert [(e["report_id"], e["count"]) for e in lab["evidence"]] == [
+        ("o-1", 5), ("g-1", 12), ("g-2", 7)
+    ]  # fmt: skip
