@@ -435,7 +435,7 @@ def build_digest(
     digest = Digest(
         since=since,
         last_day=days[-1] if days else None,
-        reports=len(inputs.reports()),
+        reports=inputs.report_count(),
         reporters_total=len(reporters),
         new_sources=tuple(
             sorted(

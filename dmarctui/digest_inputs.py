@@ -1,9 +1,8 @@
 """What the digest reads from the rest of the core, behind one small interface.
 
 The digest needs current findings, failing messages per source and day, readiness, reporters,
-intake problems and follow-up states. They all come through :class:`DigestInputs`, so when triage,
-readiness or the notice history change how they compute these (from SQL aggregates in the index,
-say), only this module needs re-pointing.
+intake problems and follow-up states. They all come through :class:`DigestInputs`, which reads them
+from the index's triage (SQL aggregates, one verdict per distinct combination) and report rows.
 """
 
 from __future__ import annotations
@@ -17,13 +16,12 @@ from typing import TYPE_CHECKING, Literal
 
 from dmarctui.config import Config
 from dmarctui.history import NoticeHistory, SourceProgress, latest_progress
-from dmarctui.model import AggregateReport, Finding
-from dmarctui.readiness import Readiness, readiness
-from dmarctui.trend import covered_days, daily_by_source
-from dmarctui.triage import find_findings, in_period
+from dmarctui.model import Finding
+from dmarctui.readiness import Readiness
 
 if TYPE_CHECKING:
     from dmarctui.index import Index
+    from dmarctui.index_triage import IndexTriage
 
 IntakeKind = Literal["unreadable", "collision", "recovered"]
 
@@ -43,7 +41,12 @@ class IntakeProblem:
 
 
 class DigestInputs:
-    """The folder's current state as the digest sees it; reports are read from the index once."""
+    """The folder's current state as the digest sees it, from the index's triage.
+
+    Findings, failing days and readiness come from :meth:`dmarctui.index.Index.triage` (one
+    verdict per distinct combination, counts in SQL); reporters and recovered reports from the
+    report rows. No record is loaded into Python, so a digest costs what ``flagged`` costs.
+    """
 
     def __init__(
         self, index: Index, config: Config, ptrs: Mapping[str, str | None] | None = None
@@ -51,38 +54,43 @@ class DigestInputs:
         self.index = index
         self.config = config
         self.ptrs: dict[str, str | None] = dict(ptrs or {})
-        self._reports: list[AggregateReport] | None = None
+        self._runs: dict[tuple[int | None, int | None], IndexTriage] = {}
+        self._heads: dict[int | None, list[tuple[int, str, str, str]]] = {}
 
-    def reports(self, until: int | None = None) -> list[AggregateReport]:
-        """Distinct counted reports; with ``until``, only those starting before it."""
-        if self._reports is None:
-            self._reports = list(self.index.counted_reports())
-        if until is None:
-            return self._reports
-        return [r for r in self._reports if in_period(r, None, until)]
+    def _run(self, since: int | None = None, until: int | None = None) -> IndexTriage:
+        key = (since, until)
+        if key not in self._runs:
+            self._runs[key] = self.index.triage(self.config, self.ptrs, since=since, until=until)
+        return self._runs[key]
+
+    def _report_heads(self, until: int | None = None) -> list[tuple[int, str, str, str]]:
+        if until not in self._heads:
+            self._heads[until] = self.index.counted_heads(until)
+        return self._heads[until]
+
+    def report_count(self, until: int | None = None) -> int:
+        """Distinct counted reports (starting before ``until``)."""
+        return len(self._report_heads(until))
 
     def findings(self, until: int | None = None) -> list[Finding]:
         """Every finding over all reports (before ``until``), ranked, with the known PTRs."""
-        return find_findings(self.reports(until), self.config, self.ptrs)
+        return self._run(until=until).findings()
 
     def failing_per_day(self, until: int | None = None) -> dict[str, dict[str, int]]:
         """Failing (problem or enforced) messages per source and UTC day."""
-        by_source = daily_by_source(self.reports(until), self.config, self.ptrs, failing_only=True)
-        return {ip: dict(days) for ip, days in by_source.items()}
+        return {
+            ip: dict(days) for ip, days in self._run(until=until).failing_days().by_source.items()
+        }
 
     def observed_days(self, until: int | None = None) -> list[str]:
         """The UTC days any report covers, oldest first."""
-        days: set[str] = set()
-        for report in self.reports(until):
-            dr = report.report_metadata.date_range
-            days.update(covered_days(dr.begin, dr.end))
-        return sorted(days)
+        return sorted(self._run(until=until).failing_days().observed)
 
     def readiness(self, since: int | None, until: int | None = None) -> list[Readiness]:
-        return readiness(self.reports(until), self.config, self.ptrs, since=since)
+        return self._run(since, until).readiness()
 
     def reporters(self, until: int | None = None) -> set[str]:
-        return {r.report_metadata.org_name or r.report_metadata.email for r in self.reports(until)}
+        return {org or email for _, org, email, _ in self._report_heads(until)}
 
     def intake(self) -> list[IntakeProblem]:
         """Unreadable messages, report_id collisions and reports recovered from bad XML."""
@@ -108,20 +116,22 @@ class DigestInputs:
                     self._date(c.second.partition("#")[0]),
                 )
             )
-        for r in self.reports():
-            if r.repairs:
-                meta = r.report_metadata
-                who = meta.org_name or meta.email
-                detail = "; ".join(dict.fromkeys(rep.detail for rep in r.repairs))
-                found.append(
-                    IntakeProblem(
-                        "recovered",
-                        f"recovered {who} {meta.report_id}",
-                        f"{who} {meta.report_id}",
-                        detail,
-                        meta.date_range.end,
-                    )
+        for pk, _, _, status in self._report_heads():
+            if status != "recovered":
+                continue
+            r = self.index.report(pk).report
+            meta = r.report_metadata
+            who = meta.org_name or meta.email
+            detail = "; ".join(dict.fromkeys(rep.detail for rep in r.repairs))
+            found.append(
+                IntakeProblem(
+                    "recovered",
+                    f"recovered {who} {meta.report_id}",
+                    f"{who} {meta.report_id}",
+                    detail,
+                    meta.date_range.end,
                 )
+            )
         return found
 
     def _date(self, key: str) -> int | None:
@@ -141,7 +151,7 @@ class DigestInputs:
             return []
         return latest_progress(
             records,
-            self.reports(),
+            self._run().failing_days(),
             days,
             config=self.config,
             now=time.time() if now is None else now,

@@ -234,6 +234,11 @@ class Index:
         with self._lock:
             return q.source_records_page(self._conn, ip, offset=offset, limit=limit)
 
+    def counted_heads(self, until: int | None = None) -> list[tuple[int, str, str, str]]:
+        """``(pk, org_name, email, status)`` of each counted report starting before ``until``."""
+        with self._lock:
+            return q.counted_heads(self._conn, until)
+
     def counted_reports(
         self, since: int | None = None, until: int | None = None
     ) -> Iterator[AggregateReport]:

@@ -296,6 +296,19 @@ def counted_pks(
     return [pk for (pk,) in rows]
 
 
+def counted_heads(
+    conn: sqlite3.Connection, until: int | None = None
+) -> list[tuple[int, str, str, str]]:
+    """``(pk, org_name, email, status)`` of the counted reports starting before ``until`` (as
+    :func:`dmarctui.triage.in_period`): what a summary needs of each report, not its records."""
+    rows = conn.execute(
+        "SELECT r.pk, r.org_name, r.email, r.status" + _FROM + " WHERE r.counted"
+        " AND (? IS NULL OR r.begin < ?) ORDER BY m.seq, r.pk",
+        (until, until),
+    )
+    return [(pk, org or "", email or "", status) for pk, org, email, status in rows]
+
+
 def daily_totals(conn: sqlite3.Connection, source_ip: str | None = None) -> list[tuple[str, int]]:
     """Messages per UTC day (of each report's begin), from counted reports, oldest first."""
     sql = (
