@@ -791,7 +791,7 @@ include_subdomains = true
 # [[contacts]]
 # match = "192.0.2.0/26"
 # name = "Lab 1 server admin"
-# One address, or a list: email = ["admin@lab1.example.ac.jp", "Deputy <dep@lab1.example.ac.jp>"]
+# email may also be a list: ["admin@lab1.example.ac.jp", "Deputy <dep@lab1.example.ac.jp>"]
 # email = "admin@lab1.example.ac.jp"
 # cc = ["head@lab1.example.ac.jp"]
 # lang = "ja"

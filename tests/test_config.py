@@ -66,7 +66,7 @@ def test_example_config_loads_cleanly(tmp_path: Path) -> None:
         if line.startswith("# ")
         and (
             " = " in line
-            or line.startswith("# [[")
+            or line.startswith("# [")
             or '"""' in line
             or line == "# --"
             or line.startswith("# Department")
@@ -235,8 +235,10 @@ def test_init_writes_example_and_refuses_to_overwrite(capsys: pytest.CaptureFixt
     assert default_config_path().read_text(encoding="utf-8") == EXAMPLE_CONFIG
     assert run_command(["config", "--init"]) == 1
     assert "already exists; not overwriting it" in capsys.readouterr().err
-    assert run_command(["config", "--check"]) == 0
+    # The unedited example names no From for letters: --check says so (exit 1).
+    assert run_command(["config", "--check"]) == 1
     out = capsys.readouterr().out
+    assert "notice.from: not set" in out
     assert f"Configuration: {default_config_path()}" in out
     assert "own domains: (the policy domains seen in the reports) (with subdomains)" in out
     assert "contacts: (none)" in out

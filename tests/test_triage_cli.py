@@ -36,7 +36,7 @@ def test_unedited_example_config_is_no_all_clear(
     code, out, err = run(capsys, "flagged", str(campus), "--db", db, "--config", str(config))
     assert code == 0
     assert "Nothing flagged" not in out
-    assert "internal_no_dkim  192.0.2.70" in out
+    assert "internal, no DKIM  192.0.2.70" in out
     assert "warning" not in err
 
 
@@ -100,7 +100,7 @@ def test_unconfirmed_ptr_names_are_shown_but_never_matched(
     assert (spoofer["kind"], spoofer["ptr"]) == ("outside_spoofing", None)
     assert spoofer["ptr_unconfirmed"] == "mx9.lists.example.org"
     _, out, _ = run(capsys, "flagged", *common)
-    assert "outside_spoofing  203.0.113.66 (mx9.lists.example.org, PTR not confirmed)" in out
+    assert "spoofing  203.0.113.66 (mx9.lists.example.org, PTR not confirmed)" in out
     with Index.open(campus, db=db) as index:
         index.put("203.0.113.66", "mx9.lists.example.org", time.time(), confirmed=True)
     _, out, _ = run(capsys, "flagged", *common, "--json")
