@@ -35,13 +35,17 @@ class PaneTable(KeyTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._drawn_size = Size(0, 0)
+        self._drawn_virtual = Size(0, 0)
         self._drawn_theme = ""
 
     def _on_resize(self, event: events.Resize) -> None:
         # Handlers run down the class hierarchy: preventing the default skips DataTable's own.
-        if event.size == self._drawn_size:
+        # New column widths come as a Resize of the same size but another virtual size: the
+        # lines drawn with the old widths must go then, or they stay on screen.
+        if event.size == self._drawn_size and event.virtual_size == self._drawn_virtual:
             event.prevent_default()
         self._drawn_size = event.size
+        self._drawn_virtual = event.virtual_size
 
     def notify_style_update(self) -> None:
         theme = self.app.theme
