@@ -29,6 +29,7 @@ from typing import Literal, get_args
 
 from dmarctui.config import Config, ConfigProblem, Network, Sender, SenderRole
 from dmarctui.history import default_history_path
+from dmarctui.user_db import open_user_db
 
 Verdict = Literal[
     "third_party", "mailing_list", "forwarder", "own_server", "ignore", "accepted_risk"
@@ -286,27 +287,8 @@ class DecisionStore:
             DecisionError: the file cannot be created or read, or a newer dmarctui wrote it.
         """
         target = path or default_decisions_path()
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(target)
-        except (OSError, sqlite3.Error) as exc:
-            raise DecisionError(f"{target}: cannot open decisions: {exc}") from exc
-        try:
-            try:
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version == 0:
-                    with db:
-                        db.executescript(_SCHEMA)
-                        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            except sqlite3.DatabaseError as exc:
-                raise DecisionError(f"{target}: not a decisions database: {exc}") from exc
-            if version > SCHEMA_VERSION:
-                raise DecisionError(
-                    f"{target}: decisions have schema {version}, written by a newer dmarctui"
-                )
+        with open_user_db(target, _SCHEMA, SCHEMA_VERSION, DecisionError, "decisions") as db:
             yield cls(db, target)
-        finally:
-            db.close()
 
     def add(
         self,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dmarctui.digest import Snapshot
 from dmarctui.history import default_history_path
+from dmarctui.user_db import open_user_db
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -52,25 +53,8 @@ class DigestState:
     @contextmanager
     def open(cls, path: Path | None = None) -> Iterator[DigestState]:
         target = path or default_state_path()
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(target)
-        except (OSError, sqlite3.Error) as exc:
-            raise DigestStateError(f"{target}: cannot open the digest state: {exc}") from exc
-        try:
-            try:
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version == 0:
-                    with db:
-                        db.executescript(_SCHEMA)
-                        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            except sqlite3.DatabaseError as exc:
-                raise DigestStateError(f"{target}: not a digest state database: {exc}") from exc
-            if version > SCHEMA_VERSION:
-                raise DigestStateError(f"{target}: written by a newer dmarctui")
+        with open_user_db(target, _SCHEMA, SCHEMA_VERSION, DigestStateError, "digest state") as db:
             yield cls(db, target)
-        finally:
-            db.close()
 
     def last(self, folder: Path) -> LastDigest | None:
         try:

@@ -245,10 +245,22 @@ def deliver(msg: EmailMessage, config: Config, *, confirmed: bool) -> None:
         letter = check_letter(msg)
     except LetterError as exc:
         raise SendError(f"not sent: {exc}") from exc
+    transmit(msg, config, letter)
+
+
+def transmit(msg: EmailMessage, config: Config, envelope: CheckedLetter) -> None:
+    """Hand ``msg`` to sendmail or SMTP (``[notice] send``) for exactly the envelope's
+    recipients, never those of its headers (no ``sendmail -t``).
+
+    Raises:
+        SendError: the demo's configuration, or the MTA or server did not take the message.
+    """
+    if config.demo:
+        raise SendError(SENDING_OFF_IN_DEMO)
     if config.notice.send == "smtp":
-        _smtp(msg, config.notice.smtp, letter)
+        _smtp(msg, config.notice.smtp, envelope)
     else:
-        _sendmail(message_bytes(msg), config.notice.sendmail, letter)
+        _sendmail(message_bytes(msg), config.notice.sendmail, envelope)
 
 
 def send(
