@@ -163,7 +163,7 @@ def _table(evidence: Sequence[Evidence], lang: str) -> list[str]:
     lines = [line(head), "  " + "  ".join("-" * w for w in widths)]
     for caption, rows in parts:
         if len(parts) > 1:
-            lines.append("  " + caption)
+            lines.append("  " + (caption or ""))
         lines.extend(line(r) for r in rows)
     first = min(_day(e.begin) for e in evidence)
     last = max(_day(max(e.begin, e.end - 1)) for e in evidence)

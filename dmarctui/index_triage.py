@@ -390,9 +390,9 @@ class IndexTriage:
                     "SELECT combo_id, sum(n), min(first), max(last)"
                     f" FROM temp.{names['days']} GROUP BY combo_id"
                 ):
-                    combo = self.combos.get(cid)
-                    if combo is not None:  # None: a From domain not ours
-                        self._add(combo, messages, first, last)
+                    verdict = self.combos.get(cid)
+                    if verdict is not None:  # None: a From domain not ours
+                        self._add(verdict, messages, first, last)
                 per_key = {
                     key: _days(conn.execute(_GROUP_DAYS.format(key=key, **names)))
                     for key in ("readiness", "failing")
@@ -409,10 +409,10 @@ class IndexTriage:
             self._accs[finding_keys[fid]].per_day.update(per_day)
         column_keys = list(columns)
         for rid, per_day in per_key["readiness"].items():
-            owner, column = column_keys[rid]
-            days = self._readiness.days[owner]
+            col_owner, col_name = column_keys[rid]
+            days = self._readiness.days[col_owner]
             for day, count in per_day.items():
-                days[day][column] += count
+                days[day][col_name] += count
         source_keys = list(sources)
         for sid, per_day in per_key["failing"].items():
             self._failing[source_keys[sid]].update(per_day)

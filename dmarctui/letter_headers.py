@@ -49,7 +49,7 @@ class _LetterPolicy(EmailPolicy):
     """
 
     def _fold(self, name, value, *args, **kwargs):  # type: ignore[no-untyped-def]
-        folded = super()._fold(name, value, *args, **kwargs)
+        folded = super()._fold(name, value, *args, **kwargs)  # type: ignore[misc]
         head = f"{name}:{self.linesep} "
         if isinstance(folded, str) and folded.startswith(head):
             return f"{name}: " + folded[len(head) :].lstrip(" ")
