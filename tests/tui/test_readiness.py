@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +13,9 @@ from textual.pilot import Pilot
 
 from dmarctui.config import Config
 from dmarctui.demo import DemoFolder
-from dmarctui.readiness import readiness
-from dmarctui.tui.screens.readiness import ReadinessPane
+from dmarctui.readiness import DayCounts, Readiness, readiness
+from dmarctui.tui.screens import readiness as readiness_screen
+from dmarctui.tui.screens.readiness import RECENT_DAYS, ReadinessPane, days_table
 
 from .conftest import MAIN_SIZES, AppFactory, screen_text, settle
 from .sources_support import READINESS_KEY, SourcesApp, demo_config_in, sources_factory
@@ -70,9 +74,10 @@ async def test_readiness_shows_the_demo_domain(
         await pilot.pause()
         bottom = screen_text(app)
         last = expected.days[-1]
-        assert (
-            f"{last.day}  {last.passed:>5,}  {last.failed_legit:>10,}  {last.failed_outside:>12,}"
-        ) in bottom
+        assert re.search(
+            rf"{last.day}\s+{last.passed:,}\s+{last.failed_legit:,}\s+{last.failed_outside:,}\b",
+            bottom,
+        )
 
 
 async def test_readiness_runs_only_once_shown(sources_app: SourcesApp) -> None:
@@ -93,3 +98,49 @@ def test_readiness_snapshot(
     size: tuple[int, int], sources_app: SourcesApp, snap_compare: Any
 ) -> None:
     assert snap_compare(sources_app(), terminal_size=size, run_before=open_readiness)
+
+
+async def test_readiness_figures_are_built_in_the_worker(
+    sources_app: SourcesApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-domain renderables come from the compute thread; the main thread only shows them."""
+    threads: list[threading.Thread] = []
+    build = readiness_screen.domain_view
+
+    def recording(item: Readiness) -> Any:
+        threads.append(threading.current_thread())
+        return build(item)
+
+    monkeypatch.setattr(readiness_screen, "domain_view", recording)
+    app = sources_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_readiness(pilot)
+        assert "1 domain ·" in screen_text(app)
+    assert threads, "the figures were never built"
+    assert threading.main_thread() not in threads
+
+
+def test_days_table_is_bounded_over_a_year() -> None:
+    """A year and more of days is the last RECENT_DAYS days plus one row a month, same totals."""
+    start = date(2024, 1, 1)
+    days = tuple(
+        DayCounts(
+            (start + timedelta(days=n)).isoformat(), passed=n, failed_legit=1, failed_outside=2
+        )
+        for n in range(400)
+    )
+    item = Readiness(domain="example.org", days=days, affected=(), enforced=0)
+    table = days_table(item)
+    earlier_days = len(days) - RECENT_DAYS
+    months = len({d.day[:7] for d in days[:earlier_days]})
+    assert table.row_count == months + RECENT_DAYS <= RECENT_DAYS + 14
+    cells = [list(column.cells) for column in table.columns]
+    labels = [str(c) for c in cells[0]]
+    assert labels[:2] == ["2024-01", "2024-02"]
+    assert labels[months - 1] == "2025-01-01–20"  # the month the per-day rows go on with
+    assert labels[months:] == [d.day for d in days[earlier_days:]]
+    for column, field in ((1, "passed"), (2, "failed_legit"), (3, "failed_outside")):
+        shown = sum(int(str(c).replace(",", "")) for c in cells[column])
+        assert shown == sum(getattr(d, field) for d in days)
+    text = readiness_screen.days_caption(item)
+    assert text is not None and "400 days with reports, 2024-01-01 to 2025-02-03" in text.plain

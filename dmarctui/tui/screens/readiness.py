@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import Label, Static
 
-from dmarctui.readiness import Readiness
+from dmarctui.readiness import DayCounts, Readiness
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.safe_text import PlainTable, plain
 from dmarctui.tui.screens.sources import PTR_LOOKUPS
@@ -89,18 +89,64 @@ def policy_line(item: Readiness) -> Text:
     )
 
 
-def days_table(item: Readiness) -> Table:
+RECENT_DAYS = 14
+"""Days listed one per row; earlier days are summed per month, so a year of reports is ~26 rows
+per domain, not 365 (a year of days per domain took seconds to lay out on the main thread)."""
+
+
+def _days_table() -> Table:
     table = PlainTable(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("day")
     table.add_column("pass", justify="right", style="green")
     table.add_column("fail legit", justify="right", style="red")
     table.add_column("fail outside", justify="right")
-    for d in item.days:
+    return table
+
+
+def earlier_by_month(days: tuple[DayCounts, ...], cut: str = "") -> list[DayCounts]:
+    """``days`` summed per month, oldest first: ``DayCounts.day`` is then ``YYYY-MM``, or
+    ``YYYY-MM-DD–DD`` for the month the per-day rows (from ``cut``) go on with."""
+    months: dict[str, list[int]] = {}
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
+    for d in days:
+        first.setdefault(d.day[:7], d.day)
+        sums = months.setdefault(d.day[:7], [0, 0, 0])
+        sums[0] += d.passed
+        sums[1] += d.failed_legit
+        sums[2] += d.failed_outside
+        last[d.day[:7]] = d.day
+    return [
+        DayCounts(f"{first[month]}–{last[month][8:]}" if cut[:7] == month else month, *sums)
+        for month, sums in months.items()
+    ]
+
+
+def days_caption(item: Readiness) -> Text | None:
+    """The whole range in a line, when the table lists only its last days one by one."""
+    if len(item.days) <= RECENT_DAYS:
+        return None
+    first, cut, last = item.days[0].day, item.days[-RECENT_DAYS].day, item.days[-1].day
+    return Text(
+        f"{count(len(item.days), 'day')} with reports, {first} to {last}:"
+        f" per month before {cut}, then per day.",
+        "dim",
+    )
+
+
+def days_table(item: Readiness) -> Table:
+    """The last ``RECENT_DAYS`` days one per row, the days before them per month."""
+    table = _days_table()
+    earlier, recent = item.days[:-RECENT_DAYS], item.days[-RECENT_DAYS:]
+    for d in earlier_by_month(earlier, recent[0].day if earlier else ""):
+        table.add_row(d.day, _n(d.passed), _n(d.failed_legit), _n(d.failed_outside))
+    for d in recent:
         table.add_row(d.day, _n(d.passed), _n(d.failed_legit), _n(d.failed_outside))
     return table
 
 
 def domain_view(item: Readiness) -> Group:
+    caption = days_caption(item)
     return Group(
         verdict(item),
         totals_table(item),
@@ -110,9 +156,15 @@ def domain_view(item: Readiness) -> Group:
         policy_line(item),
         policies_table(item),
         Text(),
+        *([caption] if caption is not None else []),
         days_table(item),
         Text(),
     )
+
+
+def readiness_view(result: list[Readiness]) -> Group:
+    """Every domain's view, built by the compute worker so the main thread only shows it."""
+    return Group(*(domain_view(r) for r in result))
 
 
 class ReadinessPane(LazyPane):
@@ -124,14 +176,19 @@ class ReadinessPane(LazyPane):
 
 For each of our domains: messages passing DMARC, failing from legitimate sources (our servers,
 lists, forwarders, known services: what a stricter policy would lose) and failing from
-outsiders (what it is meant to stop), per day; what p=quarantine or p=reject would have done,
-by finding kind; and whether every receiver saw the same published policy.
+outsiders (what it is meant to stop), per day for the last two weeks and per month before them;
+what p=quarantine or p=reject would have done, by finding kind; and whether every receiver saw
+the same published policy.
 """
 
     class Computed(Message):
-        def __init__(self, result: list[Readiness] | str) -> None:
+        def __init__(
+            self, result: list[Readiness] | str, view: RenderableType | None = None
+        ) -> None:
             super().__init__()
             self.result = result
+            self.view = view
+            """The figures' renderable, built in the worker (``readiness_view``)."""
 
     def compose(self) -> ComposeResult:
         yield Label("Counting…", id="readiness-status", classes="pane-status")
@@ -163,7 +220,8 @@ by finding kind; and whether every receiver saw the same published policy.
                 result = f"Warning: {run.warning}."
         except Exception as exc:  # relayed to the pane, never swallowed
             result = f"Readiness failed: {type(exc).__name__}: {exc}"
-        self.post_message(self.Computed(result))
+        view = readiness_view(result) if isinstance(result, list) and result else None
+        self.post_message(self.Computed(result, view))
 
     def on_readiness_pane_computed(self, message: ReadinessPane.Computed) -> None:
         status = self.query_one("#readiness-status", Label)
@@ -179,7 +237,6 @@ by finding kind; and whether every receiver saw the same published policy.
                 f"{count(len(message.result), 'domain')} · {ready:,} ready for a stricter policy"
                 " · arrows / PgDn scroll"
             )
-            views: list[RenderableType] = [domain_view(r) for r in message.result]
-            body.update(Group(*views))
+            body.update(message.view or "")
             self.dmarc.keep_long_lived()
         self.computed()
