@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.widget import Widget
+from textual.widgets._data_table import RowKey
 
 from dmarctui.tui.widgets.scrolling import KeyTable
 
@@ -46,6 +48,16 @@ class PaneTable(KeyTable):
             event.prevent_default()
         self._drawn_size = event.size
         self._drawn_virtual = event.virtual_size
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # Column widths follow the rows added, but only once the table is idle: lines drawn
+        # before that (the header first, with its labels' widths) are cached under the same
+        # keys and would stay squeezed on screen. New widths drop them.
+        before = [column.get_render_width(self) for column in self.ordered_columns]
+        super()._update_dimensions(new_rows)
+        if [column.get_render_width(self) for column in self.ordered_columns] != before:
+            self._clear_caches()
+            self.refresh()
 
     def notify_style_update(self) -> None:
         theme = self.app.theme
