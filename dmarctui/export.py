@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from dmarctui.model import FoundReport
+from dmarctui.model import FoundReport, TlsReport
 from dmarctui.scan import ScanResult
 
 
@@ -44,19 +44,7 @@ def scan_to_dict(result: ScanResult) -> dict[str, Any]:
         "buckets": result.buckets,
         "reports": [found_report_to_dict(result, f) for f in result.reports],
         "failures": [{"message": f.message, **asdict(f.report)} for f in result.failures],
-        "tls": [
-            {
-                "message": t.message,
-                "organization_name": t.report.organization_name,
-                "report_id": t.report.report_id,
-                "begin": t.report.begin,
-                "end": t.report.end,
-                "policy_domains": sorted({p.policy_domain for p in t.report.policies}),
-                "successful": t.report.successful,
-                "failed": t.report.failed,
-            }
-            for t in result.tls
-        ],
+        "tls": [tls_to_dict(t.message, t.report) for t in result.tls],
         "duplicates": [asdict(d) for d in result.duplicates],
         "collisions": [asdict(c) for c in result.collisions],
         "errors": [
@@ -70,4 +58,18 @@ def scan_to_dict(result: ScanResult) -> dict[str, Any]:
         "not_reports": [
             {"message": n.message, "reason": n.reason} for n in result.ledger.not_reports
         ],
+    }
+
+
+def tls_to_dict(message: str, report: TlsReport) -> dict[str, Any]:
+    """A TLS report as ``scan --json`` lists it (the in-memory scan and the index alike)."""
+    return {
+        "message": message,
+        "organization_name": report.organization_name,
+        "report_id": report.report_id,
+        "begin": report.begin,
+        "end": report.end,
+        "policy_domains": sorted({p.policy_domain for p in report.policies}),
+        "successful": report.successful,
+        "failed": report.failed,
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dmarctui import index_queries as q
+from dmarctui.export import tls_to_dict
 from dmarctui.model import BUCKETS, Collision, Duplicate, FolderFormat, Problem
 
 
@@ -118,19 +119,7 @@ def scan_dict(conn: sqlite3.Connection, folder: Path, fmt: FolderFormat) -> dict
         "buckets": {name: buckets.get(name, 0) for name in BUCKETS},
         "reports": reports,
         "failures": [{"message": f.message, **asdict(f.report)} for f in q.found_failures(conn)],
-        "tls": [
-            {
-                "message": t.message,
-                "organization_name": t.report.organization_name,
-                "report_id": t.report.report_id,
-                "begin": t.report.begin,
-                "end": t.report.end,
-                "policy_domains": sorted({p.policy_domain for p in t.report.policies}),
-                "successful": t.report.successful,
-                "failed": t.report.failed,
-            }
-            for t in q.found_tls(conn)
-        ],
+        "tls": [tls_to_dict(t.message, t.report) for t in q.found_tls(conn)],
         "duplicates": [asdict(d) for d in q.duplicates(conn)],
         "collisions": [asdict(c) for c in q.collisions(conn)],
         "errors": [_problem(e) for e in q.issues(conn, "error")],
