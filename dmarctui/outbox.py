@@ -239,8 +239,6 @@ def deliver(msg: EmailMessage, config: Config, *, confirmed: bool) -> None:
             "nothing was sent: sending a notice needs an explicit confirmation of its"
             " recipients and subject"
         )
-    if config.demo:
-        raise SendError(SENDING_OFF_IN_DEMO)
     try:
         letter = check_letter(msg)
     except LetterError as exc:

@@ -26,8 +26,7 @@ from textual.widgets import Label, Static, TextArea
 
 from dmarctui.config import Config, Lang
 from dmarctui.history import HistoryError
-from dmarctui.index_queries import ReportFilter
-from dmarctui.letter_policy import policies_in_rows
+from dmarctui.letter_policy import policies_in_index
 from dmarctui.notice import (
     AddressError,
     NoticeError,
@@ -241,23 +240,11 @@ From, To, Cc and Subject. The demo never sends.
     def _policies_seen(self) -> dict[str, str] | None:
         """The ``p=`` the reports quoting these sources show, read once from the index."""
         if self._policies is None:
-            index = self.dmarc.index
+            ips = [f.source_ip for f in self.findings]
             try:
-                domains = {
-                    row.domain
-                    for ip in dict.fromkeys(f.source_ip for f in self.findings)
-                    for row, _ in index.records_for_source(ip)
-                }
-                rows = [
-                    (row.domain, row.p, row.end)
-                    for domain in domains
-                    for row in index.reports_page(
-                        ReportFilter(domain=domain), sort="end", descending=True, limit=1
-                    )
-                ]
+                self._policies = policies_in_index(self.dmarc.index, ips)
             except Exception:  # the letter then states no policy rather than a wrong one
                 return None
-            self._policies = policies_in_rows(rows)
         return self._policies
 
     def _valid(self, what: str, to: str | None, cc: str | None) -> bool:
