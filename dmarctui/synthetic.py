@@ -1,9 +1,10 @@
 """Large synthetic report folders for the benchmark: realistic, reproducible, quick to build.
 
-A year of aggregate reports from the demo's reporters (zip, gzip and plain XML, 1-50 records each)
-with a few hostile messages mixed in: truncated gzip, personal mail, exact duplicates. Files are
-written directly (no ``mailbox`` locking) so 100,000 messages take a few minutes at most. A marker
-file written last records the parameters; a complete folder with the same parameters is reused.
+A year of aggregate reports from the demo's reporters (zip, gzip and plain XML, 1-50 records each
+unless asked otherwise) with a few hostile messages mixed in: truncated gzip, personal mail, exact
+duplicates. Files are written directly (no ``mailbox`` locking) so 100,000 messages take a few
+minutes at most. A marker file written last records the parameters; a complete folder with the
+same parameters is reused.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ _KEYS = tuple(_REPORTER_WEIGHTS)
 _WEIGHTS = tuple(_REPORTER_WEIGHTS.values())
 _HOSTILE_EVERY = {"truncated": 499, "personal": 503, "duplicate": 509}
 _FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
+RECORDS = (1, 50)
+"""Records per report, drawn uniformly between these bounds (both included) by default."""
 
 
 class SyntheticError(Exception):
@@ -71,6 +74,7 @@ class _Params:
     messages: int
     seed: int
     fmt: FolderFormat
+    records: tuple[int, int] = RECORDS
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -78,7 +82,16 @@ class _Params:
             "messages": self.messages,
             "seed": self.seed,
             "fmt": self.fmt,
+            "records": list(self.records),
         }
+
+    def built(self, marker: dict[str, Any]) -> bool:
+        """Whether ``marker`` is that of a complete folder built with these parameters; a
+        marker from before ``records`` existed had the default range."""
+        given = {"records": list(RECORDS), **marker}
+        return bool(marker.get("complete")) and all(
+            given.get(k) == v for k, v in self.as_json().items()
+        )
 
 
 def _source_pool(rng: random.Random) -> list[str]:
@@ -119,7 +132,13 @@ def _auth(rng: random.Random, domain: str) -> tuple[tuple[DkimAuthResult, ...], 
     return (), SpfAuthResult(domain, rng.choice(("fail", "softfail", "none")), "mfrom")
 
 
-def _report(rng: random.Random, reporter: Reporter, begin: int, pool: list[str]) -> AggregateReport:
+def _report(
+    rng: random.Random,
+    reporter: Reporter,
+    begin: int,
+    pool: list[str],
+    records_range: tuple[int, int] = RECORDS,
+) -> AggregateReport:
     domain = rng.choice(DOMAINS[:4])
     policy = PolicyPublished(
         domain,
@@ -130,7 +149,7 @@ def _report(rng: random.Random, reporter: Reporter, begin: int, pool: list[str])
         pct=None if reporter.namespace else 100,
     )
     records: list[Record] = []
-    for _ in range(rng.randint(1, 50)):
+    for _ in range(rng.randint(*records_range)):
         header_from = domain if rng.random() < 0.9 else f"lab{rng.randint(1, 9)}.{domain}"
         dkim, spf = _auth(rng, domain)
         records.append(
@@ -156,7 +175,12 @@ def _report(rng: random.Random, reporter: Reporter, begin: int, pool: list[str])
 
 
 def _messages(
-    seed: int, start: int, count: int, first_day: int, days: int
+    seed: int,
+    start: int,
+    count: int,
+    first_day: int,
+    days: int,
+    records: tuple[int, int] = RECORDS,
 ) -> Iterator[tuple[int, bytes]]:
     """``count`` messages numbered from ``start``: (delivery time, bytes), in delivery order."""
     rng = random.Random(f"dmarctui-synthetic:{seed}:{start}")
@@ -182,7 +206,7 @@ def _messages(
             continue
         truncated = i % _HOSTILE_EVERY["truncated"] == 0
         reporter = REPORTERS["yahoo" if truncated else rng.choices(_KEYS, _WEIGHTS)[0]]
-        report = _report(rng, reporter, begin, pool)
+        report = _report(rng, reporter, begin, pool, records)
         payload = None
         if truncated:  # the gzip stream stops half way, as when a relay cut the message
             whole = compress(aggregate_xml(report).encode(), "gzip", "", begin)
@@ -244,7 +268,12 @@ def _drop_appended(target: Path, marker: dict[str, Any]) -> None:
 
 
 def build_synthetic(
-    target: Path, messages: int, *, seed: int = 1, fmt: FolderFormat = "maildir"
+    target: Path,
+    messages: int,
+    *,
+    seed: int = 1,
+    fmt: FolderFormat = "maildir",
+    records: tuple[int, int] = RECORDS,
 ) -> Path:
     """Build (or reuse) a folder of ``messages`` synthetic report e-mails under ``target``.
 
@@ -253,21 +282,22 @@ def build_synthetic(
         messages: how many messages; about one in 170 is hostile.
         seed: the same seed gives the same bytes.
         fmt: ``maildir``, ``mh`` or ``mbox``.
+        records: the least and most records per report (``(200, 200)``: exactly 200 each).
 
     Returns:
         The folder to scan: ``target/Maildir``, ``target/MH`` or the file ``target/mbox``.
 
     Raises:
-        SyntheticError: ``target`` holds a folder that this function did not build.
+        SyntheticError: ``target`` holds a folder that this function did not build, or
+            ``records`` is not a range of at least one record.
     """
-    params = _Params(messages, seed, fmt)
+    low, high = records
+    if not 1 <= low <= high:
+        raise SyntheticError(f"records per report must be 1 <= low <= high, not {records}")
+    params = _Params(messages, seed, fmt, (low, high))
     folder = target / FOLDER_NAMES[fmt]
     marker = _read_marker(target)
-    if (
-        marker is not None
-        and marker.get("complete")
-        and all(marker.get(k) == v for k, v in params.as_json().items())
-    ):
+    if marker is not None and params.built(marker):
         if marker.get("appended"):
             _drop_appended(target, marker)
         return folder
@@ -291,7 +321,8 @@ def build_synthetic(
         (folder / ".mh_sequences").touch()  # as nmh leaves it; Mew's folders may lack one
     else:
         folder.touch()
-    _write(folder, fmt, _messages(seed, 1, messages, DEMO_NOW - 366 * DAY, 365), 1, seen=True)
+    made = _messages(seed, 1, messages, DEMO_NOW - 366 * DAY, 365, params.records)
+    _write(folder, fmt, made, 1, seen=True)
     size = folder.stat().st_size if fmt == "mbox" else 0
     _write_marker(target, {**params.as_json(), "complete": True, "appended": 0, "size": size})
     return folder
@@ -311,6 +342,8 @@ def append_synthetic(target: Path, n: int, seed: int = 1) -> Path:
     first = marker["messages"] + marker.get("appended", 0) + 1
     days = max(1, n // 20)
     start_day = DEMO_NOW + marker.get("appended", 0) // 20 * DAY
-    _write(folder, fmt, _messages(seed + 7919, first, n, start_day, days), first, seen=False)
+    records = tuple(marker.get("records", RECORDS))
+    made = _messages(seed + 7919, first, n, start_day, days, (records[0], records[1]))
+    _write(folder, fmt, made, first, seen=False)
     _write_marker(target, {**marker, "appended": marker.get("appended", 0) + n})
     return folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import mailbox
 import re
 import tomllib
@@ -353,6 +354,49 @@ def test_synthetic_other_formats_hold_the_same_messages(
     assert len(opened()) == SYNTH + 10
     build_synthetic(tmp_path, SYNTH, seed=3, fmt=fmt)
     assert len(opened()) == SYNTH
+
+
+def _record_counts(folder: Path) -> list[int]:
+    counts = []
+    for msg in mailbox.Maildir(folder, create=False):
+        if "Report-ID" not in str(msg["Subject"]):
+            continue
+        try:
+            root = ElementTree.fromstring(_xml(_attachment(msg)))
+        except EOFError:
+            continue
+        ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+        counts.append(len(root.findall(f"{ns}record")))
+    return counts
+
+
+def test_synthetic_records_per_report_rebuilds_with_other_parameters(tmp_path: Path) -> None:
+    folder = build_synthetic(tmp_path, 30, seed=3, records=(7, 7))
+    assert set(_record_counts(folder)) == {7}
+    inode = next((folder / "cur").iterdir()).stat().st_ino
+    assert build_synthetic(tmp_path, 30, seed=3, records=(7, 7)) == folder
+    assert next((folder / "cur").iterdir()).stat().st_ino == inode
+    append_synthetic(tmp_path, 5)
+    assert len(_record_counts(folder)) == 35
+    assert set(_record_counts(folder)) == {7}
+    build_synthetic(tmp_path, 30, seed=3)  # the default range: built again
+    counts = _record_counts(folder)
+    assert len(counts) == 30 and set(counts) != {7}
+    assert all(1 <= n <= 50 for n in counts)
+    with pytest.raises(SyntheticError, match="records per report"):
+        build_synthetic(tmp_path, 30, records=(0, 5))
+
+
+def test_synthetic_marker_without_records_means_the_default(tmp_path: Path) -> None:
+    target = tmp_path
+    synthetic = build_synthetic(target, 20, seed=3)
+    marker_path = target / ".dmarctui-synthetic.json"
+    marker = json.loads(marker_path.read_text())
+    del marker["records"]  # as written before the parameter existed
+    marker_path.write_text(json.dumps(marker))
+    inode = next((synthetic / "cur").iterdir()).stat().st_ino
+    assert build_synthetic(target, 20, seed=3) == synthetic
+    assert next((synthetic / "cur").iterdir()).stat().st_ino == inode
 
 
 def test_synthetic_never_replaces_a_foreign_folder(tmp_path: Path) -> None:
