@@ -235,6 +235,24 @@ def test_a_bulk_first_build_equals_a_row_by_row_one(
     assert bulk == row_by_row
 
 
+def test_a_bulk_first_build_of_an_index_in_memory_makes_its_indexes(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index without a file makes the deferred indexes on its own connection."""
+    folder = corpus / "mail" / "Maildir"
+    monkeypatch.setattr(index_update, "BULK_FROM", 1)
+    with Index.open(folder, in_memory=True) as index:
+        drain(index.update(workers=1))
+        conn = index._conn
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"records_ip_key", "reports_content", "records_report"} <= names
+        assert (
+            conn.execute("SELECT count(*) FROM meta WHERE key = 'deferred_indexes'").fetchone()[0]
+            == 0
+        )
+        assert conn.execute("SELECT count(*) FROM reports").fetchone()[0] == 49
+
+
 def test_indexes_dropped_by_a_killed_first_build_come_back_on_the_next_update(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
