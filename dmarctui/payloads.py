@@ -32,6 +32,11 @@ PayloadKind = Literal["xml", "json"]
 
 _MIB = 1 << 20
 _READ_CHUNK = 1 << 16
+_INFLATE_STEP = _MIB
+"""Output inflated per call, so that a bomb is seen before it fills the limit."""
+_BOMB_RATIO = 100
+"""Inflated bytes per compressed byte past which a stream is a bomb, not a report: DMARC XML
+compresses 10-30 to 1, a stream of one repeated byte about 1,000 to 1."""
 _MAX_MIME_DEPTH = 32
 _KNOWN_CTE = frozenset(
     {"", "7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue"}
@@ -408,18 +413,28 @@ def _inflate_gzip(data: bytes, limit: int) -> bytes:
 
     zlib is used instead of the gzip module, which refuses some reporters' streams (Mimecast);
     bytes after the last member that do not start another member are ignored as padding.
+    A stream whose trailer claims more than ``limit`` and whose first mebibyte inflates at a
+    bomb's ratio is stopped there: inflating a bomb to the limit cost a quarter of a second and
+    32 MiB per copy. Either signal alone is not trusted: a cut-off stream ends in arbitrary bytes,
+    and a hostile trailer can lie, in which case the limit still stops it.
     """
+    claims_past_limit = len(data) >= 18 and int.from_bytes(data[-4:], "little") > limit
     output = bytearray()
     pending = data
+    consumed = 0
     while True:
         inflater = zlib.decompressobj(wbits=47)
         try:
             while not inflater.eof:
-                chunk = inflater.decompress(pending, limit + 1 - len(output))
+                chunk = inflater.decompress(pending, min(_INFLATE_STEP, limit + 1 - len(output)))
                 output += chunk
                 if len(output) > limit:
                     raise _Unreadable(f"gzip inflates past the {_size(limit)} limit; stopped")
+                consumed += len(pending) - len(inflater.unconsumed_tail)
                 pending = inflater.unconsumed_tail
+                bomb = len(output) >= _INFLATE_STEP and len(output) > _BOMB_RATIO * consumed
+                if bomb and claims_past_limit:
+                    raise _Unreadable(f"gzip inflates past the {_size(limit)} limit; stopped")
                 if not chunk and not pending and not inflater.eof:
                     raise _Unreadable(
                         "truncated gzip: unexpected end of stream (the attachment was cut off)"

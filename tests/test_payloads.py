@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from mailbuild import (
     zip_bytes,
 )
 
+from dmarctui import payloads as payloads_module
 from dmarctui import sniff as sniff_module
 from dmarctui.mailstore import open_store
 from dmarctui.payloads import (
@@ -152,6 +154,72 @@ def test_gzip_bomb_stops_at_the_default_32_mib_cap() -> None:
     assert payloads == []
     assert problems == [
         PayloadProblem("2", f"{STEM}.xml.gz", "gzip inflates past the 32 MiB limit; stopped")
+    ]
+
+
+_DECOMPRESSOBJ = zlib.decompressobj
+
+
+class _CountingInflater:
+    """zlib's inflater, counting what it produces: how much work a bomb cost."""
+
+    produced = 0
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self._inner = _DECOMPRESSOBJ(*args, **kwargs)  # type: ignore[arg-type]
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        out = self._inner.decompress(data, max_length)
+        _CountingInflater.produced += len(out)
+        return out
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+def _count_inflation(monkeypatch: pytest.MonkeyPatch) -> type[_CountingInflater]:
+    _CountingInflater.produced = 0
+    monkeypatch.setattr(payloads_module.zlib, "decompressobj", _CountingInflater)
+    return _CountingInflater
+
+
+def test_a_gzip_bomb_is_refused_after_its_first_mebibyte_not_at_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counter = _count_inflation(monkeypatch)
+    raw = _attachments(
+        mime_part(gzip_bomb(64 << 20), "application/gzip", filename=f"{STEM}.xml.gz")
+    )
+    payloads, problems = _find(raw)
+    assert payloads == []
+    assert [p.reason for p in problems] == ["gzip inflates past the 32 MiB limit; stopped"]
+    assert counter.produced <= 2 << 20
+
+
+def test_a_bomb_whose_trailer_lies_is_still_stopped_at_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counter = _count_inflation(monkeypatch)
+    bomb = gzip_bomb(33 << 20)
+    lying = bomb[:-4] + (1000).to_bytes(4, "little")  # says 1,000 bytes
+    raw = _attachments(mime_part(lying, "application/gzip", filename=f"{STEM}.xml.gz"))
+    _, problems = _find(raw)
+    assert [p.reason for p in problems] == ["gzip inflates past the 32 MiB limit; stopped"]
+    assert counter.produced > 32 << 20
+
+
+def test_a_cut_off_report_is_truncated_whatever_its_last_bytes_look_like() -> None:
+    # Varied XML cut half way: its last four bytes (compressed data, here set to read as a
+    # size far past the limit) are no trailer, and its ratio is a report's, not a bomb's.
+    rows = "".join(f"<row><source_ip>10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}</source_ip>"
+                   f"<count>{n}</count></row>" for n in range(60_000))  # fmt: skip
+    whole = gzip.compress(f"<feedback>{rows}</feedback>".encode())
+    cut = whole[: len(whole) // 2]
+    cut = cut[:-4] + (0xFFFFFFF0).to_bytes(4, "little")
+    raw = _attachments(mime_part(cut, "application/gzip", filename=f"{STEM}.xml.gz"))
+    _, problems = _find(raw)
+    assert [p.reason for p in problems] == [
+        "truncated gzip: unexpected end of stream (the attachment was cut off)"
     ]
 
 
