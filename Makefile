@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 FUZZ_SECONDS ?= 60
+BENCH_ARGS ?=
 FUZZ_TARGETS := message aggregate failure tls headers mime_split
 STAMP  := $(VENV)/.installed
 
@@ -33,8 +34,8 @@ lint: $(STAMP) ## ruff (format and lint) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP) ## whole commands (scan, flagged, readiness) vs parsedmarc, internals, export (prints tables)
-	$(BIN)/python scripts/bench.py
+bench: $(STAMP) ## whole commands (scan, flagged, readiness) vs parsedmarc, internals, export; options in BENCH_ARGS
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 fuzz: $(STAMP) ## run each fuzz target (atheris) for FUZZ_SECONDS seconds; logs and crashes in fuzz/work
 	@mkdir -p fuzz/work
