@@ -530,31 +530,38 @@ _INSERT_COMBO = (
 )
 
 
-COMBO_CACHE = 20_000
-"""Combinations the writer remembers, at most (a few MB)."""
+COMBO_CACHE = 50_000
+"""Combinations the writer remembers per generation; two generations at most (~30 MB)."""
 
 
 class ComboIds:
     """The ``combos`` id of each record written, adding combinations not seen before.
 
     Records repeat a few thousand combinations, so a dictionary answers almost every record and
-    the database is asked once per combination it does not hold. The dictionary is bounded
-    (``COMBO_CACHE``, then it starts again): a folder of ever new combinations (a million records
-    from random sources) held every one of them, a third of the writer's memory.
+    the database is asked once per combination it does not hold. The dictionary is bounded: a
+    folder of ever new combinations (two million records from random sources) held every one of
+    them, a third of the writer's memory. Once ``COMBO_CACHE`` combinations are in it, it becomes
+    the old generation and a new one starts; a combination found in the old one moves to the
+    new, so the ones that keep coming are never looked up again.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._ids: dict[tuple[Any, ...], int] = {}
+        self._old: dict[tuple[Any, ...], int] = {}
 
     def of(self, record: tuple[Any, ...]) -> int:
         key = tuple(record[i] for i in _COMBO_AT)
         found = self._ids.get(key)
         if found is None:
-            row = self._conn.execute(_FIND_COMBO, key).fetchone()
-            found = row[0] if row is not None else _rowid(self._conn.execute(_INSERT_COMBO, key))
+            found = self._old.get(key)
+            if found is None:
+                row = self._conn.execute(_FIND_COMBO, key).fetchone()
+                found = (
+                    row[0] if row is not None else _rowid(self._conn.execute(_INSERT_COMBO, key))
+                )
             if len(self._ids) >= COMBO_CACHE:
-                self._ids.clear()
+                self._old, self._ids = self._ids, {}
             self._ids[key] = found
         return found
 

@@ -17,7 +17,8 @@ from dmarctui.aggregate import parse_aggregate
 from dmarctui.index import Index
 from dmarctui.index_rows import record_rows
 from dmarctui.lazy_headers import LazyHeaderMessage, _split_simple, parse_message_lazily
-from dmarctui.model import DkimAuthResult, Identifiers, Normalisation
+from dmarctui.model import DkimAuthResult, Identifiers, MessageRef, Normalisation
+from dmarctui.payloads import Limits
 from dmarctui.scan import drain
 
 RECORD = (
@@ -233,6 +234,41 @@ def test_a_bulk_first_build_equals_a_row_by_row_one(
     assert {"records_ip_key", "reports_content"} <= {name for name, _ in bulk["indexes"]}
     assert bulk["meta"] == []
     assert bulk == row_by_row
+
+
+def test_jobs_for_workers_are_bounded_by_bytes_as_well_as_messages(tmp_path: Path) -> None:
+    """Large reports travel in small jobs; every message is in one job, in folder order."""
+    sizes = [1000] * 40 + [60_000] * 5 + [500_000] + [1000] * 3
+    to_read = [(seq, MessageRef(f"k{seq}", f"cur/k{seq}", size, 0.0))
+               for seq, size in enumerate(sizes)]  # fmt: skip
+    jobs = [job[2] for job in index_update._batches("maildir", tmp_path, to_read, Limits())]
+    assert to_read == []
+    assert [seq for job in jobs for seq, _ in job] == list(range(len(sizes)))
+    assert [len(job) for job in jobs] == [32, 10, 2, 1, 1, 3]
+    for job in jobs:
+        total = sum(ref.size for _, ref in job)
+        assert len(job) <= index_update.BATCH
+        assert total <= index_update.BATCH_BYTES or len(job) == 1
+
+
+def test_a_small_combination_cache_gives_the_same_index(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer forgets combinations past ``COMBO_CACHE`` (flat memory); every record still
+    gets the id of its one combination."""
+    folder = corpus / "mail" / "Maildir"
+    whole = _build(folder, tmp_path / "whole.sqlite3")
+    monkeypatch.setattr(index_update, "COMBO_CACHE", 3)
+    small = _build(folder, tmp_path / "small.sqlite3")
+    assert small == whole
+    conns = [sqlite3.connect(tmp_path / name) for name in ("whole.sqlite3", "small.sqlite3")]
+    try:
+        combos = [c.execute("SELECT * FROM combos ORDER BY id").fetchall() for c in conns]
+    finally:
+        for conn in conns:
+            conn.close()
+    assert len(combos[0]) > 2 * 3  # the cache went round more than once
+    assert combos[0] == combos[1]
 
 
 def test_a_bulk_first_build_of_an_index_in_memory_makes_its_indexes(
