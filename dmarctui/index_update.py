@@ -530,8 +530,8 @@ _INSERT_COMBO = (
 )
 
 
-COMBO_CACHE = 50_000
-"""Combinations the writer remembers per generation; two generations at most (~30 MB)."""
+COMBO_CACHE = 25_000
+"""Combinations the writer remembers per generation; two generations at most (~15 MB)."""
 
 
 class ComboIds:
