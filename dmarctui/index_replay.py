@@ -151,8 +151,8 @@ class Replayer:
         part, filename, content_key, report_id, email, org, begin, end, records, policy = (
             _FACT_COLUMNS
         )
-        reports = [
-            (pk, share(row[part]), row[filename], row[content_key], row[report_id],
+        reports = [  # part names differ from report to report: not worth sharing
+            (pk, row[part], row[filename], row[content_key], row[report_id],
              share(row[email]), share(row[org]), share(row[begin]), share(row[end]),
              row[records], share(row[policy]), 0, 0, 0, 0)
             for pk, (row, _) in zip(report_pks, rows.reports, strict=True)
