@@ -3,8 +3,10 @@
 Listing the folder is cheap (Maildir and MH: directory listing and stat; mbox: size and mtime,
 then only the bytes appended after the last indexed message). Messages to read are parsed in a
 process pool; the parent is the only writer. Afterwards the order-dependent accounting
-(duplicates, collisions, buckets) is replayed from the stored per-message facts, so the index
-always equals a fresh full scan without reading any body again.
+(duplicates, collisions, buckets) is brought up to date from the stored per-message facts, so
+the index always equals a fresh full scan without reading any body again: new mail after every
+indexed message continues the stored ledger (:mod:`dmarctui.index_append`), any other change
+replays it over the whole folder (:mod:`dmarctui.index_replay`).
 """
 
 from __future__ import annotations
