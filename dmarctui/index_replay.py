@@ -1,10 +1,12 @@
 """Replay the folder's accounts from the facts stored in the index, reading no message.
 
 Which copy of a report counts, which reports collide and which bucket a message lands in depend
-on every message before it. After messages were added, changed or removed, the ledger runs again
-over the stored facts (content keys, report ids, emails, records keys, digests, problems) in
-folder order; only verdicts that changed are written back. A first build feeds the same ledger
-as it writes each message (:class:`Replayer`), so nothing has to be read back at the end.
+on every message before it. After messages were changed or removed, or added before others
+(new mail after the rest continues the stored ledger: :mod:`dmarctui.index_append`), the ledger
+runs again over the stored facts (content keys, report ids, emails, records keys, digests,
+problems) in folder order; only verdicts that changed are written back. A first build feeds the
+same ledger as it writes each message (:class:`Replayer`), so nothing has to be read back at the
+end.
 """
 
 from __future__ import annotations
