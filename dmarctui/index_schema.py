@@ -268,6 +268,13 @@ report looked up once), and ``records_combo`` finds the records of one finding (
 PTR cache remembers whether a name is forward-confirmed (it resolves back to the address); NULL
 for names cached before, which are then not trusted."""
 
+_V5 = """
+CREATE INDEX IF NOT EXISTS failures_digest ON failures(digest);
+CREATE INDEX IF NOT EXISTS tls_digest ON tls(digest);
+"""
+"""Version 5: new mail continues the ledger from the stored verdicts instead of replaying it, and
+asks whether each failure or TLS report it holds was seen before: by digest, an indexed lookup."""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -280,7 +287,9 @@ def _script(sql: str) -> Migration:
     return run
 
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _script(_V2), _script(_V3), _script(_V4))
+MIGRATIONS: tuple[Migration, ...] = (
+    _script(_V1), _script(_V2), _script(_V3), _script(_V4), _script(_V5),
+)  # fmt: skip
 """``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
