@@ -268,6 +268,34 @@ report looked up once), and ``records_combo`` finds the records of one finding (
 PTR cache remembers whether a name is forward-confirmed (it resolves back to the address); NULL
 for names cached before, which are then not trusted."""
 
+_V5 = """
+CREATE TABLE data_generation (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT INTO data_generation (id, n) VALUES (1, 0);
+CREATE TRIGGER reports_insert_generation AFTER INSERT ON reports BEGIN UPDATE data_generation SET n = n + 1; END;
+CREATE TRIGGER reports_delete_generation AFTER DELETE ON reports BEGIN UPDATE data_generation SET n = n + 1; END;
+CREATE TRIGGER reports_update_generation AFTER UPDATE ON reports BEGIN UPDATE data_generation SET n = n + 1; END;
+CREATE TABLE triage_results (
+    key TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    used_at REAL NOT NULL,
+    summary TEXT NOT NULL,
+    findings TEXT NOT NULL,
+    failing TEXT NOT NULL,
+    combo_ids TEXT NOT NULL
+);
+"""  # noqa: E501
+"""Version 5: stored triage results. ``data_generation`` changes in the same transaction as any
+insert, delete or update of a report (records are only written with their report and deleted
+with it), so a triage result stored with the generation it counted is served again only while
+the index holds exactly the same data (:mod:`dmarctui.index_triage_store`)."""
+
+
+def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+    """Stored triage results and the generation that keeps them honest (kept apart from other
+    migrations so that each can be ordered on its own)."""
+    _script(_V5)(conn)
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -280,7 +308,9 @@ def _script(sql: str) -> Migration:
     return run
 
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _script(_V2), _script(_V3), _script(_V4))
+MIGRATIONS: tuple[Migration, ...] = (
+    _script(_V1), _script(_V2), _script(_V3), _script(_V4), _migrate_4_to_5,
+)  # fmt: skip
 """``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -11,6 +11,10 @@ object.
 :func:`dmarctui.readiness.readiness` and :class:`dmarctui.trend.FailingDays` answer from report
 objects, which remain the reference the tests compare it with. Evidence rows are read on demand,
 a page at a time (:meth:`IndexTriage.evidence`).
+
+The counts are stored in the index with the data generation they were counted at
+(:mod:`dmarctui.index_triage_store`): asked again with nothing changed (a warm ``flagged``, the
+Readiness pane after Sources), the triage reads them instead of counting.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from dmarctui import index_triage_store as stored_results
 from dmarctui.config import Config, Sender, own_domains_mismatch
 from dmarctui.index_rows import record_from_row
 from dmarctui.index_schema import COMBO_COLUMNS
@@ -45,6 +50,8 @@ from dmarctui.model import (
 from dmarctui.readiness import Readiness, ReadinessCounts
 from dmarctui.trend import FailingDays, covered_days
 from dmarctui.triage import (
+    SEVERITY,
+    SEVERITY_ORDER,
     FindingCounts,
     Verdict,
     auth_line,
@@ -244,6 +251,23 @@ class IndexTriage:
         self.ptrs: dict[str, str | None] = dict(ptrs or {})
         self._reason_types: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._findings: tuple[tuple[tuple[str, str], ...], list[Finding]] | None = None
+        self._accs: dict[tuple[str, FindingKind], FindingCounts] = {}
+        self._failing: dict[str, Counter[str]] = defaultdict(Counter)
+        self._combo_ids: dict[tuple[str, FindingKind], list[int]] = defaultdict(list)
+        self._ranked: list[str] | None = None
+        self._unparsed: dict[str, str] = {}
+        """Parts of a stored result not parsed yet (see :meth:`_restore`)."""
+        self._parsing = threading.Lock()  # TUI panes may ask from two threads at once
+        stored_key = stored_results.result_key(config, self.ptrs, since, until)
+        with lock:
+            generation = stored_results.generation(conn)
+            stored = stored_results.load(conn, stored_key, generation)
+        self.stored = stored is not None
+        """Whether the counts were read from the result stored for the same data, config, PTR
+        names and period, rather than counted."""
+        if stored is not None:
+            self._restore(config, stored)
+            return
         with lock:
             self.policy_domains = [
                 d
@@ -297,6 +321,111 @@ class IndexTriage:
         """Distinct classifications computed (the rest of the combinations share them)."""
         self.complete = True
         self._count(progress, cancelled)
+        if self.complete:
+            with lock:
+                stored_results.save(conn, stored_key, generation, self._parts())
+
+    # ------------------------------------------------------------------ stored results
+
+    def _parts(self) -> dict[str, str]:
+        """The counts as JSON texts, one per part an answer needs (see :meth:`_restore`)."""
+        ready = self._readiness
+        summary = {
+            "policy_domains": self.policy_domains,
+            "shared": sorted(self.shared),
+            "classified": self.classified,
+            "ranked": self.ranked_sources(),
+            "days": ready.days,
+            "affected": ready.affected,
+            "enforced": ready.enforced,
+            "variants": {
+                owner: [[list(k), list(who)] for k, who in keys.items()]
+                for owner, keys in ready.variants.items()
+            },
+            "reports_per_variant": [[list(k), n] for k, n in ready.reports_per_variant.items()],
+        }
+        findings = [
+            [ip, kind, a.messages, a.first, a.last, a.header_from, list(a.reporters), a.per_day,
+             a.labels, a.reasons]
+            for (ip, kind), a in self._accs.items()
+        ]  # fmt: skip
+        ids = [[ip, kind, ids] for (ip, kind), ids in self._combo_ids.items()]
+        return {
+            name: json.dumps(data, separators=(",", ":"))
+            for name, data in (
+                ("summary", summary), ("findings", findings), ("failing", self._failing),
+                ("combo_ids", ids),
+            )
+        }  # fmt: skip
+
+    def _restore(self, config: Config, parts: dict[str, str]) -> None:
+        """The state :meth:`_count` leaves, from the :meth:`_parts` of a stored result; the
+        findings, failing days and combinations are parsed when first asked for."""
+        data = json.loads(parts["summary"])
+        self.policy_domains = data["policy_domains"]
+        self.config = config.with_default_domains(self.policy_domains)
+        self.warning = own_domains_mismatch(config, self.policy_domains)
+        self.shared = frozenset(data["shared"])
+        self.classified = data["classified"]
+        self.complete = True
+        self.combos = {}
+        self._ranked = data["ranked"]
+        ready = self._readiness = ReadinessCounts(self.config)
+        for owner, days in data["days"].items():
+            for day, columns in days.items():
+                ready.days[owner][day] = Counter(columns)
+        for owner, kinds in data["affected"].items():
+            ready.affected[owner] = Counter(kinds)
+        ready.enforced = Counter(data["enforced"])
+        for owner, keys in data["variants"].items():
+            for k, who in keys:
+                ready.variants[owner][tuple(k)] = dict.fromkeys(who)  # type: ignore[index]
+        for k, n in data["reports_per_variant"]:
+            ready.reports_per_variant[tuple(k)] = n  # type: ignore[index]
+        self._unparsed = dict(parts)
+
+    def _finding_counts(self) -> dict[tuple[str, FindingKind], FindingCounts]:
+        with self._parsing:
+            self._parse_findings(self._unparsed.pop("findings", None))
+        return self._accs
+
+    def _parse_findings(self, text: str | None) -> None:
+        if text is not None:
+            for ip, kind, messages, first, last, hfrom, who, per_day, labels, reasons in json.loads(
+                text
+            ):
+                self._accs[(ip, kind)] = FindingCounts(
+                    messages=messages, first=first, last=last, header_from=_counter(hfrom),
+                    reporters=dict.fromkeys(who), per_day=_counter(per_day),
+                    labels=_counter(labels), reasons=_counter(reasons),
+                )  # fmt: skip
+
+    def _failing_counts(self) -> dict[str, Counter[str]]:
+        with self._parsing:
+            text = self._unparsed.pop("failing", None)
+            if text is not None:
+                for ip, days in json.loads(text).items():
+                    self._failing[ip] = _counter(days)
+        return self._failing
+
+    def _ids(self) -> dict[tuple[str, FindingKind], list[int]]:
+        with self._parsing:
+            text = self._unparsed.pop("combo_ids", None)
+            if text is not None:
+                for ip, kind, ids in json.loads(text):
+                    self._combo_ids[(ip, kind)] = ids
+        return self._combo_ids
+
+    def ranked_sources(self) -> list[str]:
+        """The sources of the findings in rank order (as :meth:`findings` ranks them), each
+        once: whose PTR names to look up first, without building the findings."""
+        if self._ranked is None:
+            keys = sorted(
+                self._accs.items(),
+                key=lambda kv: (SEVERITY_ORDER[SEVERITY[kv[0][1]]], -kv[1].messages, *kv[0]),
+            )
+            self._ranked = list(dict.fromkeys(ip for (ip, _), _ in keys))
+        return list(self._ranked)
 
     # ------------------------------------------------------------------ building
 
@@ -332,10 +461,7 @@ class IndexTriage:
         """Count in SQL, grouped by what each answer needs; Python sees one row per group and
         day (and one per combination for the totals), not one per record."""
         cfg = self.config
-        self._accs: dict[tuple[str, FindingKind], FindingCounts] = {}
         self._readiness = ReadinessCounts(cfg)
-        self._failing: dict[str, Counter[str]] = defaultdict(Counter)
-        self._combo_ids: dict[tuple[str, FindingKind], list[int]] = defaultdict(list)
         findings: dict[tuple[str, FindingKind], int] = {}
         columns: dict[tuple[str, str], int] = {}
         sources: dict[str, int] = {}
@@ -385,6 +511,8 @@ class IndexTriage:
                     conn.execute(_FILL_DAYS.format(**names), {"low": low, "high": high})
                 if progress is not None:
                     progress(min(len(pks), done * BATCH), len(pks))
+            if not self.complete:  # the caller drops the answers: no use counting the rest
+                return
             with self._lock:  # rows are taken as they come: none is held longer than needed
                 for cid, messages, first, last in conn.execute(
                     "SELECT combo_id, sum(n), min(first), max(last)"
@@ -449,7 +577,7 @@ class IndexTriage:
         if self._findings is None or self._findings[0] != key:
             found = rank(
                 build_finding(ip, kind, acc, self.config, self.ptrs.get(ip))
-                for (ip, kind), acc in self._accs.items()
+                for (ip, kind), acc in self._finding_counts().items()
             )
             self._findings = (key, found)
         return list(self._findings[1])
@@ -459,7 +587,7 @@ class IndexTriage:
 
     def failing_by_source(self) -> dict[str, dict[str, int]]:
         """Failing messages per source and UTC day (problem findings or enforced)."""
-        return {ip: dict(days) for ip, days in self._failing.items()}
+        return {ip: dict(days) for ip, days in self._failing_counts().items()}
 
     def failing_days(self) -> FailingDays:
         """Failing messages per source and day, and the days the period's reports cover."""
@@ -468,10 +596,10 @@ class IndexTriage:
                 f"SELECT DISTINCT r.begin, r.end FROM reports r WHERE {_PERIOD}", self.period
             ).fetchall()
         observed = {day for begin, end in ranges for day in covered_days(begin, end)}
-        return FailingDays(self._failing, observed)
+        return FailingDays(self._failing_counts(), observed)
 
     def combo_ids(self, source_ip: str, kind: FindingKind) -> list[int]:
-        return list(self._combo_ids.get((source_ip, kind), ()))
+        return list(self._ids().get((source_ip, kind), ()))
 
     def evidence_count(self, source_ip: str, kind: FindingKind) -> int:
         ids = self.combo_ids(source_ip, kind)
@@ -516,6 +644,17 @@ class IndexTriage:
     def _positional(self) -> tuple[Any, ...]:
         since, until = self.period["since"], self.period["until"]
         return (since, since, until, until)
+
+
+def _counter(counts: dict[str, int]) -> Counter[str]:
+    """A Counter of parsed counts, without ``Counter.update``'s checks (a fifth of the time:
+    a stored result has tens of thousands of them)."""
+    counter: Counter[str] = _NEW_COUNTER(Counter)
+    dict.update(counter, counts)
+    return counter
+
+
+_NEW_COUNTER = Counter.__new__
 
 
 def _column(verdict: Verdict) -> str:
