@@ -195,7 +195,8 @@ def test_the_result_is_stored_in_the_index_file_and_kept_small(tmp_path: Path) -
             index.triage(campus_config(), PTRS, since=DAY0 + day * 3600)
     with Index.open(folder, db=db) as index:
         update(index)  # nothing new: the result stays good
-        assert index.triage(campus_config(), PTRS, since=DAY0 + 10 * 3600).stored
+        last = DAY0 + (index_triage_store.KEEP + 2) * 3600
+        assert index.triage(campus_config(), PTRS, since=last).stored
         assert not index.triage(campus_config(), PTRS).stored  # the least recently used went
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM triage_results").fetchone()[0] == (
