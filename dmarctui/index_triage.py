@@ -86,7 +86,7 @@ SELECT r.pk,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.begin END,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.end END,
     r.begin, r.end, {_REPORTER}
-FROM reports r WHERE {_PERIOD}
+FROM reports r WHERE {_PERIOD} AND (:after IS NULL OR r.pk > :after)
 """
 """The counted reports of the period with the day their messages count on (short reports: the
 UTC day of the midpoint; long reports: begin and end, spread in Python per record exactly as the
@@ -130,7 +130,7 @@ WHERE g.cause IS NOT NULL OR g.enforced IS NOT NULL
 
 _VARIANTS = f"""
 SELECT r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, {_REPORTER}, count(*)
-FROM reports r WHERE {_PERIOD}
+FROM reports r WHERE {_PERIOD} AND (:after IS NULL OR r.pk > :after)
 GROUP BY r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, {_REPORTER}
 ORDER BY min(r.pk)
 """
@@ -258,28 +258,69 @@ class IndexTriage:
         self._unparsed: dict[str, str] = {}
         """Parts of a stored result not parsed yet (see :meth:`_restore`)."""
         self._parsing = threading.Lock()  # TUI panes may ask from two threads at once
+        self.config: Config = config
+        self.policy_domains: list[str] = []
+        self.warning: str | None = None
+        """A plain warning when the configured own domains match no policy domain."""
+        self.shared: frozenset[str] = frozenset()
+        self.combos: dict[int, ComboVerdict] = {}
+        self.classified = 0
+        self.complete = False
         stored_key = stored_results.result_key(config, self.ptrs, since, until)
         with lock:
-            generation = stored_results.generation(conn)
-            stored = stored_results.load(conn, stored_key, generation)
-        self.stored = stored is not None
+            now = stored_results.data_state(conn)
+            stored = stored_results.load(conn, stored_key, now)
+        self.stored = stored is not None and stored[1] is None
         """Whether the counts were read from the result stored for the same data, config, PTR
         names and period, rather than counted."""
+        self.updated = False
+        """Whether a stored result was brought up to date by counting only the reports added
+        since it was counted."""
         if stored is not None:
-            self._restore(config, stored)
-            return
+            parts, delta = stored
+            self._restore(config, parts)
+            if delta is None or self._count_added(config, delta, progress, cancelled):
+                if self.updated and self.complete:
+                    with lock:
+                        stored_results.save(conn, stored_key, now, self._parts())
+                return
+            self._reset()
         with lock:
-            self.policy_domains = [
-                d
-                for (d,) in conn.execute(
-                    f"SELECT DISTINCT r.domain FROM reports r WHERE {_PERIOD} ORDER BY r.domain",
-                    self.period,
-                )
-            ]
+            self.policy_domains = self._policy_domains()
             records = cache.refresh(conn)
+        ours, keys = self._prepare(config, records)
+        self.shared = shared_domains(self.config, self.policy_domains, self._signed(ours, keys))
+        self._judge(ours, keys)
+        self.classified = len(self._reason_types)
+        """Distinct classifications computed (the rest of the combinations share them); a
+        stored result's, when read or brought up to date."""
+        self._add_ids(self.combos.values())
+        self.complete = True
+        self._count(progress, cancelled)
+        if self.complete:
+            with lock:
+                stored_results.save(conn, stored_key, now, self._parts())
+
+    def _reset(self) -> None:
+        """Back to nothing counted (a stored result that could not be brought up to date)."""
+        self._reason_types = {}
+        self._accs = {}
+        self._failing = defaultdict(Counter)
+        self._combo_ids = defaultdict(list)
+        self._ranked = None
+        self._unparsed = {}
+        self.combos = {}
+
+    def _policy_domains(self) -> list[str]:
+        sql = f"SELECT DISTINCT r.domain FROM reports r WHERE {_PERIOD} ORDER BY r.domain"
+        return [d for (d,) in self._conn.execute(sql, self.period)]
+
+    def _prepare(
+        self, config: Config, records: Mapping[int, ComboRow]
+    ) -> tuple[dict[int, tuple[ComboRow, str]], dict[int, tuple[Any, ...]]]:
+        """The config in effect, and the combinations of ours with their classification keys."""
         self.config = config.with_default_domains(self.policy_domains)
         self.warning = own_domains_mismatch(config, self.policy_domains)
-        """A plain warning when the configured own domains match no policy domain."""
         cfg = self.config
         owners: dict[str, str | None] = {}
         ours: dict[int, tuple[ComboRow, str]] = {}
@@ -303,9 +344,15 @@ class IndexTriage:
             key = keys[cid] = (*cls, *row[1:])
             firsts.setdefault(key, row)
         self._records = {key: combo_record(row) for key, row in firsts.items()}
-        self.shared = shared_domains(cfg, self.policy_domains, self._signed(ours, keys))
+        return ours, keys
+
+    def _judge(
+        self, ours: Mapping[int, tuple[ComboRow, str]], keys: Mapping[int, tuple[Any, ...]]
+    ) -> None:
+        """Classify the combinations of ours (once per classification key)."""
+        cfg = self.config
         verdicts: dict[tuple[Any, ...], Verdict] = {}
-        self.combos: dict[int, ComboVerdict] = {}
+        self.combos = {}
         for cid, (row, owner) in ours.items():
             key = keys[cid]
             verdict = verdicts.get(key)
@@ -317,13 +364,69 @@ class IndexTriage:
             self.combos[cid] = ComboVerdict(
                 cid, row[0], row[1], owner, row[2], self._reason_types[key], verdict
             )
-        self.classified = len(verdicts)
-        """Distinct classifications computed (the rest of the combinations share them)."""
-        self.complete = True
-        self._count(progress, cancelled)
-        if self.complete:
-            with lock:
-                stored_results.save(conn, stored_key, generation, self._parts())
+
+    def _add_ids(self, combos: Iterable[ComboVerdict]) -> None:
+        """File combinations under the findings they count towards (for evidence)."""
+        for combo in combos:
+            for kind in combo.kinds():
+                self._combo_ids[(combo.source_ip, kind)].append(combo.combo_id)
+
+    def _count_added(
+        self,
+        config: Config,
+        delta: stored_results.Delta,
+        progress: Progress | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> bool:
+        """Add the counts of the reports added since the restored result was counted; False
+        when they change what the result's verdicts rest on (the policy domains, and so the
+        own domains by default, or the shared domains): then everything is counted again.
+
+        The reports the result counted are unchanged (no change logged), so the reports that
+        count now are those and the added ones, and every answer is a sum, a minimum, a maximum
+        or a union over reports: adding the new reports' share gives what counting all gives.
+        """
+        stored_domains = self.policy_domains
+        with self._lock:
+            self.policy_domains = self._policy_domains()
+            if self.policy_domains != stored_domains:
+                return False
+            added = {
+                cid
+                for (cid,) in self._conn.execute(
+                    "SELECT DISTINCT x.combo_id FROM reports r JOIN records x ON x.report_pk = r.pk"
+                    f" WHERE {_PERIOD} AND r.pk > :after",
+                    {**self.period, "after": delta.after},
+                )
+            }
+            records: dict[int, ComboRow] = {}
+            for cid, *row in self._conn.execute(
+                f"SELECT id, {', '.join(COMBO_COLUMNS)} FROM combos WHERE id > ? ORDER BY id",
+                (delta.max_combo,),
+            ):
+                records[cid] = tuple(row)  # type: ignore[assignment]
+            for cid in sorted(added - records.keys()):
+                row = self._conn.execute(
+                    f"SELECT {', '.join(COMBO_COLUMNS)} FROM combos WHERE id = ?", (cid,)
+                ).fetchone()
+                records[cid] = tuple(row)  # type: ignore[assignment]
+        shared = self.shared
+        ours, keys = self._prepare(config, records)
+        for cid in ours.keys() & added:  # signed by us at an internal source, counted now
+            domain = signed_internally(self._records[keys[cid]], self.config)
+            if domain and self.config.is_own_domain(domain) and domain not in shared:
+                return False
+        self._finding_counts()
+        self._failing_counts()
+        self._ids()
+        self._judge(ours, keys)
+        self._add_ids(c for cid, c in sorted(self.combos.items()) if cid > delta.max_combo)
+        self.combos = {cid: c for cid, c in self.combos.items() if cid in added}
+        self._ranked = None
+        self._findings = None
+        self.updated = True
+        self._count(progress, cancelled, after=delta.after)
+        return True
 
     # ------------------------------------------------------------------ stored results
 
@@ -457,11 +560,17 @@ class IndexTriage:
                     break
         return signed
 
-    def _count(self, progress: Progress | None, cancelled: Callable[[], bool] | None) -> None:
+    def _count(
+        self,
+        progress: Progress | None,
+        cancelled: Callable[[], bool] | None,
+        after: int | None = None,
+    ) -> None:
         """Count in SQL, grouped by what each answer needs; Python sees one row per group and
-        day (and one per combination for the totals), not one per record."""
-        cfg = self.config
-        self._readiness = ReadinessCounts(cfg)
+        day (and one per combination for the totals), not one per record. With ``after``, only
+        the reports with a higher id, added to the counts already there."""
+        if after is None:
+            self._readiness = ReadinessCounts(self.config)
         findings: dict[tuple[str, FindingKind], int] = {}
         columns: dict[tuple[str, str], int] = {}
         sources: dict[str, int] = {}
@@ -470,7 +579,6 @@ class IndexTriage:
             kinds = combo.kinds()
             fids: dict[str, int | None] = {"cause": None, "enforced": None}
             for kind in kinds:
-                self._combo_ids[(combo.source_ip, kind)].append(combo.combo_id)
                 fid = findings.setdefault((combo.source_ip, kind), len(findings))
                 fids["enforced" if kind == "enforced" else "cause"] = fid
             column = (combo.owner, _column(combo.verdict))
@@ -488,7 +596,7 @@ class IndexTriage:
                 f"CREATE TEMP TABLE {names['reports']} (pk INTEGER PRIMARY KEY, day TEXT,"
                 " b INTEGER, e INTEGER, begin INTEGER, end INTEGER, reporter TEXT)"
             )
-            conn.execute(_REPORT_DAYS.format(**names), self.period)
+            conn.execute(_REPORT_DAYS.format(**names), {**self.period, "after": after})
             conn.execute(
                 f"CREATE TEMP TABLE {names['days']} (cause INTEGER, enforced INTEGER,"
                 " readiness INTEGER, failing INTEGER, combo_id INTEGER, day TEXT, b INTEGER,"
@@ -527,7 +635,7 @@ class IndexTriage:
                 }
                 per_key["finding"] = _days(conn.execute(_FINDING_DAYS.format(**names)))
                 reporters = conn.execute(_COMBO_REPORTERS.format(**names)).fetchall()
-                variants = conn.execute(_VARIANTS, self.period).fetchall()
+                variants = conn.execute(_VARIANTS, {**self.period, "after": after}).fetchall()
         finally:
             with self._lock:
                 for table in names.values():

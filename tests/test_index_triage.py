@@ -250,7 +250,8 @@ def test_new_mail_updates_combinations_incrementally(tmp_path: Path) -> None:
 SCHEMA_5_ADDED = (
     "DROP TRIGGER reports_insert_generation; DROP TRIGGER reports_delete_generation;"
     " DROP TRIGGER reports_update_generation; DROP TABLE data_generation;"
-    " DROP TABLE triage_results;"
+    " DROP TRIGGER reports_delete_change; DROP TRIGGER reports_update_change;"
+    " DROP TABLE report_changes; DROP TABLE triage_results;"
 )
 """What schema 5 added to a schema 4 index."""
 

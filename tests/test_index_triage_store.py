@@ -6,16 +6,39 @@ result (the counts of before) fails them, not only the ``stored`` flag.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 
 import pytest
-from test_index_triage import SCHEMA_5_ADDED, assert_answers, assert_same, indexed, write_reports
-from triage_scenarios import DAY, DAY0, PTRS, campus_config, campus_reports
+from test_index_triage import (
+    SCHEMA_5_ADDED,
+    assert_answers,
+    assert_same,
+    indexed,
+    random_config,
+    random_period,
+    random_ptrs,
+    write_reports,
+)
+from triage_scenarios import (
+    DAY,
+    DAY0,
+    DOMAIN,
+    PTRS,
+    campus_config,
+    campus_reports,
+    dkim,
+    record,
+    report,
+    spf,
+)
 
 from dmarctui import index_triage, index_triage_store
-from dmarctui.config import Config, Sender
+from dmarctui.config import Config, Sender, load_config
+from dmarctui.demo import build_demo
 from dmarctui.index import Index
+from dmarctui.model import PolicyPublished
 
 
 def move_in(source: Path, folder: Path, prefix: str) -> None:
@@ -52,9 +75,11 @@ def test_new_mail_is_counted_not_served_from_before(tmp_path: Path) -> None:
         move_in(write_reports(tmp_path / "more", reports[3:]), folder, "x")
         update(index)
         run = index.triage(campus_config(), PTRS)
-        assert not run.stored
+        assert not run.stored and run.updated, "only the new reports are counted"
         assert run.findings() != before
         assert assert_answers(index, run, campus_config(), PTRS) == 12
+        assert index.triage(campus_config(), PTRS).stored  # the updated result was stored
+        assert_same(index, campus_config(), PTRS)
 
 
 def test_a_message_gone_from_the_folder_is_not_counted_from_before(tmp_path: Path) -> None:
@@ -67,7 +92,7 @@ def test_a_message_gone_from_the_folder_is_not_counted_from_before(tmp_path: Pat
             path.unlink()
         update(index)
         run = index.triage(campus_config(), PTRS)
-        assert not run.stored
+        assert not run.stored and not run.updated, "a report it counted is gone: all again"
         assert assert_answers(index, run, campus_config(), PTRS) <= before
 
 
@@ -82,7 +107,7 @@ def test_a_report_no_longer_counted_is_not_counted_from_before(tmp_path: Path) -
                 " (SELECT pk FROM reports WHERE counted ORDER BY pk LIMIT 4)"
             )
         run = index.triage(campus_config(), PTRS)
-        assert not run.stored
+        assert not run.stored and not run.updated
         assert_answers(index, run, campus_config(), PTRS)
 
 
@@ -223,4 +248,80 @@ def test_an_index_of_schema_4_is_upgraded_in_place(tmp_path: Path) -> None:
         assert assert_same(index, campus_config(), PTRS) == 12
         move_in(write_reports(tmp_path / "more", campus_reports()[:1]), folder, "x")
         update(index)  # a duplicate report: a new report row all the same
-        assert not index.triage(campus_config(), PTRS).stored
+        run = index.triage(campus_config(), PTRS)
+        assert not run.stored
+        assert assert_answers(index, run, campus_config(), PTRS) == 12
+
+
+def delivered_later(folder: Path, holding: Path, share: int) -> None:
+    """Take every ``share``-th message out of ``folder`` (to deliver it later, :func:`move_in`)."""
+    for sub in ("cur", "new", "tmp"):
+        (holding / sub).mkdir(parents=True, exist_ok=True)
+    every = sorted(p for sub in ("cur", "new") for p in (folder / sub).iterdir())
+    for path in every[::share]:
+        path.rename(holding / path.parent.name / path.name)
+
+
+def test_new_mail_updates_stored_results_with_random_configs_and_periods(tmp_path: Path) -> None:
+    """Each stored result brought up to date by the new reports alone (or counted again where
+    they change what its verdicts rest on) equals the reference over all the reports."""
+    demo = build_demo(tmp_path / "demo")
+    config, _ = load_config(demo.config_path)
+    later = tmp_path / "later"
+    delivered_later(demo.maildir, later, 3)
+    with indexed(demo.maildir) as index:
+        reports = list(index.counted_reports())
+        rng = random.Random(5)
+        questions = [(config, None, None, None), (Config(), None, None, None)]
+        for _ in range(index_triage_store.KEEP - 2):
+            since, until = random_period(rng, reports)
+            questions.append((random_config(rng, reports), random_ptrs(rng, reports), since, until))
+        for cfg, ptrs, since, until in questions:
+            index.triage(cfg, ptrs, since=since, until=until)
+        move_in(later, demo.maildir, "")
+        update(index)
+        updated = 0
+        for cfg, ptrs, since, until in questions:
+            run = index.triage(cfg, ptrs, since=since, until=until)
+            assert not run.stored
+            updated += run.updated
+            assert_answers(index, run, cfg, ptrs, since, until, evidence=3)
+        assert updated >= 2
+
+
+def test_new_mail_that_changes_the_shared_domains_is_counted_all_again(tmp_path: Path) -> None:
+    """Lab 3's own subdomain From is clean until our DKIM signs it at an internal source: then it
+    is shared, and lab 3's earlier mail (already counted) becomes internal_no_dkim."""
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    with indexed(folder) as index:
+        before = index.triage(campus_config(), PTRS).findings()
+        assert "2001:db8:3::25" not in {f.source_ip for f in before}
+        signed = record(
+            "192.0.2.1", 4, pe=("pass", "pass"), header_from="lab3.example.ac.jp",
+            dkims=(dkim(DOMAIN, "pass"),), spfs=(spf(DOMAIN, "pass"),),
+        )  # fmt: skip
+        late = report("Late", "late-1", DAY0 + 5 * DAY, DAY0 + 6 * DAY, (signed,))
+        move_in(write_reports(tmp_path / "more", [late]), folder, "x")
+        update(index)
+        run = index.triage(campus_config(), PTRS)
+        assert not run.stored and not run.updated
+        assert ("2001:db8:3::25", "internal_no_dkim") in {(f.source_ip, f.kind) for f in
+                                                          run.findings()}  # fmt: skip
+        assert_answers(index, run, campus_config(), PTRS)
+
+
+def test_new_mail_with_a_new_policy_domain_is_counted_all_again(tmp_path: Path) -> None:
+    """Without own domains configured they are the policy domains: a new one changes them."""
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    with indexed(folder) as index:
+        index.triage(Config())
+        other = PolicyPublished(domain="other.example", p="reject", adkim="r", aspf="r")
+        spoof = record("203.0.113.67", 5, pe=("fail", "fail"), header_from="other.example")
+        late = report("Late", "late-2", DAY0 + 5 * DAY, DAY0 + 6 * DAY, (spoof,), policy=other)
+        move_in(write_reports(tmp_path / "more", [late]), folder, "x")
+        update(index)
+        run = index.triage(Config())
+        assert not run.stored and not run.updated
+        assert ("203.0.113.67", "outside_spoofing") in {(f.source_ip, f.kind) for f in
+                                                        run.findings()}  # fmt: skip
+        assert_answers(index, run, Config())
