@@ -66,6 +66,8 @@ from dmarctui.triage import (
 
 BATCH = 2000
 """Reports whose records are counted per query: progress and cancellation between queries."""
+NO_REPORT = -(2**63)
+"""Lower than any report id: count them all."""
 LONG_REPORT = 36 * 3600
 """Reports longer than this are spread over their days per record (``spread_over_days``)."""
 
@@ -86,11 +88,12 @@ SELECT r.pk,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.begin END,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.end END,
     r.begin, r.end, {_REPORTER}
-FROM reports r WHERE {_PERIOD} AND (:after IS NULL OR r.pk > :after)
+FROM reports r WHERE r.pk > :after AND {_PERIOD}
 """
-"""The counted reports of the period with the day their messages count on (short reports: the
-UTC day of the midpoint; long reports: begin and end, spread in Python per record exactly as the
-reference spreads them), computed once per report rather than per record."""
+"""The counted reports of the period (those with a higher id than ``after``) with the day their
+messages count on (short reports: the UTC day of the midpoint; long reports: begin and end,
+spread in Python per record exactly as the reference spreads them), computed once per report
+rather than per record."""
 
 _FILL_DAYS = """
 INSERT INTO temp.{days}
@@ -130,7 +133,7 @@ WHERE g.cause IS NOT NULL OR g.enforced IS NOT NULL
 
 _VARIANTS = f"""
 SELECT r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, {_REPORTER}, count(*)
-FROM reports r WHERE {_PERIOD} AND (:after IS NULL OR r.pk > :after)
+FROM reports r WHERE r.pk > :after AND {_PERIOD}
 GROUP BY r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, {_REPORTER}
 ORDER BY min(r.pk)
 """
@@ -394,8 +397,9 @@ class IndexTriage:
             added = {
                 cid
                 for (cid,) in self._conn.execute(
-                    "SELECT DISTINCT x.combo_id FROM reports r JOIN records x ON x.report_pk = r.pk"
-                    f" WHERE {_PERIOD} AND r.pk > :after",
+                    # CROSS JOIN: the added reports first (a rowid range), then their records
+                    "SELECT DISTINCT x.combo_id FROM reports r CROSS JOIN records x"
+                    f" ON x.report_pk = r.pk WHERE r.pk > :after AND {_PERIOD}",
                     {**self.period, "after": delta.after},
                 )
             }
@@ -571,6 +575,7 @@ class IndexTriage:
         the reports with a higher id, added to the counts already there."""
         if after is None:
             self._readiness = ReadinessCounts(self.config)
+        from_pk = NO_REPORT if after is None else after
         findings: dict[tuple[str, FindingKind], int] = {}
         columns: dict[tuple[str, str], int] = {}
         sources: dict[str, int] = {}
@@ -596,7 +601,7 @@ class IndexTriage:
                 f"CREATE TEMP TABLE {names['reports']} (pk INTEGER PRIMARY KEY, day TEXT,"
                 " b INTEGER, e INTEGER, begin INTEGER, end INTEGER, reporter TEXT)"
             )
-            conn.execute(_REPORT_DAYS.format(**names), {**self.period, "after": after})
+            conn.execute(_REPORT_DAYS.format(**names), {**self.period, "after": from_pk})
             conn.execute(
                 f"CREATE TEMP TABLE {names['days']} (cause INTEGER, enforced INTEGER,"
                 " readiness INTEGER, failing INTEGER, combo_id INTEGER, day TEXT, b INTEGER,"
@@ -635,7 +640,7 @@ class IndexTriage:
                 }
                 per_key["finding"] = _days(conn.execute(_FINDING_DAYS.format(**names)))
                 reporters = conn.execute(_COMBO_REPORTERS.format(**names)).fetchall()
-                variants = conn.execute(_VARIANTS, {**self.period, "after": after}).fetchall()
+                variants = conn.execute(_VARIANTS, {**self.period, "after": from_pk}).fetchall()
         finally:
             with self._lock:
                 for table in names.values():
