@@ -12,9 +12,10 @@ object.
 objects, which remain the reference the tests compare it with. Evidence rows are read on demand,
 a page at a time (:meth:`IndexTriage.evidence`).
 
-The counts are stored in the index with the data generation they were counted at
+The counts are stored in the index with the state of the data they were counted at
 (:mod:`dmarctui.index_triage_store`): asked again with nothing changed (a warm ``flagged``, the
-Readiness pane after Sources), the triage reads them instead of counting.
+Readiness pane after Sources), the triage reads them instead of counting; after new mail it
+counts only the reports added since and adds them (:meth:`IndexTriage._count_added`).
 """
 
 from __future__ import annotations
