@@ -81,6 +81,11 @@ def matches_source(match: str, ip: str, ptr: str | None) -> bool:
     return fnmatch.fnmatchcase(ptr.rstrip(".").lower(), match.strip().lower())
 
 
+def matches_by_name(match: str) -> bool:
+    """Whether a sender or contact ``match`` is a PTR glob (so that PTR names matter to it)."""
+    return not _is_cidr(match)
+
+
 def _match_specificity(match: str) -> int:
     """Longer prefixes and longer globs win when several entries match one source."""
     network = _parse_network(match)
@@ -227,6 +232,8 @@ class Config:
 
     def internal_network(self, ip: str) -> Network | None:
         """The most specific internal network holding ``ip`` (configured ones first)."""
+        if not self.internal and not self.decided_internal:
+            return None
         address = _parse_ip(ip)
         if address is None:
             return None

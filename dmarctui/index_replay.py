@@ -1,17 +1,19 @@
 """Replay the folder's accounts from the facts stored in the index, reading no message.
 
 Which copy of a report counts, which reports collide and which bucket a message lands in depend
-on every message before it. After messages were added, changed or removed, the ledger runs again
-over the stored facts (content keys, report ids, emails, records keys, digests, problems) in
-folder order; only verdicts that changed are written back. A first build feeds the same ledger
-as it writes each message (:class:`Replayer`), so nothing has to be read back at the end.
+on every message before it. After messages were changed or removed, or added before others
+(new mail after the rest continues the stored ledger: :mod:`dmarctui.index_append`), the ledger
+runs again over the stored facts (content keys, report ids, emails, records keys, digests,
+problems) in folder order; only verdicts that changed are written back. A first build feeds the
+same ledger as it writes each message (:class:`Replayer`), so nothing has to be read back at the
+end.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dmarctui.index_rows import FAILURE_COLUMNS, REPORT_COLUMNS, TLS_COLUMNS, MessageRows
@@ -173,7 +175,14 @@ class Replayer:
     def store(self, conn: sqlite3.Connection) -> Accounts:
         """Write the verdicts that differ from the stored ones; returns the accounts."""
         conn.executemany("UPDATE messages SET bucket = ? WHERE id = ?", self.bucket_updates)
-        _store_report_verdicts(conn, self.reports, self.keys, self.first_reports, self.accounts)
+        copies = Counter(row[3] for rows in self.reports.values() for row in rows)
+        store_report_verdicts(conn, self, copies)
+        self.store_others(conn)
+        _store_lists(conn, self.accounts)
+        return self.accounts
+
+    def store_others(self, conn: sqlite3.Connection) -> None:
+        """Write the failure and TLS reports' ``is_first`` where it changed."""
         for table, grouped in self.others.items():
             changed = [
                 (int((table, row[0]) in self.first_others), row[0])
@@ -182,8 +191,6 @@ class Replayer:
                 if bool(row[3]) != ((table, row[0]) in self.first_others)
             ]
             conn.executemany(f"UPDATE {table} SET is_first = ? WHERE id = ?", changed)
-        _store_lists(conn, self.accounts)
-        return self.accounts
 
 
 def _sharer() -> Callable[[Any], Any]:
@@ -196,21 +203,21 @@ def _sharer() -> Callable[[Any], Any]:
     return share
 
 
-def _store_report_verdicts(
-    conn: sqlite3.Connection,
-    reports: dict[int, list[tuple[Any, ...]]],
-    keys: dict[int, str],
-    first: set[int],
-    accounts: Accounts,
+def store_report_verdicts(
+    conn: sqlite3.Connection, replayer: Replayer, copies: Mapping[str, int]
 ) -> None:
-    copies = Counter(row[3] for rows in reports.values() for row in rows)
+    """Write the verdicts of the reports ``replayer`` accounted, where they changed.
+
+    ``copies`` holds how many report rows of the index have each content key.
+    """
+    accounts = replayer.accounts
     in_collision = {c.first for c in accounts.collisions} | {c.second for c in accounts.collisions}
     updates = []
-    for message_id, rows in reports.items():
+    for message_id, rows in replayer.reports.items():
         for row in rows:
             pk, part = row[0], row[1]
-            ref = f"{keys[message_id]}#{part}"
-            is_first = pk in first
+            ref = f"{replayer.keys[message_id]}#{part}"
+            is_first = pk in replayer.first_reports
             verdict = (
                 int(is_first),
                 int(is_first and ref not in accounts.uncounted),
@@ -225,9 +232,9 @@ def _store_report_verdicts(
     )
 
 
-def _store_lists(conn: sqlite3.Connection, accounts: Accounts) -> None:
-    """Rewrite the duplicate, collision and issue lists when they differ from the stored ones."""
-    lists: list[tuple[str, str, list[tuple[Any, ...]]]] = [
+def list_rows(accounts: Accounts) -> list[tuple[str, str, list[tuple[Any, ...]]]]:
+    """(table, columns, rows) of the duplicate, collision and issue lists, as stored."""
+    return [
         ("duplicates", "message, duplicate_of, why, report_id",
          [(d.message, d.duplicate_of, d.why, d.report_id) for d in accounts.duplicates]),
         ("collisions", "report_id, first, second, reason, detail, counted_once",
@@ -239,7 +246,11 @@ def _store_lists(conn: sqlite3.Connection, accounts: Accounts) -> None:
                                  ("not_report", accounts.not_reports))
           for p in problems]),
     ]  # fmt: skip
-    for table, columns, wanted in lists:
+
+
+def _store_lists(conn: sqlite3.Connection, accounts: Accounts) -> None:
+    """Rewrite the duplicate, collision and issue lists when they differ from the stored ones."""
+    for table, columns, wanted in list_rows(accounts):
         stored = conn.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
         if stored == wanted:
             continue

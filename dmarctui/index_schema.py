@@ -268,6 +268,49 @@ report looked up once), and ``records_combo`` finds the records of one finding (
 PTR cache remembers whether a name is forward-confirmed (it resolves back to the address); NULL
 for names cached before, which are then not trusted."""
 
+_V5 = """
+CREATE INDEX IF NOT EXISTS failures_digest ON failures(digest);
+CREATE INDEX IF NOT EXISTS tls_digest ON tls(digest);
+"""
+"""Version 5: new mail continues the ledger from the stored verdicts instead of replaying it, and
+asks whether each failure or TLS report it holds was seen before: by digest, an indexed lookup."""
+
+_V6 = """
+CREATE TABLE data_generation (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT INTO data_generation (id, n) VALUES (1, 0);
+CREATE TRIGGER reports_insert_generation AFTER INSERT ON reports BEGIN UPDATE data_generation SET n = n + 1; END;
+CREATE TRIGGER reports_delete_generation AFTER DELETE ON reports BEGIN UPDATE data_generation SET n = n + 1; END;
+CREATE TRIGGER reports_update_generation AFTER UPDATE ON reports BEGIN UPDATE data_generation SET n = n + 1; END;
+CREATE TABLE report_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, pk INTEGER NOT NULL);
+CREATE TRIGGER reports_delete_change AFTER DELETE ON reports BEGIN INSERT INTO report_changes (pk) VALUES (old.pk); END;
+CREATE TRIGGER reports_update_change AFTER UPDATE OF pk, counted, begin, end, org_name, email, domain, p, sp, adkim, aspf, pct ON reports WHEN old.pk IS NOT new.pk OR old.counted IS NOT new.counted OR old.begin IS NOT new.begin OR old.end IS NOT new.end OR old.org_name IS NOT new.org_name OR old.email IS NOT new.email OR old.domain IS NOT new.domain OR old.p IS NOT new.p OR old.sp IS NOT new.sp OR old.adkim IS NOT new.adkim OR old.aspf IS NOT new.aspf OR old.pct IS NOT new.pct BEGIN INSERT INTO report_changes (pk) VALUES (old.pk); END;
+CREATE TABLE triage_results (
+    key TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    max_pk INTEGER NOT NULL,
+    change_seq INTEGER NOT NULL,
+    max_combo INTEGER NOT NULL,
+    used_at REAL NOT NULL,
+    summary TEXT NOT NULL,
+    findings TEXT NOT NULL,
+    failing TEXT NOT NULL,
+    combo_ids TEXT NOT NULL
+);
+"""  # noqa: E501
+"""Version 6: stored triage results. ``data_generation`` changes in the same transaction as any
+insert, delete or update of a report (records are only written with their report and deleted
+with it), so a result stored with the generation it counted is served again only while the
+index holds exactly the same data. ``report_changes`` logs each report deleted or changed in
+what triage reads (not the reports added), so a stored result is brought up to date by counting
+only the reports added since, when none it counted changed (:mod:`dmarctui.index_triage_store`)."""
+
+
+def _migrate_5_to_6(conn: sqlite3.Connection) -> None:
+    """Stored triage results and the generation that keeps them honest (kept apart from other
+    migrations so that each can be ordered on its own)."""
+    _script(_V6)(conn)
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -280,7 +323,9 @@ def _script(sql: str) -> Migration:
     return run
 
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _script(_V2), _script(_V3), _script(_V4))
+MIGRATIONS: tuple[Migration, ...] = (
+    _script(_V1), _script(_V2), _script(_V3), _script(_V4), _script(_V5), _migrate_5_to_6,
+)  # fmt: skip
 """``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

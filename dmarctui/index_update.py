@@ -3,8 +3,10 @@
 Listing the folder is cheap (Maildir and MH: directory listing and stat; mbox: size and mtime,
 then only the bytes appended after the last indexed message). Messages to read are parsed in a
 process pool; the parent is the only writer. Afterwards the order-dependent accounting
-(duplicates, collisions, buckets) is replayed from the stored per-message facts, so the index
-always equals a fresh full scan without reading any body again.
+(duplicates, collisions, buckets) is brought up to date from the stored per-message facts, so
+the index always equals a fresh full scan without reading any body again: new mail after every
+indexed message continues the stored ledger (:mod:`dmarctui.index_append`), any other change
+replays it over the whole folder (:mod:`dmarctui.index_replay`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from dmarctui import worker_pool
 from dmarctui.analysis import analyse_message, read_and_analyse, too_large, unreadable
+from dmarctui.index_append import LEDGER_KEY, Appender, ledger_state, stored_ledger_state
 from dmarctui.index_replay import Replayer, replay
 from dmarctui.index_rows import (
     FAILURE_COLUMNS,
@@ -109,6 +112,9 @@ class _Plan:
     """(location, seq, id) of unchanged messages found elsewhere or at another position."""
     mbox_state: tuple[int, float] | None = None
     """(size, mtime) of an mbox as listed, stored with its window once fully indexed."""
+    appended: bool = False
+    """Nothing changed or went, and every message to read comes after every stored one in
+    folder order: the ledger can go on from the stored verdicts."""
 
 
 def update(
@@ -127,16 +133,28 @@ def update(
     with lock:
         _forget_bad_sources(conn)
         first = conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
+        # The stored verdicts are those of the stored messages, under today's rules (an update
+        # killed before its accounting, or an older dmarctui, leaves them otherwise).
+        accounted = stored_ledger_state(conn) == ledger_state(conn)
         plan = _plan(conn, store, stats)
-    # From an empty index the rows are written in folder order, the order the replay reads them
-    # back in: the ledger then runs as they are written, not over all of them at the end.
-    replayer = Replayer() if first else None
     total = stats.unchanged + len(plan.to_read)
     if workers is None:
         workers = (os.cpu_count() or 1) if len(plan.to_read) >= PARALLEL_FROM else 1
     bulk = len(plan.to_read) >= BULK_FROM and _no_reports(conn, lock)
+    # From an empty index the rows are written in folder order, the order the replay reads them
+    # back in: the ledger then runs as they are written, not over all of them at the end. New
+    # mail after every stored message continues the stored ledger as it is written (a bulk
+    # write has dropped the indexes that would look its facts up, and there is little to replay).
+    replayer: Replayer | None = None
+    if first:
+        replayer = Replayer()
+    elif accounted and plan.appended and not bulk:
+        replayer = Appender(conn)
+    dirty = bool(plan.delete or plan.to_read) or not accounted
     _make_deferred_indexes(conn, lock)  # left dropped by a first build that was killed
     with lock, _transaction(conn):
+        if dirty:  # gone until the accounting is done: a kill before then replays next time
+            conn.execute("DELETE FROM meta WHERE key = ?", (LEDGER_KEY,))
         if bulk:
             _defer_indexes(conn)
         if plan.delete:
@@ -144,7 +162,6 @@ def update(
         conn.executemany("UPDATE messages SET location = ?, seq = ? WHERE id = ?", plan.relocate)
         if plan.to_read and plan.mbox_state is not None:
             conn.execute("DELETE FROM meta WHERE key = 'mbox'")
-    dirty = bool(plan.delete or plan.to_read)
     counts = _counts(conn, lock)
     last = started
     cache_kib = BULK_CACHE_KIB if bulk else WRITE_CACHE_KIB
@@ -197,6 +214,8 @@ def update(
                 replayer.store(conn)
             elif dirty:
                 replay(conn)
+            if dirty:
+                _set_meta(conn, LEDGER_KEY, ledger_state(conn))
             if store.format == "mbox" and plan.mbox_state is not None and not stats.cancelled:
                 _save_mbox_state(conn, store.path, plan.mbox_state)
             _set_meta(conn, "updated_at", str(time.time()))
@@ -255,6 +274,8 @@ def _diff(
     plan = _Plan()
     fresh: list[tuple[int, MessageRef]] = []
     unchanged = moved = 0
+    last_old_seq = -1
+    in_order = True  # stored messages are listed in their stored order, new ones after them
     for seq, listed in enumerate(listing, start=first_seq):
         key, location, size, mtime = listed
         old = stored.pop(key, None)
@@ -268,6 +289,8 @@ def _diff(
             plan.to_read.append((seq, MessageRef(*listed)))
         else:
             unchanged += 1
+            in_order = in_order and old_seq > last_old_seq and not (keep_rest or fresh)
+            last_old_seq = old_seq
             if old_location != location:
                 moved += 1
                 plan.relocate.append((location, seq, old_id))
@@ -292,6 +315,7 @@ def _diff(
         stats.gone += 1
         stats.gone_keys.append(key)
         plan.delete.append(old[1])
+    plan.appended = in_order and not plan.delete
     return plan
 
 

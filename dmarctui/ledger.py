@@ -6,6 +6,10 @@ That order-dependent part runs on light per-message *facts* (content keys, repor
 records keys), so the index can replay it over stored facts without reading a message again.
 :class:`Accounts` is that light ledger; :class:`Ledger` adds the full report objects for an
 in-memory scan.
+
+The ``resume_*`` methods let the ledger go on after messages it did not see itself: told what an
+index holds about the earlier messages that the next ones can meet (first copies, reports with
+the same id), it decides the next messages as if it had seen them all.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ from dmarctui.model import (
 def report_ref(found: FoundReport | ReportFacts) -> str:
     """``message#part``: how a report is named in collisions and the UI."""
     return f"{found.message}#{found.part}"
+
+
+LEDGER_RULES = "1"
+"""Changes whenever the rules below decide differently: verdicts stored under other rules are
+replayed, not continued."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,18 @@ class Accounts:
     def first_copy(self, content_key: str) -> str | None:
         """The key of the message holding the first copy of a report content."""
         return self._by_content.get(content_key)
+
+    def resume_content(self, content_key: str, first: str) -> None:
+        """Know that message ``first`` holds the first copy of ``content_key``, seen earlier."""
+        self._by_content[content_key] = first
+
+    def resume_report_id(self, report_id: str, earlier: list[ReportFacts]) -> None:
+        """Know the first copies with ``report_id`` seen earlier, in folder order."""
+        self._by_report_id[report_id] = list(earlier)
+
+    def resume_other(self, digest: str, first: str) -> None:
+        """Know that message ``first`` holds the first copy of a failure or TLS report."""
+        self._other_seen[digest] = first
 
     def account(self, facts: MessageFacts) -> Verdict:
         """Account for one message; returns its bucket and which of its reports are new."""

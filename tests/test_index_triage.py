@@ -31,6 +31,8 @@ from dmarctui.config import Config, Contact, Sender, load_config
 from dmarctui.demo import build_demo
 from dmarctui.demo_reports import REPORTERS, report_email, write_maildir
 from dmarctui.index import Index
+from dmarctui.index_schema import SCHEMA_VERSION
+from dmarctui.index_triage import IndexTriage
 from dmarctui.model import AggregateReport
 from dmarctui.readiness import readiness
 from dmarctui.synthetic import build_synthetic
@@ -74,10 +76,29 @@ def assert_same(
     *,
     evidence: int = 5,
 ) -> int:
-    """Compare findings (every field, evidence of a few), readiness and failing days."""
+    """Compare findings (every field, evidence of a few), readiness and failing days, both of a
+    triage as it comes (counted, or stored by an earlier call) and of the stored result of the
+    same question asked again."""
+    run = index.triage(config, ptrs, since=since, until=until)
+    again = index.triage(config, ptrs, since=since, until=until)
+    assert again.stored, "the same data, config, names and period: the stored result is read"
+    assert_answers(index, run, config, ptrs, since, until, evidence=evidence)
+    return assert_answers(index, again, config, ptrs, since, until, evidence=evidence)
+
+
+def assert_answers(
+    index: Index,
+    run: IndexTriage,
+    config: Config,
+    ptrs: dict[str, str | None] | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    *,
+    evidence: int = 5,
+) -> int:
+    """Compare one triage's answers with the reference over the index's counted reports."""
     reports = list(index.counted_reports())
     expected = find_findings(reports, config, ptrs, since=since, until=until)
-    run = index.triage(config, ptrs, since=since, until=until)
     got = run.findings()
     assert got == expected
     assert [f.per_day for f in got] == [f.per_day for f in expected]
@@ -87,6 +108,7 @@ def assert_same(
         page = run.evidence(want.source_ip, want.kind, offset=1, limit=2)
         assert page == list(want.evidence[1:3])
     assert run.readiness() == readiness(reports, config, ptrs, since=since, until=until)
+    assert run.ranked_sources() == list(dict.fromkeys(f.source_ip for f in expected))
     if since is None and until is None:
         ref = FailingDays.from_reports(reports, config, ptrs)
         days = run.failing_days()
@@ -226,6 +248,15 @@ def test_new_mail_updates_combinations_incrementally(tmp_path: Path) -> None:
         assert index.triage(campus_config(), PTRS).findings() != before
 
 
+SCHEMA_6_ADDED = (
+    "DROP TRIGGER reports_insert_generation; DROP TRIGGER reports_delete_generation;"
+    " DROP TRIGGER reports_update_generation; DROP TABLE data_generation;"
+    " DROP TRIGGER reports_delete_change; DROP TRIGGER reports_update_change;"
+    " DROP TABLE report_changes; DROP TABLE triage_results;"
+)
+"""What schema 6 added to a schema 5 index."""
+
+
 def test_an_index_of_schema_3_is_upgraded_in_place_with_a_message(tmp_path: Path) -> None:
     import sqlite3
 
@@ -238,7 +269,7 @@ def test_an_index_of_schema_3_is_upgraded_in_place_with_a_message(tmp_path: Path
     # Take the file back to what schema 3 wrote: no combinations, no confirmation column.
     conn = sqlite3.connect(db)
     conn.executescript(
-        "DROP INDEX records_combo; DROP INDEX records_report;"
+        SCHEMA_6_ADDED + "DROP INDEX records_combo; DROP INDEX records_report;"
         " CREATE INDEX records_report ON records(report_pk, idx);"
         " ALTER TABLE records DROP COLUMN combo_id; DROP TABLE combos;"
         " ALTER TABLE ptr_cache DROP COLUMN confirmed; PRAGMA user_version = 3;"
@@ -246,7 +277,8 @@ def test_an_index_of_schema_3_is_upgraded_in_place_with_a_message(tmp_path: Path
     conn.close()
     with Index.open(folder, db=db) as index:
         assert index.notices == [
-            f"upgrading the index {db} from schema 3 to 4 (once; large indexes take a while)"
+            f"upgrading the index {db} from schema 3 to {SCHEMA_VERSION}"
+            " (once; large indexes take a while)"
         ]
         assert index.triage(campus_config(), PTRS).findings() == expected
         assert assert_same(index, campus_config(), PTRS) == 12

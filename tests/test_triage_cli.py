@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from test_index_triage import write_reports
-from triage_scenarios import CAMPUS_TOML, campus_reports
+from triage_scenarios import CAMPUS_TOML, campus_config, campus_reports
 
 from dmarctui.cli import main
 from dmarctui.config import EXAMPLE_CONFIG
@@ -121,3 +121,33 @@ def test_flagged_json_evidence_only_when_asked(
     assert [(e["report_id"], e["count"]) for e in lab["evidence"]] == [
         ("o-1", 5), ("g-1", 12), ("g-2", 7)
     ]  # fmt: skip
+
+
+def test_each_command_is_found_without_importing_the_others() -> None:
+    from dmarctui.cli import COMMANDS, build_parser
+
+    _, every = build_parser()
+    assert every == set(COMMANDS)
+    for name in COMMANDS:
+        assert name in build_parser(name)[1]
+
+
+def test_flagged_json_is_one_finding_per_line_and_the_same_when_warm(
+    campus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CAMPUS_TOML, encoding="utf-8")
+    common = [str(campus), "--db", str(tmp_path / "i.sqlite3"), "--config", str(config)]
+    code, cold, _ = run(capsys, "flagged", *common, "--json")
+    assert code == 0
+    lines = cold.splitlines()
+    findings = json.loads(cold)
+    assert len(findings) > 3 and len(lines) == len(findings) + 2
+    assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == findings
+    with Index.open(campus, db=tmp_path / "i.sqlite3") as index:
+        for _ in index.update(workers=1):
+            pass
+        assert index.triage(campus_config()).stored  # what the warm command reads
+    assert run(capsys, "flagged", *common, "--json")[1] == cold
+    _, ready, _ = run(capsys, "readiness", *common, "--json")
+    assert run(capsys, "readiness", *common, "--json")[1] == ready

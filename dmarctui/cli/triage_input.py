@@ -146,8 +146,7 @@ def triage(
     # rarely spares the collector rescanning them (a headless command runs nothing else).
     gc.set_threshold(50_000, 50, 100)
     run = warn(index.triage(config, since=since, until=until))
-    ranked = dict.fromkeys(f.source_ip for f in run.findings())
-    wanted = [*dict.fromkeys(sources), *list(ranked)[:PTR_LOOKUPS]]
+    wanted = [*dict.fromkeys(sources), *run.ranked_sources()[:PTR_LOOKUPS]]
     if getattr(args, "dns", False) and wanted:
         dns = ReverseDns(store=index)
         try:
