@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import threading
 import time
@@ -118,6 +120,7 @@ class DmarcApp(App[None]):
         """The folder's stamp when the last complete scan began; None: unknown."""
         self._scan_stamp: Stamp | None = None
         self._polls = 0
+        self._frozen_for: object = None
         self.ranking = SharedRanking(index)
         """The one ranking of the index that the Sources and Readiness panes share."""
         self.names: dict[str, str] = {}
@@ -356,20 +359,26 @@ class DmarcApp(App[None]):
 
     # ------------------------------------------------------------------ helpers for screens
 
-    def keep_long_lived(self) -> None:
+    def keep_long_lived(self, result: object = None) -> None:
         """Exempt what is alive now from the garbage collector's full collections.
 
         With a large index the panes hold a few hundred thousand objects (findings, evidence,
         rendered lines), and each full collection then stops the UI for 100-300 ms every dozen
         key presses. Frozen objects are never scanned again. Panes call this when a heavy
         result is on screen; what an earlier call froze is collected first, so garbage it froze
-        lives only until the next call.
+        lives only until the next call. A ``result`` frozen already (the ranking both panes
+        share) costs no second collection. The memory the collection freed (a ranking's
+        working set is a few hundred MB at a million records) is then given back to the system.
         """
+        if result is not None and result is self._frozen_for:
+            return
+        self._frozen_for = result
 
         def freeze() -> None:
             gc.unfreeze()
             gc.collect()
             gc.freeze()
+            give_back_memory()
 
         self.call_after_refresh(freeze)
 
@@ -414,6 +423,17 @@ class DmarcApp(App[None]):
             timeout=timeout,
             markup=False,
         )
+
+
+def give_back_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; elsewhere
+    nothing): freed Python objects otherwise stay resident in a long-running TUI."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def _index_changed(stats: object) -> bool:

@@ -187,12 +187,17 @@ the same published policy.
 
     class Computed(Message):
         def __init__(
-            self, result: list[Readiness] | str, view: RenderableType | None = None
+            self,
+            result: list[Readiness] | str,
+            view: RenderableType | None = None,
+            run: object = None,
         ) -> None:
             super().__init__()
             self.result = result
             self.view = view
             """The figures' renderable, built in the worker (``readiness_view``)."""
+            self.run = run
+            """The shared ranking's triage the figures came from."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -230,6 +235,7 @@ the same published policy.
     )
     def _compute(self) -> None:
         worker = get_current_worker()
+        run = None
         try:
             app = self.dmarc
             ranking = app.ranking.get(app.config, app.names, cancelled=lambda: worker.is_cancelled)
@@ -242,7 +248,7 @@ the same published policy.
         except Exception as exc:  # relayed to the pane, never swallowed
             result = f"Readiness failed: {type(exc).__name__}: {exc}"
         view = readiness_view(result) if isinstance(result, list) and result else None
-        self.post_message(self.Computed(result, view))
+        self.post_message(self.Computed(result, view, run))
 
     def on_readiness_pane_computed(self, message: ReadinessPane.Computed) -> None:
         self._shown = True
@@ -263,5 +269,5 @@ the same published policy.
                 " · arrows / PgDn scroll"
             )
             body.update(message.view or "")
-            self.dmarc.keep_long_lived()
+            self.dmarc.keep_long_lived(message.run)
         self.computed()

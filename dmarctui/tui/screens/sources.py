@@ -305,7 +305,7 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
             self.warning = result.warning
             self.loaded = True
             self._fill()
-            self.dmarc.keep_long_lived()
+            self.dmarc.keep_long_lived(result.run)
             if result.problem:
                 self.notify(result.problem, severity="warning")
             self._look_up_names()
