@@ -212,7 +212,6 @@ def run_tui(folder: str, db: str, idle: str = "0", poll: str = "5") -> dict:
     from textual.widgets import Static
 
     from dmarctui.tui.app import make_app
-    from dmarctui.tui.screens.readiness import ReadinessPane
     from dmarctui.tui.screens.sources import SourcesPane
 
     idle_s, poll_s = float(idle), float(poll)
@@ -220,7 +219,7 @@ def run_tui(folder: str, db: str, idle: str = "0", poll: str = "5") -> dict:
     app = make_app(folder, db=Path(db), poll_seconds=poll_s or None, dns=False)
     app.animation_level = "none"
     frames: list[tuple[float, bool]] = []
-    waiting: dict[str, Any] = {"check": None}
+    waiting: dict[str, Any] = {"check": lambda: True}  # the first frame of all
     display = app._display
 
     def timed_display(screen: Any, renderable: Any) -> None:
@@ -231,10 +230,13 @@ def run_tui(folder: str, db: str, idle: str = "0", poll: str = "5") -> dict:
 
     app._display = timed_display  # type: ignore[method-assign]
 
-    async def frame_with(pilot: Any, check: Any, since: float) -> float:
-        """Seconds from ``since`` to the first frame drawn once ``check()`` holds."""
+    async def frame_with(pilot: Any, check: Any, key: str | None = None) -> float:
+        """Seconds from now (pressing ``key``) to the first frame drawn once ``check()`` holds."""
         frames.clear()
         waiting["check"] = check
+        since = time.monotonic()
+        if key is not None:
+            await pilot.press(key)
         while not any(ok for _, ok in frames):
             await pilot.pause(0.01)
         waiting["check"] = None
@@ -256,16 +258,15 @@ def run_tui(folder: str, db: str, idle: str = "0", poll: str = "5") -> dict:
     async def drive() -> dict:
         out: dict[str, Any] = {}
         async with app.run_test(size=(120, 40)) as pilot:
-            out["opened"] = await frame_with(pilot, lambda: True, started)
+            while not frames:
+                await pilot.pause(0.01)
+            out["opened"] = frames[0][0] - started
             while app.scanning:  # the rescan of an unchanged folder, started on open
                 await pilot.pause(0.05)
             key = time.monotonic()
-            await pilot.press("2")
-            out["sources"] = await frame_with(pilot, sources_ranked, key)
+            out["sources"] = await frame_with(pilot, sources_ranked, "2")
             out["sources_start"] = key - started + out["sources"]
-            key = time.monotonic()
-            await pilot.press("3")
-            out["readiness"] = await frame_with(pilot, readiness_shown, key)
+            out["readiness"] = await frame_with(pilot, readiness_shown, "3")
             out["rss_panes_kib"] = rss_kib()
             if idle_s:
                 for number, pane in enumerate(TUI_PANES, start=1):

@@ -177,3 +177,26 @@ async def test_both_panes_show_the_progress_of_a_long_ranking_and_keys_still_wor
         await settle(pilot)
         assert "sources need action" in screen_text(app)
         assert app.ranking.rankings == 1
+
+
+async def test_the_sources_table_gets_its_rows_a_page_at_a_time(
+    demo_app: AppFactory, demo_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dmarctui.tui.screens import sources as sources_module
+
+    monkeypatch.setattr(sources_module, "ROWS_PAGE", 4)
+    app = sources_factory(demo_app, demo_config)()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(SOURCES_KEY, "a")  # every kind: more rows than a page
+        await settle(pilot)
+        sources = app.main_screen.query_one(sources_module.SourcesPane)
+        listed = len(sources.shown)
+        assert listed > 4
+        assert sources.table.row_count == 4  # a page, not every listed finding
+        for _ in range(listed - 1):
+            await pilot.press("down")
+        await settle(pilot)
+        assert sources.table.row_count == listed
+        assert sources.table.cursor_row == listed - 1
+        assert sources.current is sources.shown[-1]

@@ -45,6 +45,8 @@ from dmarctui.wording import count
 
 PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
+ROWS_PAGE = 200
+"""Rows put in the table at once (over a screenful); a page more as the cursor nears the end."""
 PTR_ROUNDS = 5
 """``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
 
@@ -220,7 +222,9 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         self.hidden = 0
         """Informational findings (forwarded, spoofing): listed only with ``a``."""
         self.shown: list[Finding] = []
-        """The findings listed in the table, in its order (at most ``LISTED``)."""
+        """The findings listed in the table, in its order (at most ``LISTED``); the table holds
+        rows for the first of them, a page more as the cursor nears its end."""
+        self._axis: list[str] = []
         self.run: IndexTriage | None = None
         self.warning: str | None = None
         self.loaded = False
@@ -358,20 +362,29 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         table = self.table
         current = self.current
         keep = (current.source_ip, current.kind) if current else None
+        loaded = max(table.row_count, ROWS_PAGE)  # a refill (mark, a) keeps what was loaded
         self.shown = self.listings[self.show_all].rows
         days = sorted({d for f in self.shown for d, _ in f.per_day})
-        axis = day_axis(days[0], days[-1]) if days else []
+        self._axis = day_axis(days[0], days[-1]) if days else []
         table.clear()
-        for f in self.shown:
-            table.add_row(
-                *row_cells(f, f.source_ip in self.marked, axis, self.states.get(f.source_ip))
-            )
+        self._add_rows(loaded)
         if keep is not None:
             rows = [(f.source_ip, f.kind) for f in self.shown]
             if keep in rows:
+                self._add_rows(rows.index(keep) + ROWS_PAGE)
                 table.move_cursor(row=rows.index(keep), animate=False)
         self._show_status()
         self._show_detail()
+
+    def _add_rows(self, upto: int) -> None:
+        """Rows of ``shown`` up to ``upto`` into the table: a page on screen first, the next
+        as the cursor nears the end (at a million records, building 1,000 rows of cells on the
+        UI thread delayed the first rows by half a second)."""
+        table = self.table
+        for f in self.shown[table.row_count : upto]:
+            table.add_row(
+                *row_cells(f, f.source_ip in self.marked, self._axis, self.states.get(f.source_ip))
+            )
 
     def _show_status(self) -> None:
         listing = self.listings[self.show_all]
@@ -418,6 +431,9 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
+        loaded = self.table.row_count
+        if event.cursor_row >= loaded - ROWS_PAGE // 4 and loaded < len(self.shown):
+            self._add_rows(loaded + ROWS_PAGE)
         self._show_detail()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
