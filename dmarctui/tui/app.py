@@ -121,6 +121,8 @@ class DmarcApp(App[None]):
         self._scan_stamp: Stamp | None = None
         self._polls = 0
         self._frozen_for: object = None
+        self._painted = False
+        """The first frame is on screen (``Ready``)."""
         self.ranking = SharedRanking(index)
         """The one ranking of the index that the Sources and Readiness panes share."""
         self.names: dict[str, str] = {}
@@ -140,11 +142,15 @@ class DmarcApp(App[None]):
             self.notify(note, severity="warning", timeout=10)
         if self.scan_on_start:
             self.start_scan()
-        else:
-            self._rank_ahead()
         if self.poll_seconds:
             self.set_interval(self.poll_seconds, self._poll)
         self.keep_long_lived()
+
+    def on_ready(self) -> None:
+        """The first frame is on screen."""
+        self._painted = True
+        if not self.scanning:
+            self._rank_ahead()
 
     def on_unmount(self) -> None:
         self._cancel.set()
@@ -235,7 +241,7 @@ class DmarcApp(App[None]):
         if _index_changed(message.stats):  # a poll that found nothing must not re-run triage
             self.main_screen.reload_panes()
             self.keep_long_lived()
-        if not message.quiet:
+        if not message.quiet and self._painted:
             self._rank_ahead()
         self._show_subtitle()
         changes = _changes(message.stats)
@@ -256,8 +262,10 @@ class DmarcApp(App[None]):
         self.notify(message.error, title="Scan failed", severity="error", timeout=30)
 
     def _rank_ahead(self) -> None:
-        """Rank the index once the first screen is up, while the user reads the reports: the
-        Sources and Readiness panes then show their rows as soon as they are opened."""
+        """Rank the index once the first screen is up and the scan on open is done, while the
+        user reads the reports: the Sources and Readiness panes then show their rows as soon as
+        they are opened. Not before the first frame: the ranking's classification holds the
+        interpreter and delayed it by seconds at a million records."""
         if self.rank_on_start:
             self.rank_on_start = False
             self._rank()
