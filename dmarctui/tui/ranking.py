@@ -145,7 +145,9 @@ class SharedRanking:
 
     def _triage(self, config: Config, names: Mapping[str, str | None]) -> IndexTriage:
         self.rankings += 1
-        return self.index.triage(config, names, progress=self._told, cancelled=self._cancelled)
+        return self.index.triage(
+            config, names, progress=self._told, cancelled=self._cancelled, reader=True
+        )
 
     def _told(self, done: int, total: int) -> None:
         self.progress = (done, total)
