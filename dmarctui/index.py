@@ -110,6 +110,9 @@ class Index:
         self._conn = conn
         self._lock = threading.RLock()
         self._updating = threading.Lock()
+        self._reader: tuple[sqlite3.Connection, threading.RLock] | None = None
+        """A second connection for long reads (``triage(reader=True)``), opened on first use."""
+        self._reader_guard = threading.Lock()
 
     @classmethod
     def open(
@@ -282,13 +285,29 @@ class Index:
         until: int | None = None,
         progress: TriageProgress | None = None,
         cancelled: Callable[[], bool] | None = None,
+        reader: bool = False,
     ) -> IndexTriage:
         """Findings, readiness and failing days for ``config`` over the period, from SQL
-        aggregates and one verdict per distinct combination (see :mod:`dmarctui.index_triage`)."""
+        aggregates and one verdict per distinct combination (see :mod:`dmarctui.index_triage`).
+
+        With ``reader`` (the TUI) the triage, and its evidence queries later, use a connection
+        of their own: its longest locked read took 7 s at a million records, and every other
+        query of the index (a page of the report list, opening a report) waited behind it.
+        An index in memory has no second connection and shares its own.
+        """
+        conn, lock = self._read_connection() if reader else (self._conn, self._lock)
         return IndexTriage(
-            self._conn, self._lock, self._combos, config, ptrs, since=since, until=until,
+            conn, lock, self._combos, config, ptrs, since=since, until=until,
             progress=progress, cancelled=cancelled,
         )  # fmt: skip
+
+    def _read_connection(self) -> tuple[sqlite3.Connection, Any]:
+        if self.db_path is None:
+            return self._conn, self._lock
+        with self._reader_guard:
+            if self._reader is None:
+                self._reader = (connect(self.db_path), threading.RLock())
+            return self._reader
 
     def counted_count(self) -> int:
         """Distinct reports that count (a date-range-only collision counts once)."""
@@ -446,6 +465,10 @@ class Index:
         return confirmed, unconfirmed
 
     def close(self) -> None:
+        with self._reader_guard:
+            if self._reader is not None:
+                with self._reader[1]:
+                    self._reader[0].close()
         with self._lock:
             self._conn.close()
         self.store.close()

@@ -3,7 +3,8 @@
 ``index FOLDER DB``   update (or build) the index of FOLDER in DB
 ``floor FOLDER``      read each message, inflate its gzip/zip parts, run expat over the XML
 ``parsedmarc FOLDER N``  parsedmarc (run with the bench venv's python) on the first N messages
-``tui FOLDER DB``     the TUI (Pilot): first screen, first Sources rows, Readiness figures
+``tui FOLDER DB [IDLE [POLL]]``  the TUI (Pilot): first frames of the screen, Sources rows and
+                      Readiness figures; CPU idle per pane; RSS after every pane and screen
 ``command ARG...``    the whole ``dmarctui ARG...`` command as a user runs it (its own process
                       tree, its output discarded): wall, CPU of the tree, peak RSS of the tree
 
@@ -181,36 +182,119 @@ def run_command(*argv: str) -> dict:
     return {"elapsed": elapsed, "cpu": cpu, "tree_rss_kib": peak}
 
 
-def run_tui(folder: str, db: str) -> dict:
-    """The TUI as a user opens it on an indexed folder (Pilot, no DNS): time from start to the
-    first screen and to the first Sources rows, and from its key to the Readiness figures; its
-    peak RSS after both panes."""
+def rss_kib() -> int:
+    """This process's resident memory now, in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+TUI_PANES = ("reports", "sources", "readiness", "failures", "tls", "problems")
+
+
+def run_tui(folder: str, db: str, idle: str = "0", poll: str = "5") -> dict:
+    """The TUI as a user opens it on an indexed folder (Pilot at 120x40, no DNS).
+
+    Timed on the screen, not the call: each figure ends at the first screen update the app
+    hands its driver once what it waits for is in the widgets (``first frame``). ``opened``:
+    from start to the first frame; ``sources``: from the key to the first frame with ranked
+    rows; ``readiness``: from the key to the first frame with the figures; ``sources_start``:
+    from start to the Sources rows (ranking may run before the key). ``idle`` seconds (0: not
+    measured) are then spent on every pane with a poll every ``poll`` seconds, each giving the
+    CPU seconds of the whole process (all threads) as ``idle_PANE``. Then a report's four tabs,
+    a source's records and the notice preview are opened; ``rss_kib`` is the resident memory
+    after all that, ``maxrss_kib`` (added by ``main``) the peak.
+    """
     import asyncio
+    from typing import Any
+
+    from textual.widgets import Static
 
     from dmarctui.tui.app import make_app
     from dmarctui.tui.screens.sources import SourcesPane
 
+    idle_s, poll_s = float(idle), float(poll)
+    started = time.monotonic()
+    app = make_app(folder, db=Path(db), poll_seconds=poll_s or None, dns=False)
+    app.animation_level = "none"
+    frames: list[tuple[float, bool]] = []
+    waiting: dict[str, Any] = {"check": lambda: True}  # the first frame of all
+    display = app._display
+
+    def timed_display(screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            check = waiting["check"]
+            frames.append((time.monotonic(), bool(check and check())))
+        display(screen, renderable)
+
+    app._display = timed_display  # type: ignore[method-assign]
+
+    async def frame_with(pilot: Any, check: Any, key: str | None = None) -> float:
+        """Seconds from now (pressing ``key``) to the first frame drawn once ``check()`` holds."""
+        frames.clear()
+        waiting["check"] = check
+        since = time.monotonic()
+        if key is not None:
+            await pilot.press(key)
+        while not any(ok for _, ok in frames):
+            await pilot.pause(0.01)
+        waiting["check"] = None
+        return next(t for t, ok in frames if ok) - since
+
+    async def idle_cpu(pilot: Any) -> float:
+        before = time.process_time()
+        await asyncio.sleep(idle_s)
+        return time.process_time() - before
+
+    def sources_ranked() -> bool:
+        pane = app.screen.query_one(SourcesPane)
+        return pane.display and pane._ranked
+
+    def readiness_shown() -> bool:
+        status = app.screen.query_one("#readiness-status")
+        return not str(status.render()).startswith("Counting")
+
     async def drive() -> dict:
-        started = time.monotonic()
-        app = make_app(folder, db=Path(db), poll_seconds=None, dns=False)
+        out: dict[str, Any] = {}
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.pause()
-            opened = time.monotonic() - started
+            while not frames:
+                await pilot.pause(0.01)
+            out["opened"] = frames[0][0] - started
             while app.scanning:  # the rescan of an unchanged folder, started on open
                 await pilot.pause(0.05)
-            await pilot.press("2")
-            while not app.screen.query_one(SourcesPane).loaded:
+            key = time.monotonic()
+            out["sources"] = await frame_with(pilot, sources_ranked, "2")
+            out["sources_start"] = key - started + out["sources"]
+            out["readiness"] = await frame_with(pilot, readiness_shown, "3")
+            out["rss_panes_kib"] = rss_kib()
+            if idle_s:
+                for number, pane in enumerate(TUI_PANES, start=1):
+                    await pilot.press(str(number))
+                    await pilot.pause(0.5)
+                    out[f"idle_{pane}"] = await idle_cpu(pilot)
+            await pilot.press("1", "enter")  # the newest report: its four tabs
+            for tab in ("2", "3", "4", "1"):
+                await pilot.press(tab)
+                await pilot.pause(0.3)
+            await app.workers.wait_for_complete()
+            await pilot.press("escape", "2", "enter")  # the first source's records
+            await pilot.pause(0.5)
+            await pilot.press("escape", "n")  # its notice preview
+            while type(app.screen).__name__ != "NoticeScreen":
+                if type(app.screen).__name__ == "PromptScreen":  # no contact configured
+                    await pilot.press(*"admin@example.org", "enter")
                 await pilot.pause(0.05)
-            await pilot.pause()
-            sources = time.monotonic() - started  # ranking may begin before the key
-            await pilot.press("3")
-            begun = time.monotonic()
-            status = app.screen.query_one("#readiness-status")
-            while str(status.render()).startswith("Counting"):
-                await pilot.pause(0.05)
-            await pilot.pause()
-            readiness = time.monotonic() - begun
-        return {"opened": opened, "sources": sources, "readiness": readiness}
+            await pilot.pause(0.5)
+            preview = app.screen.query_one("#notice-preview-text", Static)
+            out["notice_chars"] = len(str(preview.render()))
+            if idle_s:
+                out["idle_notice"] = await idle_cpu(pilot)
+            out["rss_kib"] = rss_kib()
+            await pilot.press("escape")
+            out["idle_seconds"] = idle_s
+            out["poll_seconds"] = poll_s
+        return out
 
     return asyncio.run(drive())
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import threading
 import time
@@ -26,7 +28,9 @@ from dmarctui.imap_store import is_imap_url, open_imap
 from dmarctui.mailstore import MailStore, MailStoreError
 from dmarctui.model import FolderFormat
 from dmarctui.tui.commands import DmarcCommands
+from dmarctui.tui.folder_stamp import Stamp, folder_stamp
 from dmarctui.tui.messages import ScanDone, ScanFailed, ScanProgress
+from dmarctui.tui.ranking import SharedRanking
 from dmarctui.tui.screen_stack import stacked_already
 from dmarctui.tui.screens.help import HelpScreen
 from dmarctui.tui.screens.main import MainScreen
@@ -41,6 +45,9 @@ DARK, LIGHT = "textual-dark", "textual-light"
 POLL_SECONDS = 30.0
 RELOAD_EVERY = 1.0
 """Seconds between list refreshes while a scan is adding reports."""
+FULL_CHECK_EVERY = 10
+"""Polls between full listings of a folder whose stamp did not change (see ``folder_stamp``):
+catches a message rewritten in place within five minutes at the default poll."""
 
 
 class DmarcApp(App[None]):
@@ -88,6 +95,7 @@ class DmarcApp(App[None]):
         notes: Iterable[str] = (),
         dns: bool = True,
         history: Path | None = None,
+        rank_on_start: bool = True,
     ) -> None:
         super().__init__()
         self.index = index
@@ -108,6 +116,18 @@ class DmarcApp(App[None]):
         self._shown_version: str | None = None
         """``Index.data_version`` the panes last reloaded for during a scan."""
         self._updated_at: float | None = None
+        self._stamp: Stamp | None = None
+        """The folder's stamp when the last complete scan began; None: unknown."""
+        self._scan_stamp: Stamp | None = None
+        self._polls = 0
+        self._frozen_for: object = None
+        self._painted = False
+        """The first frame is on screen (``Ready``)."""
+        self.ranking = SharedRanking(index)
+        """The one ranking of the index that the Sources and Readiness panes share."""
+        self.names: dict[str, str] = {}
+        """Forward-confirmed PTR names looked up this session (the Sources pane's workers)."""
+        self.rank_on_start = rank_on_start
         if theme:
             self.theme = theme
 
@@ -125,6 +145,12 @@ class DmarcApp(App[None]):
         if self.poll_seconds:
             self.set_interval(self.poll_seconds, self._poll)
         self.keep_long_lived()
+
+    def on_ready(self) -> None:
+        """The first frame is on screen."""
+        self._painted = True
+        if not self.scanning:
+            self._rank_ahead()
 
     def on_unmount(self) -> None:
         self._cancel.set()
@@ -153,6 +179,9 @@ class DmarcApp(App[None]):
         self._cancel.set()
         self._cancel = threading.Event()
         self.scanning = True
+        # Taken before the listing: a delivery during the scan changes the stamp again, so the
+        # next poll scans.
+        self._scan_stamp = folder_stamp(self.index)
         self.refresh_bindings()
         self._scan(self._cancel, quiet)
 
@@ -205,12 +234,15 @@ class DmarcApp(App[None]):
         if self._closing_down():
             return
         self.last_stats = message.stats
+        self._stamp = None if message.cancelled else self._scan_stamp
         self._updated_at = self.clock()
         self._progress_bar().hide()
         self.refresh_bindings()
         if _index_changed(message.stats):  # a poll that found nothing must not re-run triage
             self.main_screen.reload_panes()
             self.keep_long_lived()
+        if not message.quiet and self._painted:
+            self._rank_ahead()
         self._show_subtitle()
         changes = _changes(message.stats)
         if message.cancelled:
@@ -220,6 +252,7 @@ class DmarcApp(App[None]):
 
     def on_scan_failed(self, message: ScanFailed) -> None:
         self.scanning = False
+        self._stamp = None
         if self._closing_down():
             return
         self._progress_bar().hide()
@@ -227,6 +260,26 @@ class DmarcApp(App[None]):
         self.main_screen.reload_panes()  # what was read before the failure is kept: show it
         self._show_subtitle()
         self.notify(message.error, title="Scan failed", severity="error", timeout=30)
+
+    def _rank_ahead(self) -> None:
+        """Rank the index once the first screen is up and the scan on open is done, while the
+        user reads the reports: the Sources and Readiness panes then show their rows as soon as
+        they are opened. Not before the first frame: the ranking's classification holds the
+        interpreter and delayed it by seconds at a million records."""
+        if self.rank_on_start:
+            self.rank_on_start = False
+            self._rank()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="rank-ahead",
+        exit_on_error=False,
+        description="rank the sources ahead of the panes",
+    )
+    def _rank(self) -> None:
+        worker = get_current_worker()
+        self.ranking.get(self.config, self.names, cancelled=lambda: worker.is_cancelled)
 
     def _closing_down(self) -> bool:
         """The app is quitting: a scan's last messages find no screen left to show them on."""
@@ -237,8 +290,13 @@ class DmarcApp(App[None]):
 
     def _poll(self) -> None:
         self._show_subtitle()
-        if not self.scanning:
-            self.start_scan(quiet=True)
+        if self.scanning:
+            return
+        self._polls += 1
+        unchanged = self._stamp is not None and folder_stamp(self.index) == self._stamp
+        if unchanged and self._polls % FULL_CHECK_EVERY:
+            return  # nothing delivered, moved or removed: nothing to list
+        self.start_scan(quiet=True)
 
     def push_screen(  # type: ignore[override]
         self,
@@ -309,20 +367,26 @@ class DmarcApp(App[None]):
 
     # ------------------------------------------------------------------ helpers for screens
 
-    def keep_long_lived(self) -> None:
+    def keep_long_lived(self, result: object = None) -> None:
         """Exempt what is alive now from the garbage collector's full collections.
 
         With a large index the panes hold a few hundred thousand objects (findings, evidence,
         rendered lines), and each full collection then stops the UI for 100-300 ms every dozen
         key presses. Frozen objects are never scanned again. Panes call this when a heavy
         result is on screen; what an earlier call froze is collected first, so garbage it froze
-        lives only until the next call.
+        lives only until the next call. A ``result`` frozen already (the ranking both panes
+        share) costs no second collection. The memory the collection freed (a ranking's
+        working set is a few hundred MB at a million records) is then given back to the system.
         """
+        if result is not None and result is self._frozen_for:
+            return
+        self._frozen_for = result
 
         def freeze() -> None:
             gc.unfreeze()
             gc.collect()
             gc.freeze()
+            give_back_memory()
 
         self.call_after_refresh(freeze)
 
@@ -369,6 +433,17 @@ class DmarcApp(App[None]):
         )
 
 
+def give_back_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; elsewhere
+    nothing): freed Python objects otherwise stay resident in a long-running TUI."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
+
+
 def _index_changed(stats: object) -> bool:
     """Whether an update added, changed, renamed or removed anything the panes show."""
     return any(getattr(stats, name, 0) for name in ("new", "changed", "gone", "moved", "rewritten"))
@@ -400,6 +475,7 @@ def make_app(
     dns: bool = True,
     insecure_tls: bool = False,
     history: Path | None = None,
+    rank_on_start: bool = True,
 ) -> DmarcApp:
     """The one factory behind ``dmarctui PATH``, the tests and the screenshot script.
 
@@ -462,4 +538,5 @@ def make_app(
         notes=notes,
         dns=dns,
         history=history,
+        rank_on_start=rank_on_start,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table
@@ -9,12 +11,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Label, Static
+from textual.worker import get_current_worker
 
 from dmarctui.readiness import DayCounts, Readiness
 from dmarctui.tui.lazy_pane import LazyPane
+from dmarctui.tui.ranking import TICK_SECONDS, ranking_status
 from dmarctui.tui.safe_text import PlainTable, plain
-from dmarctui.tui.screens.sources import PTR_LOOKUPS
 from dmarctui.tui.source_cells import KIND_LABELS
 from dmarctui.tui.widgets.scrolling import KeyScroll
 from dmarctui.wording import count
@@ -183,12 +187,24 @@ the same published policy.
 
     class Computed(Message):
         def __init__(
-            self, result: list[Readiness] | str, view: RenderableType | None = None
+            self,
+            result: list[Readiness] | str,
+            view: RenderableType | None = None,
+            run: object = None,
         ) -> None:
             super().__init__()
             self.result = result
             self.view = view
             """The figures' renderable, built in the worker (``readiness_view``)."""
+            self.run = run
+            """The shared ranking's triage the figures came from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown = False
+        """Figures are on screen (until then the status line shows the ranking's progress)."""
+        self._since = 0.0
+        self._ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("Counting…", id="readiness-status", classes="pane-status")
@@ -196,7 +212,19 @@ the same published policy.
             yield Static("", id="readiness-body")
 
     def compute(self) -> None:
+        if not self._shown:
+            self._since = time.monotonic()
+            self._show_counting()
+            if self._ticker is None:
+                self._ticker = self.set_interval(TICK_SECONDS, self._show_counting)
         self._compute()
+
+    def _show_counting(self) -> None:
+        """Until the first figures arrive: how far the (shared) ranking got, and its seconds."""
+        if not self._shown:
+            self.query_one("#readiness-status", Label).update(
+                ranking_status("Counting", self.dmarc.ranking, self._since)
+            )
 
     @work(
         thread=True,
@@ -206,24 +234,27 @@ the same published policy.
         description="count policy readiness",
     )
     def _compute(self) -> None:
+        worker = get_current_worker()
+        run = None
         try:
             app = self.dmarc
-            run = app.index.triage(app.config)
-            if app.config.senders_by_name:
-                # Cached, confirmed PTR names: a PTR-pattern sender can make a failure legitimate.
-                ranked = dict.fromkeys(f.source_ip for f in run.findings())
-                confirmed, _ = app.index.ptr_names(list(ranked)[:PTR_LOOKUPS])
-                if confirmed:
-                    run = app.index.triage(app.config, confirmed)
+            ranking = app.ranking.get(app.config, app.names, cancelled=lambda: worker.is_cancelled)
+            if ranking is None:  # cancelled: the app is closing
+                return
+            run = ranking.run
             result: list[Readiness] | str = run.readiness()
             if run.warning and not result:
                 result = f"Warning: {run.warning}."
         except Exception as exc:  # relayed to the pane, never swallowed
             result = f"Readiness failed: {type(exc).__name__}: {exc}"
         view = readiness_view(result) if isinstance(result, list) and result else None
-        self.post_message(self.Computed(result, view))
+        self.post_message(self.Computed(result, view, run))
 
     def on_readiness_pane_computed(self, message: ReadinessPane.Computed) -> None:
+        self._shown = True
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         status = self.query_one("#readiness-status", Label)
         body = self.query_one("#readiness-body", Static)
         if isinstance(message.result, str):
@@ -238,5 +269,5 @@ the same published policy.
                 " · arrows / PgDn scroll"
             )
             body.update(message.view or "")
-            self.dmarc.keep_long_lived()
+            self.dmarc.keep_long_lived(message.run)
         self.computed()

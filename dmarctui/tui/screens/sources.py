@@ -2,7 +2,8 @@
 
 Triage is computed in the index (:mod:`dmarctui.index_triage`: one verdict per distinct
 combination, counts by SQL) in a thread worker after each index update that changed something,
-with progress on the status line. PTR names are looked up in a second worker (cached names only
+with progress on the status line; the ranking is shared with the Readiness pane
+(:mod:`dmarctui.tui.ranking`). PTR names are looked up in a second worker (cached names only
 with ``--no-dns``) and the table is ranked again when they arrive, since PTR-pattern senders and
 contacts can change it; only forward-confirmed names are matched.
 """
@@ -10,7 +11,7 @@ contacts can change it; only forward-confirmed names are matched.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -28,14 +29,13 @@ from textual.worker import get_current_worker
 from dmarctui.config import Config
 from dmarctui.decisions import Decision, DecisionError, apply_decisions, decision_for
 from dmarctui.history import HistoryError, NoticeHistory, latest_progress
-from dmarctui.index import Index
 from dmarctui.index_triage import IndexTriage
-from dmarctui.index_triage import Progress as TriageProgress
 from dmarctui.model import Finding
 from dmarctui.notice import letter_findings
 from dmarctui.rdns import ReverseDns
-from dmarctui.triage import is_problem, with_unconfirmed
+from dmarctui.triage import is_problem
 from dmarctui.tui.lazy_pane import LazyPane
+from dmarctui.tui.ranking import LISTED, TICK_SECONDS, Ranking, ranking_status
 from dmarctui.tui.safe_text import plain
 from dmarctui.tui.source_cells import COLUMNS, NoticeState, detail, row_cells
 from dmarctui.tui.widgets.pane_table import PaneTable
@@ -45,16 +45,10 @@ from dmarctui.wording import count
 
 PTR_LOOKUPS = 256
 """Most-ranked sources whose PTR is looked up: a spam run must not mean thousands of lookups."""
+ROWS_PAGE = 200
+"""Rows put in the table at once (over a screenful); a page more as the cursor nears the end."""
 PTR_ROUNDS = 5
 """``ReverseDns.lookup`` waits a few seconds per round; slow resolvers get a few rounds."""
-BATCH_NOTICE = 2_000
-"""Combinations above which the status line counts the ranking's progress."""
-LISTED = 1_000
-"""Most findings the table lists: nobody writes to source 11,000 first, and the DataTable's
-cost on every pane switch (and the garbage collector's pauses) grow with the findings held; the
-status line says when the list is cut."""
-TICK_SECONDS = 1.0
-"""How often the status line counts the seconds of a first ranking."""
 
 
 @dataclass(frozen=True)
@@ -71,29 +65,14 @@ class Triage:
 
 
 def triage(
-    index: Index,
-    config: Config,
-    ptrs: Mapping[str, str | None],
-    *,
-    history: Path | None = None,
-    now: float | None = None,
-    progress: TriageProgress | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    ranking: Ranking, config: Config, *, history: Path | None = None, now: float | None = None
 ) -> Triage:
-    """Findings with every confirmed PTR name known so far, and what the notice history says.
+    """The ranked findings with what the notice history says about each notified source.
 
     ``history`` is the notice history file (None: the user's); ``now`` the app's clock, which
     decides whether a notice's grace period is over.
     """
-    run = index.triage(config, ptrs, progress=progress, cancelled=cancelled)
-    findings = run.findings()
-    listed = [f.source_ip for f in findings[:LISTED] if f.source_ip not in ptrs]
-    confirmed, unconfirmed = index.ptr_names(listed)
-    if confirmed and config.senders_by_name:
-        run = index.triage(config, {**ptrs, **confirmed}, progress=progress, cancelled=cancelled)
-    else:
-        run.ptrs.update(confirmed)
-    findings = with_unconfirmed(run.findings(), unconfirmed)
+    run, findings = ranking.run, ranking.findings
     try:
         with NoticeHistory.open(history) as notices:
             latest = notices.latest_by_source()
@@ -243,8 +222,9 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         self.hidden = 0
         """Informational findings (forwarded, spoofing): listed only with ``a``."""
         self.shown: list[Finding] = []
-        """The findings listed in the table, in its order (at most ``LISTED``)."""
-        self.ptrs: dict[str, str | None] = {}
+        """The findings listed in the table, in its order (at most ``LISTED``); the table holds
+        rows for the first of them, a page more as the cursor nears its end."""
+        self._axis: list[str] = []
         self.run: IndexTriage | None = None
         self.warning: str | None = None
         self.loaded = False
@@ -277,21 +257,19 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
 
     def compute(self) -> None:
         self._ranking_since = time.monotonic()
-        if self._ticker is None:
-            self._ticker = self.set_interval(TICK_SECONDS, self._show_ranking)
-        self._triage(dict(self.ptrs))
+        if not self._ranked:
+            self._show_ranking()
+            if self._ticker is None:
+                self._ticker = self.set_interval(TICK_SECONDS, self._show_ranking)
+        self._triage(dict(self.dmarc.names))
 
     def _show_ranking(self) -> None:
-        """Until the first ranking arrives, the status line counts the seconds it has taken.
-
-        Ranking is one pass over every counted report; the seconds say it is alive, and the
-        keys stay live meanwhile since it runs in a thread.
-        """
+        """Until the first ranking arrives, the status line shows how far it got and its
+        seconds; the keys stay live meanwhile since it runs in a thread."""
         if self._ranked or self._ranking_since is None:
             return
-        seconds = time.monotonic() - self._ranking_since
         self.query_one("#sources-status", Label).update(
-            f"Ranking the sources… {seconds:.0f} s · reading every counted report"
+            ranking_status("Ranking the sources", self.dmarc.ranking, self._ranking_since)
         )
 
     @work(
@@ -301,28 +279,18 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         exit_on_error=False,
         description="rank the sources",
     )
-    def _triage(self, ptrs: dict[str, str | None]) -> None:
+    def _triage(self, names: dict[str, str]) -> None:
         worker = get_current_worker()
-
-        def progress(done: int, total: int) -> None:
-            if total > BATCH_NOTICE and not worker.is_cancelled:
-                text = f"Ranking the sources… {done:,} of {total:,} combinations counted"
-                self.app.call_from_thread(self._show_progress, text)
-
         try:
             app = self.dmarc
-            result = triage(
-                app.index, app.config, ptrs, history=app.history, now=app.clock(),
-                progress=progress, cancelled=lambda: worker.is_cancelled,
-            )  # fmt: skip
+            ranking = app.ranking.get(app.config, names, cancelled=lambda: worker.is_cancelled)
+            if ranking is None:  # cancelled: the app is closing
+                return
+            result = triage(ranking, app.config, history=app.history, now=app.clock())
         except Exception as exc:  # relayed to the pane, never swallowed
             result = Triage(problem=f"Triage failed: {type(exc).__name__}: {exc}")
         if not worker.is_cancelled:
             self.post_message(self.Triaged(result))
-
-    def _show_progress(self, text: str) -> None:
-        if not self.loaded:
-            self.query_one("#sources-status", Label).update(text)
 
     def on_sources_pane_triaged(self, message: SourcesPane.Triaged) -> None:
         result = message.result
@@ -341,7 +309,7 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
             self.warning = result.warning
             self.loaded = True
             self._fill()
-            self.dmarc.keep_long_lived()
+            self.dmarc.keep_long_lived(result.run)
             if result.problem:
                 self.notify(result.problem, severity="warning")
             self._look_up_names()
@@ -379,11 +347,13 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
             self.post_message(self.NamesFound(dns.confirmed(ips), answers))
 
     def on_sources_pane_names_found(self, message: SourcesPane.NamesFound) -> None:
-        new = {ip: n for ip, n in message.names.items() if self.ptrs.get(ip) != n}
+        names = self.dmarc.names
+        new = {ip: n for ip, n in message.names.items() if names.get(ip) != n}
         shown = {f.source_ip: f.ptr or f.ptr_unconfirmed for f in self.findings}
         unseen = any(n and shown.get(ip) != n for ip, n in message.answers.items())
         if new or unseen:
-            self.ptrs.update(new)
+            names.update(new)
+            self.dmarc.ranking.names_cached()
             self.reload()
 
     # ------------------------------------------------------------------ table
@@ -392,20 +362,29 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         table = self.table
         current = self.current
         keep = (current.source_ip, current.kind) if current else None
+        loaded = max(table.row_count, ROWS_PAGE)  # a refill (mark, a) keeps what was loaded
         self.shown = self.listings[self.show_all].rows
         days = sorted({d for f in self.shown for d, _ in f.per_day})
-        axis = day_axis(days[0], days[-1]) if days else []
+        self._axis = day_axis(days[0], days[-1]) if days else []
         table.clear()
-        for f in self.shown:
-            table.add_row(
-                *row_cells(f, f.source_ip in self.marked, axis, self.states.get(f.source_ip))
-            )
+        self._add_rows(loaded)
         if keep is not None:
             rows = [(f.source_ip, f.kind) for f in self.shown]
             if keep in rows:
+                self._add_rows(rows.index(keep) + ROWS_PAGE)
                 table.move_cursor(row=rows.index(keep), animate=False)
         self._show_status()
         self._show_detail()
+
+    def _add_rows(self, upto: int) -> None:
+        """Rows of ``shown`` up to ``upto`` into the table: a page on screen first, the next
+        as the cursor nears the end (at a million records, building 1,000 rows of cells on the
+        UI thread delayed the first rows by half a second)."""
+        table = self.table
+        for f in self.shown[table.row_count : upto]:
+            table.add_row(
+                *row_cells(f, f.source_ip in self.marked, self._axis, self.states.get(f.source_ip))
+            )
 
     def _show_status(self) -> None:
         listing = self.listings[self.show_all]
@@ -452,6 +431,9 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
+        loaded = self.table.row_count
+        if event.cursor_row >= loaded - ROWS_PAGE // 4 and loaded < len(self.shown):
+            self._add_rows(loaded + ROWS_PAGE)
         self._show_detail()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
