@@ -301,22 +301,37 @@ TUI_IDLE_SECONDS, TUI_POLL_SECONDS = 10, 2
 
 def tui_rows(name: str, folder: Path, db: Path, runs: int, cold_wall: float) -> list[Row]:
     """The TUI on a warm index (``bench_child.py tui``): first frames with the screen's content,
-    idle CPU per pane (first run only), resident and peak memory after every pane."""
+    idle CPU per pane (first run only), resident and peak memory after every pane.
+
+    The first run opens the index as a scan leaves it (no triage result stored: the ranking is
+    counted, as on the first open after a scan or new mail); the later runs open it again with
+    the result the first stored (as on every later open)."""
     idle = [str(TUI_IDLE_SECONDS), str(TUI_POLL_SECONDS)]
+    forget_triage_results(db)
     tuis = [
         child("tui", str(folder), str(db), *(idle if run == 0 else ["0"])) for run in range(runs)
     ]
     rows: list[Row] = []
-    for key, label in (
-        ("opened", "TUI first screen (warm index)"),
-        ("sources", "TUI Sources pane, first rows on screen, after the key"),
-        ("sources_start", "TUI Sources pane, first rows on screen, from start"),
-        ("readiness", "TUI Readiness pane, figures on screen, after the key"),
-    ):
-        wall = median([t[key] for t in tuis])
+    for which, group in (("first open, ranking counted", tuis[:1]),
+                         ("opened again, ranking stored", tuis[1:])):  # fmt: skip
+        if not group:
+            continue
+        for key, label in (
+            ("opened", "TUI first screen"),
+            ("sources", "TUI Sources pane, first rows on screen, after the key"),
+            ("sources_start", "TUI Sources pane, first rows on screen, from start"),
+            ("readiness", "TUI Readiness pane, figures on screen, after the key"),
+        ):
+            wall = median([t[key] for t in group])
+            rows.append((
+                f"{label} ({which}), {name}", "command", spread([t[key] for t in group]), "",
+                f"{100 * wall / cold_wall:.1f} % (target ≤ 1 s)" if key != "opened" else "", "",
+            ))  # fmt: skip
         rows.append((
-            f"{label}, {name}", "command", spread([t[key] for t in tuis]), "",
-            f"{100 * wall / cold_wall:.1f} % (target ≤ 1 s)" if key != "opened" else "", "",
+            f"TUI after every pane, a report's tabs, a source's records, a notice ({which}),"
+            f" {name}", "command", "", f"{median([t['cpu'] for t in group]):.1f}",
+            f"resident now {mb(max(t['rss_kib'] for t in group))} (target: peak ≤ 300 MB)",
+            mb(max(t["maxrss_kib"] for t in group)),
         ))  # fmt: skip
     panes = [k for k in tuis[0] if k.startswith("idle_") and k != "idle_seconds"]
     figures = ", ".join(f"{k[5:]} {tuis[0][k]:.2f}" for k in panes)
@@ -324,12 +339,6 @@ def tui_rows(name: str, folder: Path, db: Path, runs: int, cold_wall: float) -> 
         f"TUI idle {TUI_IDLE_SECONDS} s on each pane, a poll every {TUI_POLL_SECONDS} s, {name}",
         "command", "", f"{max(tuis[0][k] for k in panes):.2f}",
         f"CPU s per pane: {figures} (target ~0)", "",
-    ))  # fmt: skip
-    rows.append((
-        f"TUI after every pane, a report's tabs, a source's records, a notice, {name}",
-        "command", "", "",
-        f"resident now {mb(max(t['rss_kib'] for t in tuis))} (target: peak ≤ 300 MB)",
-        mb(max(t["maxrss_kib"] for t in tuis)),
     ))  # fmt: skip
     return rows
 
