@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import operator
 import os
 import sqlite3
 import threading
@@ -549,9 +550,12 @@ _INSERT_RECORD = (
 )
 _COMBO_AT = tuple(RECORD_COLUMNS.index(c) for c in COMBO_COLUMNS)
 _FIND_COMBO = f"SELECT id FROM combos WHERE {' AND '.join(f'{c} = ?' for c in COMBO_COLUMNS)}"
-_INSERT_COMBO = (
+_ADD_COMBO = (
     f"INSERT INTO combos ({', '.join(COMBO_COLUMNS)}) VALUES (?{', ?' * (len(COMBO_COLUMNS) - 1)})"
+    " ON CONFLICT DO NOTHING"
 )
+_COMBO_KEY = operator.itemgetter(*_COMBO_AT)
+"""A record's combination (a C call: this runs once per record written)."""
 
 
 COMBO_CACHE = 25_000
@@ -575,19 +579,27 @@ class ComboIds:
         self._old: dict[tuple[Any, ...], int] = {}
 
     def of(self, record: tuple[Any, ...]) -> int:
-        key = tuple(record[i] for i in _COMBO_AT)
+        key = _COMBO_KEY(record)
         found = self._ids.get(key)
         if found is None:
             found = self._old.get(key)
             if found is None:
-                row = self._conn.execute(_FIND_COMBO, key).fetchone()
-                found = (
-                    row[0] if row is not None else _rowid(self._conn.execute(_INSERT_COMBO, key))
-                )
+                found = self._stored(key)
             if len(self._ids) >= COMBO_CACHE:
                 self._old, self._ids = self._ids, {}
             self._ids[key] = found
         return found
+
+    def _stored(self, key: tuple[Any, ...]) -> int:
+        """The id of a combination not in the cache: added (one statement, the usual case on a
+        first build, where most are new), or found when it is there already."""
+        cursor = self._conn.execute(_ADD_COMBO, key)
+        if cursor.rowcount == 1:
+            return _rowid(cursor)
+        row = self._conn.execute(_FIND_COMBO, key).fetchone()
+        if row is None:
+            raise sqlite3.IntegrityError("a combination was neither added nor found")
+        return int(row[0])
 
 
 _INSERT_FAILURE = (
