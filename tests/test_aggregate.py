@@ -429,3 +429,29 @@ def test_report_to_dict_uses_rfc_names_and_is_json_ready() -> None:
     assert as_dict["report_metadata"]["date_range"] == {"begin": 1720224000, "end": 1720310399}
     assert as_dict["normalised"][0]["original"] == "hardfail"
     assert as_dict["status"] == "ok"
+
+
+def test_a_source_address_is_told_apart_as_ipaddress_tells_it() -> None:
+    """The dotted-quad fast path accepts exactly what ``ipaddress`` accepts."""
+    import ipaddress
+
+    from dmarctui.aggregate import is_address
+
+    texts = [
+        "192.0.2.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5",
+        "1.2.3.4\n", " 1.2.3.4", "1.2.3.04", "1.2.3.4%eth0", "١.٢.٣.٤", "1.2.3.٤",
+        "199.200.249.250",
+        "2001:db8::1", "2001:db8::1%eth0", "::ffff:192.0.2.1", "", "1..2.3", "999.0.0.0",
+    ]  # fmt: skip
+    for octets in ((a, b) for a in range(0, 300, 7) for b in ("0", "00", "09", "10", "255")):
+        texts.append(f"{octets[0]}.{octets[1]}.1.2")
+
+    def reference(text: str) -> bool:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            return False
+        return "%" not in text
+
+    assert [is_address(t) for t in texts] == [reference(t) for t in texts]
+    assert is_address("192.0.2.1") and not is_address("01.2.3.4")
