@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dmarctui import index_export, index_summary
 from dmarctui import index_queries as q
@@ -41,8 +41,10 @@ from dmarctui.model import (
     Record,
     TlsReport,
 )
-from dmarctui.payloads import Limits, find_payloads, parse_message
 from dmarctui.scan import Progress, ScanResult
+
+if TYPE_CHECKING:  # the parser: only to read a report's XML again
+    from dmarctui.payloads import Limits
 
 __all__ = [
     "Index",
@@ -378,6 +380,8 @@ class Index:
 
     def report_xml(self, report_pk: int, limits: Limits | None = None) -> bytes:
         """The decompressed XML of one report, extracted again from its message."""
+        from dmarctui.payloads import Limits, find_payloads, parse_message
+
         row = self.report(report_pk).row
         msg = parse_message(self.raw_message(row.message))
         payloads, _ = find_payloads(msg, limits or Limits())

@@ -10,11 +10,9 @@ import json
 from dataclasses import asdict
 from functools import lru_cache
 from json.encoder import encode_basestring as _encode_str  # type: ignore[attr-defined]
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dmarctui.analysis import MessageOutcome
 from dmarctui.index_schema import ip_key
-from dmarctui.ledger import other_digest, report_facts
 from dmarctui.model import (
     AggregateReport,
     DateRange,
@@ -34,6 +32,9 @@ from dmarctui.model import (
     TlsPolicy,
     TlsReport,
 )
+
+if TYPE_CHECKING:  # rows are made in the parser's processes: a warm command needs neither
+    from dmarctui.analysis import MessageOutcome
 
 REPORT_COLUMNS = (
     "part", "filename", "content_key", "records_key", "policy_key", "org_name", "email",
@@ -87,6 +88,8 @@ _ip_key = lru_cache(maxsize=1 << 16)(ip_key)
 
 
 def message_rows(outcome: MessageOutcome, sha256: str | None) -> MessageRows:
+    from dmarctui.ledger import other_digest
+
     ref, summary = outcome.ref, outcome.summary
     return MessageRows(
         key=ref.key,
@@ -118,6 +121,8 @@ def message_rows(outcome: MessageOutcome, sha256: str | None) -> MessageRows:
 
 
 def report_row(found: FoundReport) -> tuple[Any, ...]:
+    from dmarctui.ledger import report_facts
+
     report = found.report
     meta, policy = report.report_metadata, report.policy_published
     facts = report_facts(found)

@@ -24,10 +24,8 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dmarctui import worker_pool
-from dmarctui.analysis import analyse_message, read_and_analyse, too_large, unreadable
 from dmarctui.index_append import LEDGER_KEY, Appender, ledger_state, stored_ledger_state
 from dmarctui.index_replay import Replayer, replay
 from dmarctui.index_rows import (
@@ -47,8 +45,10 @@ from dmarctui.mailstore import (
     MessageGone,
 )
 from dmarctui.model import FolderFormat, MessageRef
-from dmarctui.payloads import Limits
 from dmarctui.scan import PARALLEL_FROM, PROGRESS_EVERY, Progress
+
+if TYPE_CHECKING:  # the parser and the worker pool are imported when a message is parsed
+    from dmarctui.payloads import Limits
 
 BATCH = 32
 """Messages per job sent to a worker process, at most."""
@@ -130,7 +130,6 @@ def update(
     """Index new and changed messages of ``store`` and drop gone ones; yields progress."""
     started = time.monotonic()
     stats = UpdateStats()
-    limits = limits or Limits()
     with lock:
         _forget_bad_sources(conn)
         first = conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
@@ -170,10 +169,15 @@ def update(
     with _collecting_rarely():
         pooled = workers > 1 and bool(plan.to_read) and not store.remote
         # Both take the messages out of plan.to_read as they go.
-        if store.remote:
-            rows_iter = _parse_fetched(store, plan.to_read, limits)
-        else:
-            rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)
+        rows_iter: Iterator[tuple[int, MessageRows]] = iter(())
+        if plan.to_read:  # the parser is imported only when there is something to parse
+            from dmarctui.payloads import Limits
+
+            limits = limits or Limits()
+            if store.remote:
+                rows_iter = _parse_fetched(store, plan.to_read, limits)
+            else:
+                rows_iter = _parse(store.format, store.path, plan.to_read, limits, workers)
         lost_box: list[MailStoreError] = []
         lost: MailStoreError | None = None
         try:
@@ -426,6 +430,8 @@ def _parse_fetched(
 ) -> Iterator[tuple[int, MessageRows]]:
     """Messages of a remote folder: fetched in batches by this process (one connection),
     parsed here as they arrive; the network, not the parsing, sets the pace."""
+    from dmarctui.analysis import analyse_message, too_large, unreadable
+
     seqs = {ref.key: seq for seq, ref in to_read}
     refs = []
     for seq, ref in to_read:
@@ -470,6 +476,8 @@ def _pooled(
 ) -> Generator[tuple[int, MessageRows], None, None]:
     """Results in folder order, with at most a few batches per worker in flight (flat memory)."""
     in_flight: list[Future[list[tuple[int, MessageRows]]]] = []
+    from dmarctui import worker_pool
+
     todo = iter(batches)
     with worker_pool.executor(workers, initializer=worker_gc) as pool:
         try:
@@ -516,7 +524,9 @@ def worker_gc() -> None:
     """Collect less often in a parsing worker: a report's element tree and model objects live
     for a millisecond, and with the default threshold they were scanned and promoted over and
     over (a tenth of the worker's time). Cycles are still collected; the modules loaded by
-    then are frozen out of full collections."""
+    then are frozen out of full collections (the parser's among them)."""
+    import dmarctui.analysis  # noqa: F401  (imported before the freeze)
+
     gc.freeze()
     gc.set_threshold(WORKER_GC_THRESHOLD, 50, 100)
 
@@ -525,6 +535,8 @@ def parse_batch(
     batch: tuple[FolderFormat, Path, list[tuple[int, MessageRef]], Limits],
 ) -> list[tuple[int, MessageRows]]:
     """Read and parse a batch of messages into index rows; runs in a worker process."""
+    from dmarctui.analysis import read_and_analyse
+
     fmt, folder, refs, limits = batch
     out = []
     for seq, ref in refs:

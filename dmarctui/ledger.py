@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from dmarctui.analysis import MessageOutcome
 from dmarctui.model import (
     BUCKETS,
     Bucket,
@@ -30,6 +30,9 @@ from dmarctui.model import (
     Problem,
     TlsReport,
 )
+
+if TYPE_CHECKING:  # outcomes come from the parser; the ledger is read without it (warm commands)
+    from dmarctui.analysis import MessageOutcome
 
 
 def report_ref(found: FoundReport | ReportFacts) -> str:

@@ -12,11 +12,8 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from dmarctui import worker_pool
-from dmarctui.analysis import MessageOutcome, read_and_analyse
-from dmarctui.ledger import FoundFailure, FoundTls, Ledger, report_ref
 from dmarctui.mailstore import MailStore, open_store
 from dmarctui.model import (
     AggregateReport,
@@ -29,7 +26,11 @@ from dmarctui.model import (
     MessageSummary,
     Problem,
 )
-from dmarctui.payloads import Limits
+
+if TYPE_CHECKING:  # the parser is imported when a message is parsed: not by a warm command
+    from dmarctui.analysis import MessageOutcome
+    from dmarctui.ledger import FoundFailure, FoundTls, Ledger
+    from dmarctui.payloads import Limits
 
 R = TypeVar("R")
 
@@ -95,6 +96,8 @@ class ScanResult:
         return self.ledger.warnings
 
     def is_counted(self, found: FoundReport) -> bool:
+        from dmarctui.ledger import report_ref
+
         return report_ref(found) not in self.ledger.uncounted
 
     def counted_reports(self) -> list[AggregateReport]:
@@ -102,7 +105,7 @@ class ScanResult:
         return [f.report for f in self.ledger.reports if self.is_counted(f)]
 
 
-OutcomeHook = Callable[[MessageOutcome, Bucket, Ledger], None]
+OutcomeHook = Callable[["MessageOutcome", Bucket, "Ledger"], None]
 
 
 def scan_iter(
@@ -122,6 +125,9 @@ def scan_iter(
         on_outcome: called in folder order with each message's outcome, its final bucket and
             the ledger so far.
     """
+    from dmarctui.ledger import Ledger
+    from dmarctui.payloads import Limits
+
     limits = limits or Limits()
     started = time.monotonic()
     result = ScanResult(store.path, store.format, Ledger())
@@ -200,10 +206,14 @@ def _outcomes(
 
 
 def _pooled(jobs: Iterable[tuple], workers: int) -> Generator[MessageOutcome, None, None]:
+    from dmarctui import worker_pool
+
     with worker_pool.pool(workers) as pool:
         yield from pool.imap(_analyse_job, jobs, chunksize=16)
 
 
 def _analyse_job(job: tuple[FolderFormat, Path, MessageRef, Limits, bool]) -> MessageOutcome:
+    from dmarctui.analysis import read_and_analyse
+
     fmt, folder, ref, limits, keep_xml = job
     return read_and_analyse(fmt, folder, ref, limits, keep_xml=keep_xml)[0]
