@@ -80,8 +80,7 @@ scroll it; **Esc** closes).
 
     def reload(self) -> None:
         self._found = self.dmarc.index.failures()
-        table = self.query_one(DataTable)
-        table.clear()
+        rows = []
         for found in self._found:
             report = found.report
             arrived = (
@@ -89,14 +88,15 @@ scroll it; **Esc** closes).
                 if report.arrival_epoch
                 else (report.arrival_date or "")
             )
-            table.add_row(
+            rows.append((
                 arrived,
                 report.source_ip or "",
                 ", ".join(report.reported_domain),
                 Text(", ".join(report.auth_failure), "red"),
                 report.original_from or report.original_mail_from or "",
                 report.original_subject or "",
-            )
+            ))  # fmt: skip
+        self.query_one(PaneTable).show_rows(rows)
         self.query_one("#failures-status", Label).update(
             count(len(self._found), "failure report")
             + (" · enter for details" if self._found else "")

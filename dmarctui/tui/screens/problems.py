@@ -88,14 +88,12 @@ were counted once, and messages that are not reports. **Enter** shows the messag
             )
         for problem in index.not_reports():
             rows.append(("not a report", problem.message, problem.reason))
-        table = self.query_one(DataTable)
-        table.clear()
-        self._messages = []
-        for kind, message, why in rows:
-            table.add_row(Text(kind, KIND_STYLES[kind]), why, message)
-            self._messages.append(message.split("#", 1)[0])
-        if not rows:
-            table.add_row(Text("none", "green"), "every message is a readable report", "")
+        table = self.query_one(PaneTable)
+        self._messages = [message.split("#", 1)[0] for _, message, _ in rows]
+        cells = [(Text(kind, KIND_STYLES[kind]), why, message) for kind, message, why in rows]
+        table.show_rows(
+            cells or [(Text("none", "green"), "every message is a readable report", "")]
+        )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

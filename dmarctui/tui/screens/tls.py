@@ -45,18 +45,21 @@ policy. **Enter** shows each policy and its failure details.
 
     def reload(self) -> None:
         self._found = self.dmarc.index.tls_reports()
-        table = self.query_one(DataTable)
-        table.clear()
-        for found in self._found:
-            report = found.report
-            table.add_row(
-                utc_time(report.begin),
-                report.organization_name,
-                ", ".join(sorted({p.policy_domain for p in report.policies})),
-                Text(f"{report.successful:,}", "green", justify="right"),
-                Text(f"{report.failed:,}", "bold red" if report.failed else "", justify="right"),
-                report.report_id,
+        self.query_one(PaneTable).show_rows([
+            (
+                utc_time(found.report.begin),
+                found.report.organization_name,
+                ", ".join(sorted({p.policy_domain for p in found.report.policies})),
+                Text(f"{found.report.successful:,}", "green", justify="right"),
+                Text(
+                    f"{found.report.failed:,}",
+                    "bold red" if found.report.failed else "",
+                    justify="right",
+                ),
+                found.report.report_id,
             )
+            for found in self._found
+        ])  # fmt: skip
         self.query_one("#tls-status", Label).update(
             count(len(self._found), "TLS report") + (" · enter for details" if self._found else "")
         )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, Self
 
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.widget import Widget
+from textual.widgets import DataTable
 from textual.widgets._data_table import RowKey
 
 from dmarctui.tui.widgets.scrolling import KeyTable
+
+ROWS_PAGE = 200
+"""Rows of :meth:`PaneTable.show_rows` put in the table at once: more than a screenful."""
 
 
 class PaneTable(KeyTable):
@@ -39,6 +43,34 @@ class PaneTable(KeyTable):
         self._drawn_size = Size(0, 0)
         self._drawn_virtual = Size(0, 0)
         self._drawn_theme = ""
+        self._rows: Sequence[Sequence[object]] = ()
+
+    def show_rows(self, rows: Sequence[Sequence[object]]) -> None:
+        """Make ``rows`` the table's rows: a page goes in now, the next as the cursor nears the
+        end, the rest on End. Adding a row costs a quarter of a millisecond and every pane is
+        filled when the app opens: 10,000 problem messages delayed its first frame by 3 s."""
+        self.clear()
+        self._rows = rows
+        self._add_rows_upto(ROWS_PAGE)
+
+    def _add_rows_upto(self, upto: int) -> None:
+        for row in self._rows[self.row_count : upto]:
+            self.add_row(*row)
+
+    def clear(self, columns: bool = False) -> Self:
+        self._rows = ()
+        super().clear(columns)
+        return self
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # Not stopped: the pane hears it too.
+        loaded = self.row_count
+        if event.data_table is self and event.cursor_row >= loaded - ROWS_PAGE // 4:
+            self._add_rows_upto(loaded + ROWS_PAGE)
+
+    def action_scroll_bottom(self) -> None:
+        self._add_rows_upto(len(self._rows))
+        super().action_scroll_bottom()
 
     def _on_resize(self, event: events.Resize) -> None:
         # Handlers run down the class hierarchy: preventing the default skips DataTable's own.
