@@ -195,7 +195,7 @@ def command_rows(
     if pdm is not None:
         rows.append(parsedmarc_row(name, folder, runs, pdm, pdm_limit, messages, colds))
     if tui:
-        rows += tui_rows(name, folder, db, runs, cold_wall)
+        rows += tui_rows(name, folder, db, max(runs, 2), cold_wall)  # counted, then stored
     if retriage:  # first: the warm rows below leave the stored result the later rows expect
         rows.append(retriage_row(name, folder, db, work, runs, cold_wall))
     for label, argv, forget in (
@@ -415,7 +415,7 @@ def main() -> int:
             shaped = build(size, records)
             runs = 1 if size * records > 500_000 else opts.runs
             name = f"synthetic {size:,} × {records} records"
-            rows += command_rows(name, shaped, work, runs, None, tui=False)
+            rows += command_rows(name, shaped, work, runs, None)
             for n in range(runs):  # each folder's indexes are big: not kept to the end
                 (work / f"{name}-{n}.sqlite3").unlink(missing_ok=True)
         if opts.keys:
