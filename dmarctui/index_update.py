@@ -147,7 +147,7 @@ def update(
     # write has dropped the indexes that would look its facts up, and there is little to replay).
     replayer: Replayer | None = None
     if first:
-        replayer = Replayer()
+        replayer = Replayer(conn)
     elif accounted and plan.appended and not bulk:
         replayer = Appender(conn)
     dirty = bool(plan.delete or plan.to_read) or not accounted
