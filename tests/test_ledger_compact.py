@@ -98,20 +98,30 @@ def test_replay_clears_and_sets_verdicts_like_the_in_memory_ledger(
         assert verdicts(index._conn) == reference(grown, index._conn)
 
 
-def test_replay_after_the_first_copy_and_a_collider_went(grown: Path, tmp_path: Path) -> None:
-    """Stored copies and collision flags that no longer hold are cleared by the replay."""
+def test_replay_after_copies_and_colliders_went(grown: Path, tmp_path: Path) -> None:
+    """Stored copies and collision flags that no longer hold are cleared by the replay: a
+    first copy whose only duplicate went, a first copy with copies, a report that collided."""
     with Index.open(grown, db=tmp_path / "grown.sqlite3") as index:
         conn = index._conn
         before = verdicts(conn)
-        flagged = [key for key, _, first, _, copies, collision in before if copies or collision]
-        gone = {flagged[0], flagged[-1]}
+        (only_copy,) = conn.execute(
+            "SELECT m.key FROM reports r JOIN messages m ON m.id = r.message_id"
+            " WHERE NOT r.is_first AND r.content_key IN"
+            " (SELECT content_key FROM reports WHERE is_first AND copies = 1)"
+            " ORDER BY m.seq DESC LIMIT 1"
+        ).fetchone()
+        flagged = [key for key, _, _, _, copies, collision in before if copies or collision]
+        gone = {only_copy, flagged[0], flagged[-1]}
         for path in (grown / "cur").iterdir():
             if path.name.split(":")[0] in gone:
                 path.unlink()
         update(index)
         after = verdicts(conn)
         assert after == reference(grown, conn)
-        assert after != [row for row in before if row[0] not in gone]  # something was cleared
+        kept = [row for row in before if row[0] not in gone]
+        assert len(after) == len(kept)
+        cleared = [old for old, new in zip(kept, after, strict=True) if old[4:] > new[4:]]
+        assert cleared  # copies or collision flags went down
 
 
 def test_digest_key_keeps_distinct_texts_distinct() -> None:
