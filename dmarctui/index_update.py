@@ -139,7 +139,8 @@ def update(
     stats = UpdateStats()
     limits = limits or Limits()
     with lock:
-        _forget_bad_sources(conn)
+        # Messages forgotten here are still in their directories: list them all.
+        trust_stamps = not _forget_bad_sources(conn) and trust_stamps
         first = conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
         # The stored verdicts are those of the stored messages, under today's rules (an update
         # killed before its accounting, or an older dmarctui, leaves them otherwise).
@@ -163,6 +164,8 @@ def update(
     with lock, _transaction(conn):
         if dirty:  # gone until the accounting is done: a kill before then replays next time
             conn.execute("DELETE FROM meta WHERE key = ?", (LEDGER_KEY,))
+            # and until the rows match the listing: a kill before then lists it all next time
+            conn.execute("DELETE FROM meta WHERE key = ?", (STAMPS_KEY,))
         if bulk:
             _defer_indexes(conn)
         if plan.delete:
@@ -249,7 +252,7 @@ _BAD_SOURCES = (
 )
 
 
-def _forget_bad_sources(conn: sqlite3.Connection) -> None:
+def _forget_bad_sources(conn: sqlite3.Connection) -> bool:
     """Drop messages whose records have a source IP that is not an address (``ip_key`` NULL),
     stored by a dmarctui that did not check it: they are read again, and are errors now. An
     indexed lookup, so an index without any costs nothing."""
@@ -257,23 +260,80 @@ def _forget_bad_sources(conn: sqlite3.Connection) -> None:
     if bad:
         with _transaction(conn):
             conn.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in bad))
+    return bool(bad)
 
 
 def _plan(
     conn: sqlite3.Connection, store: MailStore, stats: UpdateStats, trust_stamps: bool = False
 ) -> _Plan:
+    stamps: dict[str, list[int]] = {}
+    before: dict[str, Any] = {}
+    if isinstance(store, MaildirStore):
+        stamps = _stamps(store.path)  # before the listing: a change during it shows next time
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (STAMPS_KEY,)).fetchone()
+        before = {} if row is None else json.loads(row[0])
+        trusted = _trusted(before, stamps) if trust_stamps else set()
+        if trusted:
+            plan = _plan_appended_mail(conn, store, trusted, stats)
+            if plan is not None:
+                plan.stamps = _settled(stamps, before["full"])
+                return plan
     rows = conn.execute("SELECT key, id, location, size, mtime, seq FROM messages")
     stored: dict[str, _Stored] = {row[0]: row for row in rows}
     if isinstance(store, MboxStore):
         return _plan_mbox(conn, store, stored, stats)
     if not isinstance(store, MaildirStore):
         return _diff(store.listing(), 0, stored, stats)
-    stamps = _stamps(store.path)  # before the listing: a change during it shows next time
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (STAMPS_KEY,)).fetchone()
-    before: dict[str, Any] = {} if row is None else json.loads(row[0])
-    known = _known(before, stamps, stored) if trust_stamps else {}
+    trusted = _trusted(before, stamps) if trust_stamps else set()
+    known = {
+        location: (size, mtime)
+        for _, _, location, size, mtime, _ in stored.values()
+        if location.partition("/")[0] in trusted
+    }
     plan = _diff(store.listing(known), 0, stored, stats)
-    plan.stamps = _settled(stamps, before["full"] if known else time.time())
+    plan.stamps = _settled(stamps, before["full"] if trusted else time.time())
+    return plan
+
+
+def _plan_appended_mail(
+    conn: sqlite3.Connection, store: MaildirStore, trusted: set[str], stats: UpdateStats
+) -> _Plan | None:
+    """The plan when the trusted directories hold what they held and the others only gained
+    files, all named after every stored message (new mail, as it is delivered): only the
+    changed directories are listed, and only their stored messages are compared. None when
+    anything else changed: the caller lists the whole folder.
+    """
+    changed = tuple(sub for sub in ("new", "cur") if sub not in trusted)
+    marks = ", ".join("?" * len(changed))
+    stored = {
+        row[0]: row
+        for row in conn.execute(
+            "SELECT key, location, size, mtime FROM messages"
+            f" WHERE substr(location, 1, 4) IN ({marks})",
+            [f"{sub}/" for sub in changed],
+        )
+    }
+    listing = store.listing(subfolders=changed) if changed else []
+    fresh: list[Listed] = []
+    for listed in listing:
+        old = stored.pop(listed[0], None)
+        if old is None:
+            fresh.append(listed)
+        elif old[1:] != listed[1:]:
+            return None  # moved, changed or replaced
+    if stored:
+        return None  # gone, or moved to a trusted directory (which would have changed)
+    count, last_key, last_seq = conn.execute(
+        "SELECT count(*), max(key), max(seq) FROM messages"
+    ).fetchone()
+    if fresh and last_key is not None and fresh[0][0] <= last_key:
+        return None  # not after every stored message: positions shift
+    first_seq = -1 if last_seq is None else last_seq
+    stats.unchanged += count
+    stats.new += len(fresh)
+    plan = _Plan()
+    plan.to_read = [(first_seq + n, MessageRef(*listed)) for n, listed in enumerate(fresh, 1)]
+    plan.appended = True
     return plan
 
 
@@ -303,22 +363,13 @@ def _stamps(folder: Path) -> dict[str, list[int]]:
     return stamps
 
 
-def _known(
-    before: dict[str, Any], stamps: dict[str, list[int]], stored: dict[str, _Stored]
-) -> dict[str, tuple[int, float]]:
-    """Location -> (size, mtime) of the stored messages in directories whose stamp is the one
-    ``before`` holds from the last update, which listed them: they are listed without a stat.
-    At 100,000 messages the stats were a third of a rescan that finds nothing new."""
+def _trusted(before: dict[str, Any], stamps: dict[str, list[int]]) -> set[str]:
+    """The subfolders whose stamp is the one ``before`` holds from the last update, which
+    listed them: they hold the same files, with the stored sizes and mtimes. At 100,000
+    messages the stats were a third of a rescan that finds nothing new."""
     if time.time() - before.get("full", 0.0) >= FULL_LISTING_EVERY:
-        return {}
-    same = {sub for sub, stamp in stamps.items() if before.get(sub) == stamp}
-    if not same:
-        return {}
-    return {
-        location: (size, mtime)
-        for _, _, location, size, mtime, _ in stored.values()
-        if location.partition("/")[0] in same
-    }
+        return set()
+    return {sub for sub, stamp in stamps.items() if before.get(sub) == stamp}
 
 
 def _settled(stamps: dict[str, list[int]], full: float) -> dict[str, Any]:

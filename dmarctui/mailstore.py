@@ -93,17 +93,24 @@ class MaildirStore(MailStore):
     def refs(self) -> Iterator[MessageRef]:
         return iter([MessageRef(*listed) for listed in self.listing()])
 
-    def listing(self, known: Mapping[str, tuple[int, float]] | None = None) -> list[Listed]:
+    def listing(
+        self,
+        known: Mapping[str, tuple[int, float]] | None = None,
+        subfolders: tuple[str, ...] = ("new", "cur"),
+    ) -> list[Listed]:
         """Every message; an entry that cannot be listed (a subfolder, a symlink loop) is
         listed too, as an error entry whose ``read`` says why, so the rest is still scanned.
 
         ``known`` maps locations (``cur/NAME``) to the size and mtime to list them with instead
         of a stat: the caller vouches that their directory did not change since (a file name
-        there is never reused for other bytes, by Maildir's rules).
+        there is never reused for other bytes, by Maildir's rules). ``subfolders``: only
+        these are listed.
         """
         found: dict[str, Listed] = {}
         known = known or {}
         for sub in ("new", "cur"):  # cur second: a message caught mid-move is listed in cur/
+            if sub not in subfolders:
+                continue
             prefix = f"{sub}/"
             try:
                 for name, facts in _regular_files(self.path / sub, prefix, known):

@@ -72,14 +72,27 @@ def test_a_file_rewritten_in_place_is_unseen_until_a_full_listing(
         assert_equals_fresh_scan(index)
 
 
-def test_new_mail_in_new_is_found_while_cur_is_trusted(folder: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def full_listings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts updates that compared a listing of the whole folder with every stored message."""
+    calls: list[int] = []
+    real = index_update._diff
+    monkeypatch.setattr(index_update, "_diff", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    return calls
+
+
+def test_new_mail_in_new_is_found_while_cur_is_trusted(
+    folder: Path, tmp_path: Path, full_listings: list[int]
+) -> None:
     with Index.open(folder, db=tmp_path / "i.db") as index:
         quick(index)
+        assert full_listings == [1]
         (folder / "new" / "1719900000.Mnew.mx1").write_bytes(report(9))
         changed(folder / "new")
         assert quick(index) == (1, 0, 0, 5, 1)
         assert_equals_fresh_scan(index)
         assert quick(index) == (0, 0, 0, 6, 0)
+        assert full_listings == [1]  # new/ listed alone, nothing else compared
 
 
 def test_flags_changed_moved_and_removed_are_found(folder: Path, tmp_path: Path) -> None:
@@ -129,3 +142,54 @@ def test_stamps_are_kept_only_when_settled_and_complete(tmp_path: Path) -> None:
         (folder / "new" / "1719900000.Mnew.mx1").write_bytes(report(9))
         update(index, trust_stamps=True, cancel=cancel)
         assert stamps(index) == {}
+
+
+def rows(index: Index) -> list[tuple[object, ...]]:
+    return index._conn.execute(
+        "SELECT key, seq, location, size, mtime, bucket FROM messages ORDER BY seq"
+    ).fetchall()
+
+
+def assert_equals_cold(index: Index, tmp_path: Path) -> None:
+    """Positions, locations, stamps of the files and buckets as a first build lists them."""
+    db = tmp_path / "cold.db"
+    db.unlink(missing_ok=True)
+    with Index.open(index.folder, db=db) as cold:
+        update(cold)
+        assert rows(index) == rows(cold)
+    assert_equals_fresh_scan(index)
+
+
+@pytest.mark.parametrize(
+    "name", ["1719900000.Mlater.mx1", "1719700000.Mearlier.mx1", "1719800001.M000001P4242Q1.mx1"]
+)
+def test_new_mail_after_before_or_beside_the_stored_messages(
+    folder: Path, tmp_path: Path, name: str, full_listings: list[int]
+) -> None:
+    """Named after every stored message, it is appended; named before one, or like one in
+    cur/ (a copy caught mid-move), the folder is listed in full and positions shift."""
+    with Index.open(folder, db=tmp_path / "i.db") as index:
+        quick(index)
+        (folder / "new" / name).write_bytes(report(9))
+        changed(folder / "new")
+        stats = update(index, trust_stamps=True)
+        assert (stats.new, stats.changed, stats.gone, stats.bodies_read) == (
+            (0, 0, 0, 0) if "Q1." in name else (1, 0, 0, 1)
+        )
+        assert len(full_listings) == (1 if "later" in name else 2)
+        assert_equals_cold(index, tmp_path)
+
+
+def test_mail_left_in_new_and_mail_gone_from_new(folder: Path, tmp_path: Path) -> None:
+    with Index.open(folder, db=tmp_path / "i.db") as index:
+        quick(index)
+        (folder / "new" / "1719900000.Ma.mx1").write_bytes(report(9))
+        changed(folder / "new")
+        assert quick(index) == (1, 0, 0, 5, 1)  # the one left in new/ is unchanged
+        assert_equals_cold(index, tmp_path)
+        for path in (folder / "new").iterdir():
+            if "Ma" not in path.name:
+                path.unlink()  # a message deleted from new/
+        changed(folder / "new")
+        assert quick(index) == (0, 0, 1, 5, 0)
+        assert_equals_cold(index, tmp_path)
