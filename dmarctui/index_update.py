@@ -133,7 +133,7 @@ def update(
     """Index new and changed messages of ``store`` and drop gone ones; yields progress.
 
     ``trust_stamps``: a Maildir directory whose stamp did not change since the last update
-    listed it has the same files, and they are not stat'ed again (see :func:`_known`).
+    listed it has the same files, and they are not stat'ed again (see :func:`_trusted`).
     """
     started = time.monotonic()
     stats = UpdateStats()
