@@ -163,8 +163,13 @@ class Index:
         limits: Limits | None = None,
         cancel: threading.Event | None = None,
         workers: int | None = None,
+        trust_stamps: bool = False,
     ) -> Generator[Progress, None, UpdateStats]:
         """Index what changed in the folder; yields progress about every quarter second.
+
+        ``trust_stamps``: the files of a Maildir directory whose stamp is unchanged since the
+        last update are not stat'ed (at most for an hour; a file rewritten in place, which
+        Maildir forbids, goes unseen until then).
 
         One update runs at a time: a second one (the TUI starts the next as soon as it has
         cancelled the last) waits for the first to stop before it lists the folder, or both
@@ -174,7 +179,7 @@ class Index:
             return (
                 yield from update(
                     self._conn, self._lock, self.store, limits=limits, cancel=cancel,
-                    workers=workers,
+                    workers=workers, trust_stamps=trust_stamps,
                 )
             )  # fmt: skip
 

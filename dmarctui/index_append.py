@@ -21,18 +21,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from dmarctui.index_replay import Replayer, list_rows, store_report_verdicts
-from dmarctui.ledger import LEDGER_RULES, Accounts, ReportFacts
+from dmarctui.index_replay import Replayer, list_rows
+from dmarctui.ledger import LEDGER_RULES, Accounts, stored_facts
 
 LEDGER_KEY = "ledger"
 """Meta key holding :func:`ledger_state` as of the last accounting."""
 
 _FIRST_COPY = (
-    "SELECT r.pk, m.key FROM reports r JOIN messages m ON m.id = r.message_id"
+    "SELECT m.key FROM reports r JOIN messages m ON m.id = r.message_id"
     " WHERE r.content_key = ? AND r.is_first"
 )
 _SAME_ID = (
-    "SELECT m.id, m.key, r.part, r.filename, r.content_key, r.report_id, r.email, r.org_name,"
+    "SELECT r.pk, m.key, r.part, r.filename, r.content_key, r.report_id, r.email, r.org_name,"
     " r.begin, r.end, r.records_key, r.policy_key FROM reports r"
     " JOIN messages m ON m.id = r.message_id WHERE r.report_id = ? AND r.is_first"
     " ORDER BY m.seq, r.pk"
@@ -61,18 +61,15 @@ class Appender(Replayer):
 
     Before a message is accounted, what the index holds about its content keys, report ids and
     digests is looked up once each (an indexed query); from then on the ledger in memory knows
-    them, including what earlier new messages added.
+    them, including what earlier new messages added. The verdicts are written as a replay
+    writes them (the copies and collision flags of stored reports included); only the lists of
+    duplicates, collisions and issues are appended to instead of compared whole.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        super().__init__()
+        super().__init__(conn)
         self._conn = conn
         self._asked: set[tuple[str, str]] = set()
-        self._stored_first: dict[str, int] = {}
-        """Content key -> pk of its first copy among the stored reports."""
-        self._stored_refs: dict[str, tuple[int, str]] = {}
-        """``message#part`` -> (message id, part) of stored reports that new ones may collide
-        with."""
 
     def message(
         self,
@@ -98,15 +95,12 @@ class Appender(Replayer):
                 asked.add(("content", content_key))
                 first = conn.execute(_FIRST_COPY, (content_key,)).fetchone()
                 if first is not None:
-                    self._stored_first[content_key] = first[0]
-                    accounts.resume_content(content_key, first[1])
+                    accounts.resume_content(content_key, first[0])
             if ("report_id", report_id) not in asked:
                 asked.add(("report_id", report_id))
-                earlier = []
-                for message_id, *facts in conn.execute(_SAME_ID, (report_id,)):
-                    found = ReportFacts(*facts)
-                    earlier.append(found)
-                    self._stored_refs[f"{found.message}#{found.part}"] = (message_id, found.part)
+                earlier = [
+                    stored_facts(facts, pk) for pk, *facts in conn.execute(_SAME_ID, (report_id,))
+                ]
                 if earlier:
                     accounts.resume_report_id(report_id, earlier)
         for digest in digests:
@@ -116,30 +110,9 @@ class Appender(Replayer):
                 if first is not None:
                     accounts.resume_other(digest, first[0])
 
-    def store(self, conn: sqlite3.Connection) -> Accounts:
-        """Write the new messages' verdicts and the stored ones they changed; append the lists."""
-        accounts = self.accounts
-        conn.executemany("UPDATE messages SET bucket = ? WHERE id = ?", self.bucket_updates)
-        touched = {row[3] for rows in self.reports.values() for row in rows}
-        copies = {
-            key: conn.execute(
-                "SELECT count(*) FROM reports WHERE content_key = ?", (key,)
-            ).fetchone()[0]
-            for key in touched
-        }
-        store_report_verdicts(conn, self, copies)
-        conn.executemany(
-            "UPDATE reports SET copies = ? WHERE pk = ? AND copies != ?",
-            [(copies[key] - 1, pk, copies[key] - 1) for key, pk in self._stored_first.items()],
-        )
-        refs = {c.first for c in accounts.collisions} | {c.second for c in accounts.collisions}
-        conn.executemany(
-            "UPDATE reports SET collision = 1 WHERE message_id = ? AND part = ? AND NOT collision",
-            [self._stored_refs[ref] for ref in refs if ref in self._stored_refs],
-        )
-        self.store_others(conn)
-        for table, columns, rows in list_rows(accounts):
+    def _store_lists(self, conn: sqlite3.Connection) -> None:
+        """Append the new messages' duplicates, collisions and issues to the stored lists."""
+        for table, columns, rows in list_rows(self.accounts):
             if rows:
                 marks = ", ".join("?" * len(rows[0]))
                 conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
-        return accounts

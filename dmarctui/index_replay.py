@@ -12,12 +12,13 @@ end.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from array import array
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dmarctui.index_rows import FAILURE_COLUMNS, REPORT_COLUMNS, TLS_COLUMNS, MessageRows
-from dmarctui.ledger import Accounts, MessageFacts, OtherFacts, ReportFacts
+from dmarctui.ledger import Accounts, MessageFacts, OtherFacts, ReportFacts, stored_facts
 from dmarctui.model import Problem
 
 _OTHER_TABLES = ("failures", "tls")
@@ -31,23 +32,20 @@ _FAILURE_DIGEST = FAILURE_COLUMNS.index("digest")
 _TLS_DIGEST, _TLS_REPORT_ID = TLS_COLUMNS.index("digest"), TLS_COLUMNS.index("report_id")
 
 
+_STREAM = (
+    "SELECT m.id, m.key, m.bucket, m.not_report_reason, r.pk, r.part, r.filename, r.content_key,"
+    " r.report_id, r.email, r.org_name, r.begin, r.end, r.records_key, r.policy_key, r.is_first,"
+    " r.counted, r.copies, r.collision FROM messages m LEFT JOIN reports r ON r.message_id = m.id"
+    " ORDER BY m.seq, r.pk"
+)
+
+
 def replay(conn: sqlite3.Connection) -> Accounts:
     """Recompute and store every order-dependent verdict; returns the accounts."""
-    # Every report's facts are held at once, so values that repeat from report to report (the
-    # reporter, the policy, the day) are kept once: at 100,000 reports that saves ~40 MB.
-    replayer = Replayer()
-    share = replayer.share
-    reports: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for (message_id, pk, part, filename, content_key, report_id, email, org_name, begin, end,
-         records_key, policy_key, *verdict) in conn.execute(
-        "SELECT message_id, pk, part, filename, content_key, report_id, email, org_name, begin,"
-        " end, records_key, policy_key, is_first, counted, copies, collision"
-        " FROM reports ORDER BY message_id, pk"
-    ):  # fmt: skip
-        reports[message_id].append((
-            pk, share(part), filename, content_key, report_id, share(email), share(org_name),
-            share(begin), share(end), records_key, share(policy_key), *verdict,
-        ))  # fmt: skip
+    # Messages and their reports are streamed in folder order, one message at a time: holding
+    # every report's row first took ~1 KB per report. Failure and TLS reports and problems are
+    # few and read at once.
+    replayer = Replayer(conn)
     others: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
     for table, report_id in zip(_OTHER_TABLES, ("''", "report_id"), strict=True):
         grouped: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
@@ -62,20 +60,58 @@ def replay(conn: sqlite3.Connection) -> Accounts:
         "SELECT message_id, part, filename, reason FROM problems ORDER BY id"
     ):
         problems[message_id].append((part, filename, reason))
-    for id_, key, bucket, reason in conn.execute(
-        "SELECT id, key, bucket, not_report_reason FROM messages ORDER BY seq"
-    ).fetchall():
-        replayer.message(
-            id_,
-            key,
-            bucket,
-            reason,
-            reports.pop(id_, []),
-            others["failures"].pop(id_, []),
-            others["tls"].pop(id_, []),
-            problems.pop(id_, []),
-        )
+    current: tuple[Any, ...] | None = None
+    reports: list[tuple[Any, ...]] = []
+
+    def flush() -> None:
+        if current is not None:
+            id_, key, bucket, reason = current
+            replayer.message(
+                id_, key, bucket, reason, reports,
+                others["failures"].pop(id_, []), others["tls"].pop(id_, []),
+                problems.pop(id_, []),
+            )  # fmt: skip
+
+    for id_, key, bucket, reason, pk, *report in conn.execute(_STREAM):
+        if current is None or current[0] != id_:
+            flush()
+            current, reports = (id_, key, bucket, reason), []
+        if pk is not None:
+            reports.append((pk, *report))
+    flush()
     return replayer.store(conn)
+
+
+class StoredAccounts(Accounts):
+    """:class:`Accounts` over an index: a first copy is kept under its report id as its row's
+    key (an int, not eleven fields), read back when a later report has the same id, and each
+    collision is noted by the keys of its two rows."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self._conn = conn
+        self.collided: set[int] = set()
+        """Rows of reports in a collision."""
+
+    def _keep(self, found: ReportFacts) -> object:
+        assert found.pk is not None
+        return found.pk
+
+    def _recall(self, kept: object) -> ReportFacts:
+        assert isinstance(kept, int)
+        row = self._conn.execute(_FACTS_OF_ROW, (kept,)).fetchone()
+        return stored_facts(row, kept)
+
+    def _collided(self, earlier: ReportFacts, later: ReportFacts) -> None:
+        assert earlier.pk is not None and later.pk is not None
+        self.collided.update((earlier.pk, later.pk))
+
+
+_FACTS_OF_ROW = (
+    "SELECT m.key, r.part, r.filename, r.content_key, r.report_id, r.email, r.org_name, r.begin,"
+    " r.end, r.records_key, r.policy_key FROM reports r JOIN messages m ON m.id = r.message_id"
+    " WHERE r.pk = ?"
+)
 
 
 class Replayer:
@@ -85,17 +121,27 @@ class Replayer:
     filename, content key, report id, email, org name, begin, end, records key, policy key and
     the stored is_first, counted, copies, collision), its failure and TLS rows (id, digest,
     report id, stored is_first) and its problems (part, filename, reason).
+
+    Nothing of a message is kept once it is accounted but the verdicts that differ from the
+    stored ones, as arrays of row keys (8 bytes each): a first build of 100,000 messages kept
+    every row's facts until the end, ~1 KB per report. What later messages change of earlier
+    verdicts (copies, collision flags) is written from what is noted on the way.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self.share = _sharer()
-        self.accounts = Accounts()
-        self.reports: dict[int, list[tuple[Any, ...]]] = {}
-        self.others: dict[str, dict[int, list[tuple[Any, ...]]]] = {t: {} for t in _OTHER_TABLES}
-        self.keys: dict[int, str] = {}
-        self.first_reports: set[int] = set()
-        self.first_others: set[tuple[str, int]] = set()
-        self.bucket_updates: list[tuple[str, int]] = []
+        self.accounts = StoredAccounts(conn)
+        self._report_verdicts: dict[tuple[int, int], array[int]] = {}
+        """(is_first, counted) -> rows of reports whose stored pair differs."""
+        self._other_firsts: dict[tuple[str, int], array[int]] = {}
+        """(table, is_first) -> rows of failure or TLS reports whose stored flag differs."""
+        self._buckets: dict[str, array[int]] = {}
+        """Bucket -> messages whose stored bucket differs."""
+        self._copied: set[str] = set()
+        """Content keys whose first copy's ``copies`` may change: a duplicate was accounted,
+        or a stored row said there were copies."""
+        self._stored_collision: set[int] = set()
+        """Rows stored with the collision flag set."""
 
     def message(
         self,
@@ -110,18 +156,9 @@ class Replayer:
     ) -> None:
         """Account one message; messages must come in folder order."""
         share = self.share
-        self.keys[id_] = key
-        if reports:
-            self.reports[id_] = reports
-        for table, group in (("failures", failures), ("tls", tls)):
-            if group:
-                self.others[table][id_] = group
         facts = MessageFacts(
             key=key,
-            reports=tuple(
-                ReportFacts(key, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
-                for r in reports
-            ),
+            reports=tuple(stored_facts((key, *r[1:11]), r[0]) for r in reports),
             failures=tuple(OtherFacts(f[1], f[2]) for f in failures),
             tls=tuple(OtherFacts(t[1], t[2]) for t in tls),
             problems=tuple(
@@ -130,15 +167,30 @@ class Replayer:
             ),
             not_report_reason=share(not_report_reason),
         )
-        verdict = self.accounts.account(facts)
-        self.first_reports.update(reports[i][0] for i in verdict.reports)
-        for table, group, chosen in (
+        accounts = self.accounts
+        verdict = accounts.account(facts)
+        # A report is counted unless it was merged into an earlier one, which is decided as it
+        # is accounted: its (is_first, counted) pair is final now.
+        chosen = set(verdict.reports)
+        for i, row in enumerate(reports):
+            first = i in chosen
+            pair = (int(first), int(first and f"{key}#{row[1]}" not in accounts.uncounted))
+            if pair != (row[11], row[12]):
+                _note(self._report_verdicts, pair, row[0])
+            if not first or row[13]:
+                self._copied.add(row[3])
+            if row[14]:
+                self._stored_collision.add(row[0])
+        for table, group, picked in (
             ("failures", failures, verdict.failures),
             ("tls", tls, verdict.tls),
         ):
-            self.first_others.update((table, group[i][0]) for i in chosen)
+            firsts = set(picked)
+            for i, row in enumerate(group):
+                if (i in firsts) != bool(row[3]):
+                    _note(self._other_firsts, (table, int(i in firsts)), row[0])
         if verdict.bucket != bucket:
-            self.bucket_updates.append((verdict.bucket, id_))
+            _note(self._buckets, verdict.bucket, id_)
 
     def written(
         self,
@@ -149,14 +201,12 @@ class Replayer:
         tls_ids: Sequence[int],
     ) -> None:
         """Account a message just inserted as new rows (their verdict columns at the defaults)."""
-        share = self.share
         part, filename, content_key, report_id, email, org, begin, end, records, policy = (
             _FACT_COLUMNS
         )
-        reports = [  # part names differ from report to report: not worth sharing
-            (pk, row[part], row[filename], row[content_key], row[report_id],
-             share(row[email]), share(row[org]), share(row[begin]), share(row[end]),
-             row[records], share(row[policy]), 0, 0, 0, 0)
+        reports = [
+            (pk, row[part], row[filename], row[content_key], row[report_id], row[email],
+             row[org], row[begin], row[end], row[records], row[policy], 0, 0, 0, 0)
             for pk, (row, _) in zip(report_pks, rows.reports, strict=True)
         ]  # fmt: skip
         failures = [
@@ -174,23 +224,53 @@ class Replayer:
 
     def store(self, conn: sqlite3.Connection) -> Accounts:
         """Write the verdicts that differ from the stored ones; returns the accounts."""
-        conn.executemany("UPDATE messages SET bucket = ? WHERE id = ?", self.bucket_updates)
-        copies = Counter(row[3] for rows in self.reports.values() for row in rows)
-        store_report_verdicts(conn, self, copies)
-        self.store_others(conn)
-        _store_lists(conn, self.accounts)
+        conn.executemany(
+            "UPDATE messages SET bucket = ? WHERE id = ?",
+            ((bucket, id_) for bucket, ids in self._buckets.items() for id_ in ids),
+        )
+        conn.executemany(
+            "UPDATE reports SET is_first = ?, counted = ? WHERE pk = ?",
+            ((*pair, pk) for pair, pks in self._report_verdicts.items() for pk in pks),
+        )
+        for (table, first), ids in self._other_firsts.items():
+            conn.executemany(
+                f"UPDATE {table} SET is_first = ? WHERE id = ?", ((first, id_) for id_ in ids)
+            )
+        self._store_copies(conn)
+        collided = self.accounts.collided
+        conn.executemany(
+            "UPDATE reports SET collision = 0 WHERE pk = ?",
+            ((pk,) for pk in self._stored_collision - collided),
+        )
+        conn.executemany(
+            "UPDATE reports SET collision = 1 WHERE pk = ? AND NOT collision",
+            ((pk,) for pk in collided - self._stored_collision),
+        )
+        self._store_lists(conn)
         return self.accounts
 
-    def store_others(self, conn: sqlite3.Connection) -> None:
-        """Write the failure and TLS reports' ``is_first`` where it changed."""
-        for table, grouped in self.others.items():
-            changed = [
-                (int((table, row[0]) in self.first_others), row[0])
-                for rows in grouped.values()
-                for row in rows
-                if bool(row[3]) != ((table, row[0]) in self.first_others)
-            ]
-            conn.executemany(f"UPDATE {table} SET is_first = ? WHERE id = ?", changed)
+    def _store_copies(self, conn: sqlite3.Connection) -> None:
+        """Set ``copies`` (the other rows with its content key) on each first copy, 0 on the
+        rest, for the content keys that may have changed; is_first must be written first."""
+        for content_key in sorted(self._copied):
+            (rows,) = conn.execute(
+                "SELECT count(*) FROM reports WHERE content_key = ?", (content_key,)
+            ).fetchone()
+            conn.execute(
+                "UPDATE reports SET copies = CASE WHEN is_first THEN ? ELSE 0 END"
+                " WHERE content_key = ? AND copies != CASE WHEN is_first THEN ? ELSE 0 END",
+                (rows - 1, content_key, rows - 1),
+            )
+
+    def _store_lists(self, conn: sqlite3.Connection) -> None:
+        _store_lists(conn, self.accounts)
+
+
+def _note(notes: dict[Any, array[int]], what: Any, row: int) -> None:
+    found = notes.get(what)
+    if found is None:
+        found = notes[what] = array("q")
+    found.append(row)
 
 
 def _sharer() -> Callable[[Any], Any]:
@@ -201,35 +281,6 @@ def _sharer() -> Callable[[Any], Any]:
         return seen.setdefault(value, value)
 
     return share
-
-
-def store_report_verdicts(
-    conn: sqlite3.Connection, replayer: Replayer, copies: Mapping[str, int]
-) -> None:
-    """Write the verdicts of the reports ``replayer`` accounted, where they changed.
-
-    ``copies`` holds how many report rows of the index have each content key.
-    """
-    accounts = replayer.accounts
-    in_collision = {c.first for c in accounts.collisions} | {c.second for c in accounts.collisions}
-    updates = []
-    for message_id, rows in replayer.reports.items():
-        for row in rows:
-            pk, part = row[0], row[1]
-            ref = f"{replayer.keys[message_id]}#{part}"
-            is_first = pk in replayer.first_reports
-            verdict = (
-                int(is_first),
-                int(is_first and ref not in accounts.uncounted),
-                copies[row[3]] - 1 if is_first else 0,
-                int(ref in in_collision),
-            )
-            if verdict != tuple(row[11:15]):
-                updates.append((*verdict, pk))
-    conn.executemany(
-        "UPDATE reports SET is_first = ?, counted = ?, copies = ?, collision = ? WHERE pk = ?",
-        updates,
-    )
 
 
 def list_rows(accounts: Accounts) -> list[tuple[str, str, list[tuple[Any, ...]]]]:

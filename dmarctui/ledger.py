@@ -15,9 +15,11 @@ the same id), it decides the next messages as if it had seen them all.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dmarctui.model import (
     BUCKETS,
@@ -73,6 +75,8 @@ class ReportFacts:
     records_key: str
     policy_key: str
     """A canonical spelling of ``policy_published``: equal keys, equal policies."""
+    pk: int | None = None
+    """The report's row in an index, when the facts come from one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,15 @@ class Verdict:
     reports: tuple[int, ...] = ()
     failures: tuple[int, ...] = ()
     tls: tuple[int, ...] = ()
+
+
+def stored_facts(row: Sequence[Any], pk: int) -> ReportFacts:
+    """The facts of a report from an index: (message key, part, filename, content key, report
+    id, email, org name, begin, end, records key, policy key) and the row's key."""
+    message, part, filename, content, report_id, email, org, begin, end, records, policy = row
+    return ReportFacts(
+        message, part, filename, content, report_id, email, org, begin, end, records, policy, pk
+    )
 
 
 def report_facts(found: FoundReport) -> ReportFacts:
@@ -138,9 +151,28 @@ def facts_of(outcome: MessageOutcome) -> MessageFacts:
     )
 
 
+def digest_key(digest: str) -> str | bytes:
+    """A SHA-256 hex digest as its 32 bytes (65 bytes of Python object instead of 113), any
+    other text as itself: the ledger keeps one per report, a tenth of its memory at 100,000.
+    Only lowercase hex of the right length is converted, so distinct texts stay distinct."""
+    if len(digest) == 64 and _LOWER_HEX.fullmatch(digest):
+        return bytes.fromhex(digest)
+    return digest
+
+
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
+
+
 @dataclass
 class Accounts:
-    """Feeds on message facts in folder order and keeps the folder's accounts."""
+    """Feeds on message facts in folder order and keeps the folder's accounts.
+
+    Per report it keeps only what later reports are compared with: its content key (as
+    :func:`digest_key`) with the message of its first copy, and under its report id whatever
+    :meth:`_keep` returns, from which :meth:`_recall` gives the facts back when another report
+    has the same id (rare). Here that is the facts themselves; an index keeps the row's key and
+    reads the rest back (:class:`dmarctui.index_replay.StoredAccounts`).
+    """
 
     duplicates: list[Duplicate] = field(default_factory=list)
     collisions: list[Collision] = field(default_factory=list)
@@ -150,10 +182,11 @@ class Accounts:
     buckets: Counter[str] = field(default_factory=Counter)
     uncounted: set[str] = field(default_factory=set)
     """``message#part`` of reports merged into another (a date-range-only collision)."""
-    bucket_of: dict[str, Bucket] = field(default_factory=dict)
-    _by_content: dict[str, str] = field(default_factory=dict)
-    _by_report_id: dict[str, list[ReportFacts]] = field(default_factory=dict)
-    _other_seen: dict[str, str] = field(default_factory=dict)
+    _by_content: dict[str | bytes, str] = field(default_factory=dict)
+    _by_report_id: dict[str, object] = field(default_factory=dict)
+    """Report id -> what :meth:`_keep` returned for its first copies: one, or a list of them
+    in folder order (a list costs 70 bytes, and most report ids are seen once)."""
+    _other_seen: dict[str | bytes, str] = field(default_factory=dict)
 
     @property
     def messages(self) -> int:
@@ -164,26 +197,54 @@ class Accounts:
 
     def first_copy(self, content_key: str) -> str | None:
         """The key of the message holding the first copy of a report content."""
-        return self._by_content.get(content_key)
+        return self._by_content.get(digest_key(content_key))
 
     def resume_content(self, content_key: str, first: str) -> None:
         """Know that message ``first`` holds the first copy of ``content_key``, seen earlier."""
-        self._by_content[content_key] = first
+        self._by_content[digest_key(content_key)] = first
 
     def resume_report_id(self, report_id: str, earlier: list[ReportFacts]) -> None:
         """Know the first copies with ``report_id`` seen earlier, in folder order."""
-        self._by_report_id[report_id] = list(earlier)
+        for found in earlier:
+            self._remember(report_id, found)
 
     def resume_other(self, digest: str, first: str) -> None:
         """Know that message ``first`` holds the first copy of a failure or TLS report."""
-        self._other_seen[digest] = first
+        self._other_seen[digest_key(digest)] = first
 
     def account(self, facts: MessageFacts) -> Verdict:
         """Account for one message; returns its bucket and which of its reports are new."""
         verdict = self._classify(facts)
         self.buckets[verdict.bucket] += 1
-        self.bucket_of[facts.key] = verdict.bucket
         return verdict
+
+    def _keep(self, found: ReportFacts) -> object:
+        """What is kept of a first copy under its report id (never a list)."""
+        return found
+
+    def _recall(self, kept: object) -> ReportFacts:
+        """The facts of a first copy from what :meth:`_keep` returned."""
+        assert isinstance(kept, ReportFacts)
+        return kept
+
+    def _collided(self, earlier: ReportFacts, later: ReportFacts) -> None:
+        """Told of each collision as it is found (an index flags both rows)."""
+
+    def _remember(self, report_id: str, found: ReportFacts) -> None:
+        kept = self._keep(found)
+        known = self._by_report_id.get(report_id)
+        if known is None:
+            self._by_report_id[report_id] = kept
+        elif isinstance(known, list):
+            known.append(kept)
+        else:
+            self._by_report_id[report_id] = [known, kept]
+
+    def _earlier(self, report_id: str) -> list[ReportFacts]:
+        known = self._by_report_id.get(report_id)
+        if known is None:
+            return []
+        return [self._recall(k) for k in (known if isinstance(known, list) else [known])]
 
     def _classify(self, facts: MessageFacts) -> Verdict:
         key = facts.key
@@ -207,32 +268,35 @@ class Accounts:
     def _add_others(self, key: str, kind: str, found: tuple[OtherFacts, ...]) -> tuple[int, ...]:
         fresh: list[int] = []
         for index, other in enumerate(found):
-            first = self._other_seen.get(other.digest)
+            digest = digest_key(other.digest)
+            first = self._other_seen.get(digest)
             if first is not None:  # in an earlier message, or earlier in this one
                 self.duplicates.append(
                     Duplicate(key, first, f"same {kind} report as in {first}", other.report_id)
                 )
                 continue
-            self._other_seen[other.digest] = key
+            self._other_seen[digest] = key
             fresh.append(index)
         return tuple(fresh)
 
     def _add_report(self, found: ReportFacts) -> bool:
         """Record a report; False when it is a duplicate of one seen before."""
-        first = self._by_content.get(found.content_key)
+        content_key = digest_key(found.content_key)
+        first = self._by_content.get(content_key)
         if first is not None:
             why = "same report content"
             if found.filename:
                 why += f" ({found.filename})"
             self.duplicates.append(Duplicate(found.message, first, why, found.report_id))
             return False
-        self._by_content[found.content_key] = found.message
-        for earlier in self._by_report_id.get(found.report_id, []):
+        self._by_content[content_key] = found.message
+        for earlier in self._earlier(found.report_id):
             collision = _collision(earlier, found)
             self.collisions.append(collision)
+            self._collided(earlier, found)
             if collision.counted_once:
                 self.uncounted.add(report_ref(found))
-        self._by_report_id.setdefault(found.report_id, []).append(found)
+        self._remember(found.report_id, found)
         return True
 
 
@@ -243,6 +307,7 @@ class Ledger(Accounts):
     reports: list[FoundReport] = field(default_factory=list)
     failures: list[FoundFailure] = field(default_factory=list)
     tls: list[FoundTls] = field(default_factory=list)
+    bucket_of: dict[str, Bucket] = field(default_factory=dict)
 
     def is_first(self, found: FoundReport) -> bool:
         """Whether ``found`` is the first copy of its report (not a duplicate)."""
@@ -252,6 +317,7 @@ class Ledger(Accounts):
         """Account for one message and return the bucket it landed in."""
         verdict = self.account(facts_of(outcome))
         key = outcome.ref.key
+        self.bucket_of[key] = verdict.bucket
         self.reports.extend(outcome.reports[i] for i in verdict.reports)
         self.failures.extend(FoundFailure(key, outcome.failures[i]) for i in verdict.failures)
         self.tls.extend(FoundTls(key, outcome.tls[i]) for i in verdict.tls)

@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
@@ -93,19 +93,32 @@ class MaildirStore(MailStore):
     def refs(self) -> Iterator[MessageRef]:
         return iter([MessageRef(*listed) for listed in self.listing()])
 
-    def listing(self) -> list[Listed]:
+    def listing(
+        self,
+        known: Mapping[str, tuple[int, float]] | None = None,
+        subfolders: tuple[str, ...] = ("new", "cur"),
+    ) -> list[Listed]:
         """Every message; an entry that cannot be listed (a subfolder, a symlink loop) is
-        listed too, as an error entry whose ``read`` says why, so the rest is still scanned."""
+        listed too, as an error entry whose ``read`` says why, so the rest is still scanned.
+
+        ``known`` maps locations (``cur/NAME``) to the size and mtime to list them with instead
+        of a stat: the caller vouches that their directory did not change since (a file name
+        there is never reused for other bytes, by Maildir's rules). ``subfolders``: only
+        these are listed.
+        """
         found: dict[str, Listed] = {}
+        known = known or {}
         for sub in ("new", "cur"):  # cur second: a message caught mid-move is listed in cur/
+            if sub not in subfolders:
+                continue
             prefix = f"{sub}/"
             try:
-                for name, stat in _regular_files(self.path / sub):
+                for name, facts in _regular_files(self.path / sub, prefix, known):
                     unique = name.partition(":")[0]  # maildir_unique_name, inlined
-                    if stat is None:
+                    if facts is None:
                         found[unique] = (unique, prefix + name, 0, 0.0)
                     else:
-                        found[unique] = (unique, prefix + name, stat.st_size, stat.st_mtime)
+                        found[unique] = (unique, prefix + name, *facts)
             except MailStoreError:
                 found[prefix] = (prefix, prefix, 0, 0.0)  # no unique name holds a "/"
         return [found[name] for name in sorted(found)]
@@ -356,21 +369,30 @@ def _scandir(directory: Path) -> list[os.DirEntry[str]]:
         raise MailStoreError(f"cannot list {directory}: {_why(exc)}") from None
 
 
-def _regular_files(directory: Path) -> Iterator[tuple[str, os.stat_result | None]]:
-    """(name, stat) of each regular file in a Maildir subfolder, dot files skipped; the stat is
+def _regular_files(
+    directory: Path, prefix: str = "", known: Mapping[str, tuple[int, float]] | None = None
+) -> Iterator[tuple[str, tuple[int, float] | None]]:
+    """(name, (size, mtime)) of each regular file in a Maildir subfolder, dot files skipped;
     None for an entry that cannot be looked at (a symlink loop): reading it will say why.
+    Names whose ``prefix + name`` is in ``known`` take its size and mtime without a stat.
 
     Names are stat'ed relative to the open directory: cheaper than ``DirEntry.stat`` for
     100,000 files. A file gone between listing and stat was moved by another client (to
     ``cur/``, listed after ``new/``) or deleted, and is skipped.
     """
+    known = known or {}
     if os.stat not in os.supports_dir_fd:
         for entry in _scandir(directory):
             if entry.name.startswith("."):
                 continue
+            facts = known.get(prefix + entry.name)
+            if facts is not None:
+                yield entry.name, facts
+                continue
             try:
                 if entry.is_file():
-                    yield entry.name, entry.stat()
+                    stat = entry.stat()
+                    yield entry.name, (stat.st_size, stat.st_mtime)
             except FileNotFoundError:
                 continue
             except OSError:
@@ -391,6 +413,10 @@ def _regular_files(directory: Path) -> Iterator[tuple[str, os.stat_result | None
         for name in names:
             if name.startswith("."):
                 continue
+            facts = known.get(prefix + name)
+            if facts is not None:
+                yield name, facts
+                continue
             try:
                 stat = os.stat(name, dir_fd=fd)
             except FileNotFoundError:
@@ -399,7 +425,7 @@ def _regular_files(directory: Path) -> Iterator[tuple[str, os.stat_result | None
                 yield name, None
                 continue
             if S_ISREG(stat.st_mode):
-                yield name, stat
+                yield name, (stat.st_size, stat.st_mtime)
     finally:
         os.close(fd)
 

@@ -123,7 +123,9 @@ def open_index(args: argparse.Namespace) -> tuple[Index, UpdateStats]:
         in_memory=getattr(args, "no_index", False),
     )
     line = ProgressLine()
-    gen = index.update(workers=getattr(args, "workers", None))
+    # A command trusts a Maildir's unchanged directories (no stat of 100,000 files to find
+    # the new mail); the TUI lists in full whenever its own stamps say something changed.
+    gen = index.update(workers=getattr(args, "workers", None), trust_stamps=True)
     try:
         while True:
             line.update(next(gen))
