@@ -37,6 +37,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from dmarctui import index_triage_store as stored_results
@@ -162,11 +163,25 @@ WHERE d.pk BETWEEN :low AND :high
 reporter. Not grouped here: records rarely share a group, day and reporter (sorting them to
 find out costs more than the rows it saves)."""
 
-_GROUP_TOTALS = "SELECT gid, sum(n), min(begin), max(end) FROM temp.{days} GROUP BY gid"
+_GROUP_TOTALS = """
+INSERT INTO temp.{totals} SELECT gid, sum(n), min(begin), max(end) FROM temp.{days} GROUP BY gid
+"""
+"""The totals of each group of counts: a few per finding, where the days table has a row per
+record."""
+
+_FINDING_TOTALS = """
+SELECT {key}, f.header_from, f.reasons, f.label, sum(d.n), min(d.first), max(d.last)
+FROM temp.{totals} d JOIN temp.{facts} f ON f.g = d.gid % {width}
+WHERE ({key}) IS NOT NULL GROUP BY 1, 2, 3, 4
+"""
+"""The totals of the findings (cause, or enforced), per From domain and override reasons."""
+
+_FACT_TOTALS = "SELECT gid % {width}, sum(n) FROM temp.{totals} GROUP BY 1"
+"""Messages per verdict facts (for readiness: its affected and enforced totals)."""
 
 _KEY_DAYS = """
 SELECT {key}, d.day, sum(d.n) FROM temp.{days} d JOIN temp.{facts} f ON f.g = d.gid % {width}
-WHERE ({key}) IS NOT NULL AND d.day IS NOT NULL GROUP BY 1, 2
+WHERE ({key}) IS NOT NULL AND d.day IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
 """
 """Messages per day of one grouping (finding, readiness column, failing source)."""
 
@@ -270,7 +285,7 @@ class _Tables:
     connection (TUI panes)."""
 
     NAMES = ("reports", "days", "groups", "sources", "patterns", "combos", "verdicts", "facts",
-             "signs", "added", "reporters")  # fmt: skip
+             "signs", "added", "reporters", "totals")  # fmt: skip
 
     def __init__(self) -> None:
         n = next(_TABLES)
@@ -502,6 +517,9 @@ class IndexTriage:
         self._width = width = max(1, len(facts))
         self._columns: dict[tuple[str, str], int] = {}
         rows = []
+        hfroms: dict[str, int] = {}
+        reason_sets: dict[tuple[str, ...], int] = {}
+        labels: dict[str, int] = {}
         for g, group in enumerate(self._facts):
             verdict = group.verdict
             column = (group.owner, _column(verdict))
@@ -511,7 +529,15 @@ class IndexTriage:
                 _KIND_IDS["enforced"] if verdict.enforced else None,
                 self._columns.setdefault(column, len(self._columns)),
                 1 if group.failing else None,
+                hfroms.setdefault(group.header_from, len(hfroms)),
+                reason_sets.setdefault(group.reasons, len(reason_sets)),
+                labels.setdefault(verdict.label, len(labels)) if verdict.label else None,
             ))  # fmt: skip
+        self._hfroms, self._reason_sets, self._labels = (
+            list(hfroms),
+            list(reason_sets),
+            list(labels),
+        )
         with self._lock:
             conn.execute(
                 f"CREATE TEMP TABLE {t['verdicts']} (class INTEGER, pattern INTEGER, g INTEGER,"
@@ -519,7 +545,8 @@ class IndexTriage:
             )
             conn.execute(
                 f"CREATE TEMP TABLE {t['facts']} (g INTEGER PRIMARY KEY, cause INTEGER,"
-                " enforced INTEGER, readiness INTEGER, failing INTEGER)"
+                " enforced INTEGER, readiness INTEGER, failing INTEGER, header_from INTEGER,"
+                " reasons INTEGER, label INTEGER)"
             )
             conn.execute(
                 f"CREATE TEMP TABLE {t['groups']} (combo_id INTEGER PRIMARY KEY,"
@@ -527,7 +554,7 @@ class IndexTriage:
             )
             conn.execute("BEGIN")
             conn.executemany(f"INSERT INTO temp.{t['verdicts']} VALUES (?, ?, ?)", verdicts)
-            conn.executemany(f"INSERT INTO temp.{t['facts']} VALUES (?, ?, ?, ?, ?)", rows)
+            conn.executemany(f"INSERT INTO temp.{t['facts']} VALUES (?{', ?' * 7})", rows)
             conn.execute("COMMIT")
             conn.execute(t.sql(_GROUPS, width=width))
         return True
@@ -626,8 +653,15 @@ class IndexTriage:
         }
         per_key: dict[str, dict[int, Counter[str]]] = {}
         with self._lock:  # rows are taken as they come: none is held longer than needed
-            for gid, messages, first, last in conn.execute(t.sql(_GROUP_TOTALS)):
-                self._add(gid, messages, first, last)
+            conn.execute(
+                f"CREATE TEMP TABLE {t['totals']} (gid INTEGER PRIMARY KEY, n INTEGER,"
+                " first INTEGER, last INTEGER)"
+            )
+            conn.execute(t.sql(_GROUP_TOTALS))
+            self._add_readiness(conn.execute(t.sql(_FACT_TOTALS, width=width)))
+            for name in ("cause", "enforced"):
+                rows = conn.execute(t.sql(_FINDING_TOTALS, key=keys[name], width=width))
+                self._add_findings(rows)
             for name, key in keys.items():
                 days = per_key[name] = _days(conn.execute(t.sql(_KEY_DAYS, key=key, width=width)))
                 if long is not None:
@@ -655,29 +689,38 @@ class IndexTriage:
         """The (source, kind) of a finding numbered in SQL (``source * 8 + kind``)."""
         return self._sources[fid // 8], KINDS[fid % 8]
 
-    def _add(self, gid: int, messages: int, first: int, last: int) -> None:
-        """The totals of one group of counts (its days are counted per finding, readiness
-        column and failing source in SQL)."""
-        source = self._sources[gid // self._width]
-        group = self._facts[gid % self._width]
-        verdict = group.verdict
-        # As ReadinessCounts.add_messages files them (its days come per column, below).
+    def _add_readiness(self, rows: Iterable[tuple[int, int]]) -> None:
+        """Readiness totals from the messages per verdict facts, as
+        :meth:`ReadinessCounts.add_messages` files them (its days come per column)."""
         ready = self._readiness
-        if not verdict.passed:
-            ready.affected[group.owner][verdict.cause or "outside_spoofing"] += messages
-        if group.enforcing:
-            ready.enforced[group.owner] += messages
-        for kind in group.kinds:
-            acc = self._accs.get((source, kind))
+        for g, messages in rows:
+            group = self._facts[g]
+            verdict = group.verdict
+            if not verdict.passed:
+                ready.affected[group.owner][verdict.cause or "outside_spoofing"] += messages
+            if group.enforcing:
+                ready.enforced[group.owner] += messages
+
+    def _add_findings(self, rows: Iterable[tuple[int, ...]]) -> None:
+        """Finding totals from rows per finding, From domain, override reasons and label."""
+        accs, hfroms, reason_sets, labels = (
+            self._accs,
+            self._hfroms,
+            self._reason_sets,
+            self._labels,
+        )
+        for fid, hfrom, reasons, label, messages, first, last in rows:
+            key = self._finding_key(fid)
+            acc = accs.get(key)
             if acc is None:
-                acc = self._accs[(source, kind)] = FindingCounts()
+                acc = accs[key] = FindingCounts()
             acc.messages += messages
             acc.first = first if acc.first is None else min(acc.first, first)
             acc.last = last if acc.last is None else max(acc.last, last)
-            acc.header_from[group.header_from] += messages
-            if verdict.label:
-                acc.labels[verdict.label] += messages
-            for reason in group.reasons:
+            acc.header_from[hfroms[hfrom]] += messages
+            if label is not None:
+                acc.labels[labels[label]] += messages
+            for reason in reason_sets[reasons]:
                 acc.reasons[reason] += messages
 
     def _count_added(
@@ -929,10 +972,16 @@ def _column(verdict: Verdict) -> str:
 
 
 def _days(rows: Iterable[tuple[int, int, int]]) -> dict[int, Counter[str]]:
-    """Messages per group and UTC day from rows of (group, day number, messages)."""
-    out: dict[int, Counter[str]] = defaultdict(Counter)
-    for key, day, messages in rows:
-        out[key][_day_text(day)] += messages
+    """Messages per group and UTC day from rows of (group, day number, messages), ordered by
+    group: a dict built per group (most groups have a handful of days, and there are tens of
+    thousands of them)."""
+    out: dict[int, Counter[str]] = {}
+    text = _day_text
+    for key, group in itertools.groupby(rows, key=itemgetter(0)):
+        days = _counter({text(day): n for _, day, n in group})
+        if key in out:  # not ordered after all: add up
+            days.update(out[key])
+        out[key] = days
     return out
 
 
@@ -940,8 +989,9 @@ def _spread(out: dict[int, Counter[str]], rows: Iterable[tuple[int, ...]]) -> No
     """Add the records of long reports, spread as the reference does (each of the ``k``
     records with ``count`` messages is spread on its own)."""
     for key, begin, end, count, k in rows:
+        days = out.setdefault(key, Counter())
         for day, share in spread_over_days(begin, end, count):
-            out[key][day] += share * k
+            days[day] += share * k
 
 
 @lru_cache(maxsize=1 << 16)
