@@ -134,11 +134,15 @@ JOIN temp.{{patterns}} p ON {" AND ".join(f"p.{col} = c.{col}" for col in _PATTE
 
 _GROUPS = """
 INSERT INTO temp.{groups}
-SELECT c.combo_id, c.source * {width} + v.g FROM temp.{combos} c
+SELECT c.combo_id, c.source * {width} + v.g, c.source * 8 + f.cause, c.source * 8 + f.enforced,
+    f.readiness, CASE WHEN f.failing THEN c.source END
+FROM temp.{combos} c
 JOIN temp.{verdicts} v ON v.class = c.class AND v.pattern = c.pattern
+JOIN temp.{facts} f ON f.g = v.g
 """
 """The group of counts of each combination of ours: its source and the facts its verdict gives
-(numbered ``source * width + facts``)."""
+(numbered ``source * width + facts``), and what it counts in by day: its findings (numbered
+``source * 8 + kind``), its readiness column and its source when failing."""
 
 _SIGNED_SEEN = f"""
 SELECT 1 FROM temp.{{combos}} c
@@ -152,7 +156,7 @@ JOIN: from our combinations to their records by ``records_combo``, never all rec
 
 _FILL_DAYS = """
 INSERT INTO temp.{days}
-SELECT g.gid, d.day, d.rid, x.count, d.begin, d.end
+SELECT g.gid, g.cause, g.enforced, g.readiness, g.failing, d.day, d.rid, x.count, d.begin, d.end
 FROM temp.{reports} d
 JOIN records x ON x.report_pk = d.pk
 JOIN temp.{groups} g ON g.combo_id = x.combo_id
@@ -164,10 +168,11 @@ reporter. Not grouped here: records rarely share a group, day and reporter (sort
 find out costs more than the rows it saves)."""
 
 _GROUP_TOTALS = """
-INSERT INTO temp.{totals} SELECT gid, sum(n), min(begin), max(end) FROM temp.{days} GROUP BY gid
+INSERT INTO temp.{totals}
+SELECT gid, reporter, sum(n), min(begin), max(end) FROM temp.{days} GROUP BY gid, reporter
 """
-"""The totals of each group of counts: a few per finding, where the days table has a row per
-record."""
+"""The totals of each group of counts per reporter: a few per finding, where the days table has
+a row per record."""
 
 _FINDING_TOTALS = """
 SELECT {key}, f.header_from, f.reasons, f.label, sum(d.n), min(d.first), max(d.last)
@@ -180,24 +185,23 @@ _FACT_TOTALS = "SELECT gid % {width}, sum(n) FROM temp.{totals} GROUP BY 1"
 """Messages per verdict facts (for readiness: its affected and enforced totals)."""
 
 _KEY_DAYS = """
-SELECT {key}, d.day, sum(d.n) FROM temp.{days} d JOIN temp.{facts} f ON f.g = d.gid % {width}
-WHERE ({key}) IS NOT NULL AND d.day IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
+SELECT {key}, day, sum(n) FROM temp.{days}
+WHERE {key} IS NOT NULL AND day IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
 """
 """Messages per day of one grouping (finding, readiness column, failing source)."""
 
 _KEY_LONG = """
-SELECT {key}, d.begin, d.end, d.n, count(*)
-FROM temp.{days} d JOIN temp.{facts} f ON f.g = d.gid % {width}
-WHERE ({key}) IS NOT NULL AND d.day IS NULL GROUP BY 1, 2, 3, 4
+SELECT {key}, begin, end, n, count(*) FROM temp.{days}
+WHERE {key} IS NOT NULL AND day IS NULL GROUP BY 1, 2, 3, 4
 """
 """The records of long reports of one grouping, to spread over their days per record."""
 
 _FINDING_REPORTERS = """
 SELECT d.gid / {width} * 8 + f.cause, d.reporter
-FROM temp.{days} d JOIN temp.{facts} f ON f.g = d.gid % {width} WHERE f.cause IS NOT NULL
+FROM temp.{totals} d JOIN temp.{facts} f ON f.g = d.gid % {width} WHERE f.cause IS NOT NULL
 UNION
 SELECT d.gid / {width} * 8 + f.enforced, d.reporter
-FROM temp.{days} d JOIN temp.{facts} f ON f.g = d.gid % {width} WHERE f.enforced IS NOT NULL
+FROM temp.{totals} d JOIN temp.{facts} f ON f.g = d.gid % {width} WHERE f.enforced IS NOT NULL
 """
 
 _VARIANTS = f"""
@@ -550,7 +554,8 @@ class IndexTriage:
             )
             conn.execute(
                 f"CREATE TEMP TABLE {t['groups']} (combo_id INTEGER PRIMARY KEY,"
-                " gid INTEGER NOT NULL)"
+                " gid INTEGER NOT NULL, cause INTEGER, enforced INTEGER, readiness INTEGER,"
+                " failing INTEGER)"
             )
             conn.execute("BEGIN")
             conn.executemany(f"INSERT INTO temp.{t['verdicts']} VALUES (?, ?, ?)", verdicts)
@@ -627,8 +632,9 @@ class IndexTriage:
             )
             reporters = dict(conn.execute(f"SELECT id, name FROM temp.{t['reporters']}"))
             conn.execute(
-                f"CREATE TEMP TABLE {t['days']} (gid INTEGER, day INTEGER, reporter INTEGER,"
-                " n INTEGER, begin INTEGER, end INTEGER)"
+                f"CREATE TEMP TABLE {t['days']} (gid INTEGER, cause INTEGER, enforced INTEGER,"
+                " readiness INTEGER, failing INTEGER, day INTEGER, reporter INTEGER, n INTEGER,"
+                " begin INTEGER, end INTEGER)"
             )
             pks = [pk for (pk,) in conn.execute(f"SELECT pk FROM temp.{t['reports']}")]
             long = conn.execute(
@@ -645,27 +651,22 @@ class IndexTriage:
                 progress(min(len(pks), done * BATCH), len(pks))
         if not self.complete:  # the caller drops the answers: no use counting the rest
             return
-        keys = {
-            "cause": f"d.gid / {width} * 8 + f.cause",
-            "enforced": f"d.gid / {width} * 8 + f.enforced",
-            "readiness": "f.readiness",
-            "failing": f"CASE WHEN f.failing THEN d.gid / {width} END",
-        }
+        keys = ("cause", "enforced", "readiness", "failing")
         per_key: dict[str, dict[int, Counter[str]]] = {}
         with self._lock:  # rows are taken as they come: none is held longer than needed
             conn.execute(
-                f"CREATE TEMP TABLE {t['totals']} (gid INTEGER PRIMARY KEY, n INTEGER,"
+                f"CREATE TEMP TABLE {t['totals']} (gid INTEGER, reporter INTEGER, n INTEGER,"
                 " first INTEGER, last INTEGER)"
             )
             conn.execute(t.sql(_GROUP_TOTALS))
             self._add_readiness(conn.execute(t.sql(_FACT_TOTALS, width=width)))
             for name in ("cause", "enforced"):
-                rows = conn.execute(t.sql(_FINDING_TOTALS, key=keys[name], width=width))
-                self._add_findings(rows)
-            for name, key in keys.items():
-                days = per_key[name] = _days(conn.execute(t.sql(_KEY_DAYS, key=key, width=width)))
+                key = f"d.gid / {width} * 8 + f.{name}"
+                self._add_findings(conn.execute(t.sql(_FINDING_TOTALS, key=key, width=width)))
+            for key in keys:
+                days = per_key[key] = _days(conn.execute(t.sql(_KEY_DAYS, key=key)))
                 if long is not None:
-                    _spread(days, conn.execute(t.sql(_KEY_LONG, key=key, width=width)))
+                    _spread(days, conn.execute(t.sql(_KEY_LONG, key=key)))
             finding_reporters = conn.execute(t.sql(_FINDING_REPORTERS, width=width)).fetchall()
             variants = conn.execute(_VARIANTS, {**self.period, "after": from_pk}).fetchall()
         for name in ("cause", "enforced"):
