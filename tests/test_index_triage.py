@@ -210,6 +210,22 @@ def test_long_reports_spread_per_record_as_the_reference_does(tmp_path: Path) ->
         assert lab_finding.per_day == (("2024-11-01", 3),)
 
 
+def test_days_around_midnight_as_the_reference_counts_them(tmp_path: Path) -> None:
+    """The index numbers a report's day in SQL (its midpoint floored to a UTC day): half a
+    second either side of midnight, it lands where the reference puts it."""
+    lab = record("192.0.2.70", 1, pe=("fail", "pass"), spfs=(spf(DOMAIN, "pass"),))
+    spoof = record("203.0.113.66", 5, pe=("fail", "fail"))
+    reports = [
+        report("a.example", "before", DAY0 - 1, DAY0, (lab, spoof)),
+        report("b.example", "after", DAY0, DAY0 + 1, (lab, spoof)),
+        report("c.example", "day", DAY0 + DAY, DAY0 + 2 * DAY - 1, (lab, spoof)),
+    ]
+    with indexed(write_reports(tmp_path / "Maildir", reports)) as index:
+        assert assert_same(index, campus_config()) == 2
+        days = dict(index.triage(campus_config()).findings()[0].per_day)
+        assert days == {"2024-10-31": 1, "2024-11-01": 1, "2024-11-02": 1}
+
+
 def test_demo_same_answers_with_its_config_and_random_ones(tmp_path: Path) -> None:
     demo = build_demo(tmp_path / "demo")
     config, problems = load_config(demo.config_path)
