@@ -103,18 +103,19 @@ _TABLES = itertools.count()
 _MIDPOINT = f"(2 * r.begin + {_SPAN})"
 """Twice the midpoint of a report (an integer), whose UTC day its messages count on."""
 _REPORT_DAYS = f"""
-INSERT INTO temp.{{reports}} (pk, day, begin, end, reporter)
+INSERT INTO temp.{{reports}} (pk, day, begin, end, reporter, domain, p, sp, adkim, aspf, pct)
 SELECT r.pk,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN NULL
          WHEN {_MIDPOINT} >= 0 THEN {_MIDPOINT} / {2 * DAY}
          ELSE -(({2 * DAY - 1} - {_MIDPOINT}) / {2 * DAY}) END,
-    r.begin, r.end, {_REPORTER}
+    r.begin, r.end, {_REPORTER}, r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct
 FROM reports r WHERE r.pk > :after AND {_PERIOD}
 """
 """The counted reports of the period (those with a higher id than ``after``) with the day their
 messages count on, as a day number since 1970-01-01 (short reports: the UTC day of the midpoint,
 floored as Python's dates are; long reports: NULL, spread in Python per record exactly as the
-reference spreads them), computed once per report rather than per record."""
+reference spreads them), computed once per report rather than per record; and what readiness
+counts of its policy (one pass over the reports table for all of it)."""
 
 _ADDED_COMBOS = f"""
 INSERT OR IGNORE INTO temp.{{added}}
@@ -204,11 +205,9 @@ SELECT d.gid / {width} * 8 + f.enforced, d.reporter
 FROM temp.{totals} d JOIN temp.{facts} f ON f.g = d.gid % {width} WHERE f.enforced IS NOT NULL
 """
 
-_VARIANTS = f"""
-SELECT r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, {_REPORTER}, count(*)
-FROM reports r WHERE r.pk > :after AND {_PERIOD}
-GROUP BY r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, {_REPORTER}
-ORDER BY min(r.pk)
+_VARIANTS = """
+SELECT domain, p, sp, adkim, aspf, pct, reporter, count(*) FROM temp.{reports}
+GROUP BY domain, p, sp, adkim, aspf, pct, reporter ORDER BY min(pk)
 """
 
 SourceClass = tuple[bool, Sender | None]
@@ -294,6 +293,7 @@ class _Tables:
     def __init__(self) -> None:
         n = next(_TABLES)
         self.names = {name: f"triage_{name}_{n}" for name in self.NAMES}
+        self.reports_loaded = False
 
     def sql(self, template: str, **extra: object) -> str:
         return template.format(**self.names, **extra)
@@ -349,6 +349,7 @@ class IndexTriage:
         """The sources of a count by number (the ``gid // width`` of a group of counts)."""
         self._facts: list[GroupFacts] = []
         self._width = 1
+        self._reporters: dict[int, str] = {}
         self.config: Config = config
         self.policy_domains: list[str] = []
         self.warning: str | None = None
@@ -379,11 +380,17 @@ class IndexTriage:
                         stored_results.save(conn, stored_key, now, self._parts())
                 return
             self._reset()
-        with lock:
-            self.policy_domains = self._policy_domains()
-        self._prepare(config)
         tables = _Tables()
         try:
+            self._load_reports(tables, NO_REPORT)
+            with lock:
+                self.policy_domains = [
+                    d
+                    for (d,) in conn.execute(
+                        f"SELECT DISTINCT domain FROM temp.{tables['reports']} ORDER BY domain"
+                    )
+                ]
+            self._prepare(config)
             self._classify_combos(tables)
             self.complete = True
             self._count(tables, progress, cancelled)
@@ -613,24 +620,9 @@ class IndexTriage:
             self._readiness = ReadinessCounts(self.config)
         from_pk = NO_REPORT if after is None else after
         conn, t, width = self._conn, tables, self._width
+        self._load_reports(tables, from_pk)
+        reporters = self._reporters
         with self._lock:
-            conn.execute(
-                f"CREATE TEMP TABLE {t['reports']} (pk INTEGER PRIMARY KEY, day INTEGER,"
-                " begin INTEGER, end INTEGER, reporter TEXT, rid INTEGER)"
-            )
-            conn.execute(t.sql(_REPORT_DAYS), {**self.period, "after": from_pk})
-            conn.execute(
-                f"CREATE TEMP TABLE {t['reporters']} (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"
-            )
-            conn.execute(
-                f"INSERT INTO temp.{t['reporters']} (name)"
-                f" SELECT DISTINCT reporter FROM temp.{t['reports']}"
-            )
-            conn.execute(
-                f"UPDATE temp.{t['reports']} SET rid = (SELECT w.id FROM temp.{t['reporters']} w"
-                f" WHERE w.name = temp.{t['reports']}.reporter)"
-            )
-            reporters = dict(conn.execute(f"SELECT id, name FROM temp.{t['reporters']}"))
             conn.execute(
                 f"CREATE TEMP TABLE {t['days']} (gid INTEGER, cause INTEGER, enforced INTEGER,"
                 " readiness INTEGER, failing INTEGER, day INTEGER, reporter INTEGER, n INTEGER,"
@@ -668,7 +660,7 @@ class IndexTriage:
                 if long is not None:
                     _spread(days, conn.execute(t.sql(_KEY_LONG, key=key)))
             finding_reporters = conn.execute(t.sql(_FINDING_REPORTERS, width=width)).fetchall()
-            variants = conn.execute(_VARIANTS, {**self.period, "after": from_pk}).fetchall()
+            variants = conn.execute(t.sql(_VARIANTS)).fetchall()
         for name in ("cause", "enforced"):
             for fid, per_day in per_key[name].items():
                 self._accs[self._finding_key(fid)].per_day.update(per_day)
@@ -685,6 +677,33 @@ class IndexTriage:
         for domain, p, sp, adkim, aspf, pct, reporter, reports in variants:
             pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
             self._readiness.add_policy(pp, reporter, reports)
+
+    def _load_reports(self, tables: _Tables, after: int) -> None:
+        """The reports to count (those of the period with a higher id than ``after``) in
+        ``tables["reports"]``, with their day and reporter numbers; once per count."""
+        conn, t = self._conn, tables
+        if t.reports_loaded:
+            return
+        t.reports_loaded = True
+        with self._lock:
+            conn.execute(
+                f"CREATE TEMP TABLE {t['reports']} (pk INTEGER PRIMARY KEY, day INTEGER,"
+                " begin INTEGER, end INTEGER, reporter TEXT, rid INTEGER, domain TEXT, p TEXT,"
+                " sp TEXT, adkim TEXT, aspf TEXT, pct INTEGER)"
+            )
+            conn.execute(t.sql(_REPORT_DAYS), {**self.period, "after": after})
+            conn.execute(
+                f"CREATE TEMP TABLE {t['reporters']} (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"
+            )
+            conn.execute(
+                f"INSERT INTO temp.{t['reporters']} (name)"
+                f" SELECT DISTINCT reporter FROM temp.{t['reports']}"
+            )
+            conn.execute(
+                f"UPDATE temp.{t['reports']} SET rid = (SELECT w.id FROM temp.{t['reporters']} w"
+                f" WHERE w.name = temp.{t['reports']}.reporter)"
+            )
+            self._reporters = dict(conn.execute(f"SELECT id, name FROM temp.{t['reporters']}"))
 
     def _finding_key(self, fid: int) -> tuple[str, FindingKind]:
         """The (source, kind) of a finding numbered in SQL (``source * 8 + kind``)."""
