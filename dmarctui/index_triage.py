@@ -170,10 +170,10 @@ find out costs more than the rows it saves)."""
 
 _GROUP_TOTALS = """
 INSERT INTO temp.{totals}
-SELECT gid, reporter, sum(n), min(begin), max(end) FROM temp.{days} GROUP BY gid, reporter
+SELECT gid, sum(n), min(begin), max(end) FROM temp.{days} GROUP BY gid
 """
-"""The totals of each group of counts per reporter: a few per finding, where the days table has
-a row per record."""
+"""The totals of each group of counts: a few per finding, where the days table has a row per
+record."""
 
 _FINDING_TOTALS = """
 SELECT {key}, f.header_from, f.reasons, f.label, sum(d.n), min(d.first), max(d.last)
@@ -198,11 +198,9 @@ WHERE {key} IS NOT NULL AND day IS NULL GROUP BY 1, 2, 3, 4
 """The records of long reports of one grouping, to spread over their days per record."""
 
 _FINDING_REPORTERS = """
-SELECT d.gid / {width} * 8 + f.cause, d.reporter
-FROM temp.{totals} d JOIN temp.{facts} f ON f.g = d.gid % {width} WHERE f.cause IS NOT NULL
+SELECT cause, reporter FROM temp.{days} WHERE cause IS NOT NULL
 UNION
-SELECT d.gid / {width} * 8 + f.enforced, d.reporter
-FROM temp.{totals} d JOIN temp.{facts} f ON f.g = d.gid % {width} WHERE f.enforced IS NOT NULL
+SELECT enforced, reporter FROM temp.{days} WHERE enforced IS NOT NULL
 """
 
 _VARIANTS = """
@@ -647,7 +645,7 @@ class IndexTriage:
         per_key: dict[str, dict[int, Counter[str]]] = {}
         with self._lock:  # rows are taken as they come: none is held longer than needed
             conn.execute(
-                f"CREATE TEMP TABLE {t['totals']} (gid INTEGER, reporter INTEGER, n INTEGER,"
+                f"CREATE TEMP TABLE {t['totals']} (gid INTEGER PRIMARY KEY, n INTEGER,"
                 " first INTEGER, last INTEGER)"
             )
             conn.execute(t.sql(_GROUP_TOTALS))
@@ -659,7 +657,7 @@ class IndexTriage:
                 days = per_key[key] = _days(conn.execute(t.sql(_KEY_DAYS, key=key)))
                 if long is not None:
                     _spread(days, conn.execute(t.sql(_KEY_LONG, key=key)))
-            finding_reporters = conn.execute(t.sql(_FINDING_REPORTERS, width=width)).fetchall()
+            finding_reporters = conn.execute(t.sql(_FINDING_REPORTERS)).fetchall()
             variants = conn.execute(t.sql(_VARIANTS)).fetchall()
         for name in ("cause", "enforced"):
             for fid, per_day in per_key[name].items():
