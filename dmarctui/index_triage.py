@@ -128,10 +128,11 @@ first, a rowid range, then their records)."""
 _SOURCE_PATTERNS = f"""
 INSERT INTO temp.{{combos}}
 SELECT c.id, s.id, s.class, p.id FROM {{source}}
-JOIN temp.{{sources}} s ON s.ip = c.source_ip
-JOIN temp.{{patterns}} p ON {" AND ".join(f"p.{col} = c.{col}" for col in _PATTERN)}
+CROSS JOIN temp.{{patterns}} p ON {" AND ".join(f"p.{col} = c.{col}" for col in _PATTERN)}
+CROSS JOIN temp.{{sources}} s ON s.ip = c.source_ip
 """
-"""Each combination of ours as (source number, kind of source, pattern number)."""
+"""Each combination of ours as (source number, kind of source, pattern number): its pattern
+looked up first (only ours are numbered), then its source."""
 
 _GROUPS = """
 INSERT INTO temp.{groups}
@@ -158,14 +159,15 @@ JOIN: from our combinations to their records by ``records_combo``, never all rec
 _FILL_DAYS = """
 INSERT INTO temp.{days}
 SELECT g.gid, g.cause, g.enforced, g.readiness, g.failing, d.day, d.rid, x.count, d.begin, d.end
-FROM temp.{reports} d
-JOIN records x ON x.report_pk = d.pk
-JOIN temp.{groups} g ON g.combo_id = x.combo_id
-WHERE d.pk BETWEEN :low AND :high
+FROM records x
+CROSS JOIN temp.{groups} g ON g.combo_id = x.combo_id
+CROSS JOIN temp.{reports} d ON d.pk = x.report_pk
+WHERE x.report_pk BETWEEN :low AND :high
 """
 """One pass over the records of a range of reports, in report order along ``records_report``
 (which covers combo_id and count): each record of ours with its group of counts, day and
-reporter. Not grouped here: records rarely share a group, day and reporter (sorting them to
+reporter (CROSS JOIN: a record's report is looked up only when its combination is ours).
+Not grouped here: records rarely share a group, day and reporter (sorting them to
 find out costs more than the rows it saves)."""
 
 _GROUP_TOTALS = """
