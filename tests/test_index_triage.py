@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,28 @@ def test_records_of_a_source_are_paged_newest_first(tmp_path: Path) -> None:
             assert index.source_totals(ip) == (
                 len(every), len({row.pk for row, _ in every}), sum(r.count for _, r in every)
             )  # fmt: skip
+
+
+def test_triages_counting_at_once_on_one_connection_answer_as_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TUI panes count on one connection from their own threads: each count's working tables
+    are its own, so counts interleaved query by query give what each gives alone."""
+    with indexed(write_reports(tmp_path / "Maildir", campus_reports())) as index:
+        reports = list(index.counted_reports())
+        rng = random.Random(11)
+        configs = [campus_config(), Config(), *(random_config(rng, reports) for _ in range(4))]
+        alone = [index.triage(c, PTRS).findings() for c in configs]
+        index._conn.execute("DELETE FROM triage_results")  # count again, not read them back
+        monkeypatch.setattr(index_triage, "BATCH", 1)  # a query per report: interleaved
+        found: dict[int, object] = {}
+
+        def count(i: int, config: Config) -> None:
+            found[i] = index.triage(config, PTRS).findings()
+
+        threads = [threading.Thread(target=count, args=(i, c)) for i, c in enumerate(configs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert [found.get(i) for i in range(len(configs))] == alone
