@@ -23,7 +23,7 @@ from dmarctui.exchange import RecordRow, ReportHead
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
 from dmarctui.index_schema import IndexStoreError, connect, default_db_path, storage_error
 from dmarctui.index_summary import ScanSummary
-from dmarctui.index_triage import ComboCache, IndexTriage
+from dmarctui.index_triage import IndexTriage
 from dmarctui.index_triage import Progress as TriageProgress
 from dmarctui.index_update import UpdateStats, update
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger
@@ -105,7 +105,6 @@ class Index:
         self.store = store
         self.notices: list[str] = notices or []
         """One-line messages for the user from opening the index (a schema upgrade)."""
-        self._combos = ComboCache()
         self.folder: Path = store.path
         self.format: FolderFormat = store.format
         self.db_path = db_path
@@ -304,7 +303,7 @@ class Index:
         """
         conn, lock = self._read_connection() if reader else (self._conn, self._lock)
         return IndexTriage(
-            conn, lock, self._combos, config, ptrs, since=since, until=until,
+            conn, lock, config, ptrs, since=since, until=until,
             progress=progress, cancelled=cancelled,
         )  # fmt: skip
 

@@ -1,16 +1,23 @@
-"""Triage computed where the data is: verdicts per distinct combination, counts by SQL.
+"""Triage computed where the data is: verdicts per distinct pattern and kind of source, counts by
+SQL.
 
 A verdict depends only on the columns of a ``combos`` row (source IP, header_from, evaluated
-DKIM/SPF/disposition, override reasons, auth results), on the config and on PTR names. So each
-combination is classified once, in Python (thousands, not millions), and everything counted per
-source, day, reporter, policy domain and disposition comes from SQL aggregates over the index
-(``records_report`` covers what they read), for the period asked. No record becomes a Python
-object.
+DKIM/SPF/disposition, override reasons, auth results), on the config and on PTR names, and on the
+source IP only through whether it is internal and which configured sender it matches. An index
+has a few thousand distinct sources and a few hundred distinct patterns (the other columns), while
+combinations (source × pattern) number hundreds of thousands. So the sources are classified per
+IP and the patterns once per kind of source, in Python; which group of counts each combination
+falls in is then joined in SQL (temporary tables of the sources, the patterns and their verdicts),
+and everything counted per finding, source, day, reporter, policy domain and disposition comes
+from SQL aggregates over the index (``records_report`` covers what they read), for the period
+asked. Python sees a row per group of counts (a source with one verdict, From domain and override
+reasons), never one per combination or record.
 
 :class:`IndexTriage` answers what :func:`dmarctui.triage.find_findings`,
 :func:`dmarctui.readiness.readiness` and :class:`dmarctui.trend.FailingDays` answer from report
 objects, which remain the reference the tests compare it with. Evidence rows are read on demand,
-a page at a time (:meth:`IndexTriage.evidence`).
+a page at a time (:meth:`IndexTriage.evidence`), from the combinations of the one source asked
+about (classified then).
 
 The counts are stored in the index with the state of the data they were counted at
 (:mod:`dmarctui.index_triage_store`): asked again with nothing changed (a warm ``flagged``, the
@@ -23,13 +30,14 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-import sys
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from dmarctui import index_triage_store as stored_results
@@ -51,6 +59,7 @@ from dmarctui.model import (
 from dmarctui.readiness import Readiness, ReadinessCounts
 from dmarctui.trend import FailingDays, covered_days
 from dmarctui.triage import (
+    ENFORCING,
     SEVERITY,
     SEVERITY_ORDER,
     FindingCounts,
@@ -71,6 +80,14 @@ NO_REPORT = -(2**63)
 """Lower than any report id: count them all."""
 LONG_REPORT = 36 * 3600
 """Reports longer than this are spread over their days per record (``spread_over_days``)."""
+DAY = 86400
+
+KINDS: tuple[FindingKind, ...] = (
+    "internal_no_dkim", "dkim_broken", "unaligned_third_party", "forwarded", "outside_spoofing",
+    "enforced",
+)  # fmt: skip
+"""Finding kinds by number: a finding is numbered ``source number * 8 + kind number`` in SQL."""
+_KIND_IDS = {kind: i for i, kind in enumerate(KINDS)}
 
 _PERIOD = (
     "r.counted AND (:since IS NULL OR r.end > :since) AND (:until IS NULL OR r.begin < :until)"
@@ -79,117 +96,158 @@ _PERIOD = (
 _PERIOD_POSITIONAL = "r.counted AND (? IS NULL OR r.end > ?) AND (? IS NULL OR r.begin < ?)"
 _REPORTER = "coalesce(nullif(r.org_name, ''), r.email)"
 _SPAN = "max(0, r.end - r.begin)"
+_PATTERN = COMBO_COLUMNS[1:]
+"""The columns of a combination but its source: what a verdict reads besides the source."""
 
 _TABLES = itertools.count()
+_MIDPOINT = f"(2 * r.begin + {_SPAN})"
+"""Twice the midpoint of a report (an integer), whose UTC day its messages count on."""
 _REPORT_DAYS = f"""
-INSERT INTO temp.{{reports}}
+INSERT INTO temp.{{reports}} (pk, day, begin, end, reporter, domain, p, sp, adkim, aspf, pct)
 SELECT r.pk,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN NULL
-         ELSE date(r.begin + {_SPAN} / 2.0, 'unixepoch') END,
-    CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.begin END,
-    CASE WHEN {_SPAN} > {LONG_REPORT} THEN r.end END,
-    r.begin, r.end, {_REPORTER}
+         WHEN {_MIDPOINT} >= 0 THEN {_MIDPOINT} / {2 * DAY}
+         ELSE -(({2 * DAY - 1} - {_MIDPOINT}) / {2 * DAY}) END,
+    r.begin, r.end, {_REPORTER}, r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct
 FROM reports r WHERE r.pk > :after AND {_PERIOD}
 """
 """The counted reports of the period (those with a higher id than ``after``) with the day their
-messages count on (short reports: the UTC day of the midpoint; long reports: begin and end,
-spread in Python per record exactly as the reference spreads them), computed once per report
-rather than per record."""
+messages count on, as a day number since 1970-01-01 (short reports: the UTC day of the midpoint,
+floored as Python's dates are; long reports: NULL, spread in Python per record exactly as the
+reference spreads them), computed once per report rather than per record; and what readiness
+counts of its policy (one pass over the reports table for all of it)."""
+
+_ADDED_COMBOS = f"""
+INSERT OR IGNORE INTO temp.{{added}}
+SELECT x.combo_id FROM reports r CROSS JOIN records x ON x.report_pk = r.pk
+WHERE r.pk > :after AND {_PERIOD}
+"""
+"""The combinations of the reports added since a stored result (CROSS JOIN: the added reports
+first, a rowid range, then their records)."""
+
+_SOURCE_PATTERNS = f"""
+INSERT INTO temp.{{combos}}
+SELECT c.id, s.id, s.class, p.id FROM {{source}}
+CROSS JOIN temp.{{patterns}} p ON {" AND ".join(f"p.{col} = c.{col}" for col in _PATTERN)}
+CROSS JOIN temp.{{sources}} s ON s.ip = c.source_ip
+"""
+"""Each combination of ours as (source number, kind of source, pattern number): its pattern
+looked up first (only ours are numbered), then its source."""
+
+_GROUPS = """
+INSERT INTO temp.{groups}
+SELECT c.combo_id, c.source * {width} + v.g, c.source * 8 + f.cause, c.source * 8 + f.enforced,
+    f.readiness, CASE WHEN f.failing THEN c.source END
+FROM temp.{combos} c
+JOIN temp.{verdicts} v ON v.class = c.class AND v.pattern = c.pattern
+JOIN temp.{facts} f ON f.g = v.g
+"""
+"""The group of counts of each combination of ours: its source and the facts its verdict gives
+(numbered ``source * width + facts``), and what it counts in by day: its findings (numbered
+``source * 8 + kind``), its readiness column and its source when failing."""
+
+_SIGNED_SEEN = f"""
+SELECT 1 FROM temp.{{combos}} c
+CROSS JOIN temp.{{signs}} s ON s.class = c.class AND s.pattern = c.pattern
+CROSS JOIN records x ON x.combo_id = c.combo_id
+CROSS JOIN reports r ON r.pk = x.report_pk
+WHERE s.domain = :domain AND {_PERIOD} LIMIT 1
+"""
+"""Whether a combination signed for ``domain`` has a record in a report of the period (CROSS
+JOIN: from our combinations to their records by ``records_combo``, never all records)."""
 
 _FILL_DAYS = """
 INSERT INTO temp.{days}
-SELECT g.cause, g.enforced, g.readiness, g.failing, x.combo_id, d.day, d.b, d.e,
-    CASE WHEN d.day IS NULL THEN x.count END, sum(x.count), count(*), min(d.begin), max(d.end)
-FROM temp.{reports} d
-JOIN records x ON x.report_pk = d.pk
-JOIN temp.{groups} g ON g.combo_id = x.combo_id
-WHERE d.pk BETWEEN :low AND :high
-GROUP BY x.combo_id, 6, 7, 8, 9
+SELECT g.gid, g.cause, g.enforced, g.readiness, g.failing, d.day, d.rid, x.count, d.begin, d.end
+FROM records x
+CROSS JOIN temp.{groups} g ON g.combo_id = x.combo_id
+CROSS JOIN temp.{reports} d ON d.pk = x.report_pk
+WHERE x.report_pk BETWEEN :low AND :high
 """
 """One pass over the records of a range of reports, in report order along ``records_report``
-(which covers combo_id and count): messages per combination of ours and day, with the groups
-the combination counts in (its findings, its readiness column, its failing source)."""
+(which covers combo_id and count): each record of ours with its group of counts, day and
+reporter (CROSS JOIN: a record's report is looked up only when its combination is ours).
+Not grouped here: records rarely share a group, day and reporter (sorting them to
+find out costs more than the rows it saves)."""
 
-_GROUP_DAYS = """
-SELECT {key}, day, b, e, c, sum(n), sum(k) FROM temp.{days}
-WHERE {key} IS NOT NULL GROUP BY 1, 2, 3, 4, 5
+_GROUP_TOTALS = """
+INSERT INTO temp.{totals}
+SELECT gid, sum(n), min(begin), max(end) FROM temp.{days} GROUP BY gid
 """
-"""Messages per day of one grouping (readiness column, failing source)."""
+"""The totals of each group of counts: a few per finding, where the days table has a row per
+record."""
 
-_FINDING_DAYS = """
-SELECT key, day, b, e, c, sum(n), sum(k) FROM (
-    SELECT cause AS key, day, b, e, c, n, k FROM temp.{days} WHERE cause IS NOT NULL
-    UNION ALL
-    SELECT enforced, day, b, e, c, n, k FROM temp.{days} WHERE enforced IS NOT NULL
-) GROUP BY 1, 2, 3, 4, 5
+_FINDING_TOTALS = """
+SELECT {key}, f.header_from, f.reasons, f.label, sum(d.n), min(d.first), max(d.last)
+FROM temp.{totals} d JOIN temp.{facts} f ON f.g = d.gid % {width}
+WHERE ({key}) IS NOT NULL GROUP BY 1, 2, 3, 4
+"""
+"""The totals of the findings (cause, or enforced), per From domain and override reasons."""
+
+_FACT_TOTALS = "SELECT gid % {width}, sum(n) FROM temp.{totals} GROUP BY 1"
+"""Messages per verdict facts (for readiness: its affected and enforced totals)."""
+
+_KEY_DAYS = """
+SELECT {key}, day, sum(n) FROM temp.{days}
+WHERE {key} IS NOT NULL AND day IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
+"""
+"""Messages per day of one grouping (finding, readiness column, failing source)."""
+
+_KEY_LONG = """
+SELECT {key}, begin, end, n, count(*) FROM temp.{days}
+WHERE {key} IS NOT NULL AND day IS NULL GROUP BY 1, 2, 3, 4
+"""
+"""The records of long reports of one grouping, to spread over their days per record."""
+
+_FINDING_REPORTERS = """
+SELECT cause, reporter FROM temp.{days} WHERE cause IS NOT NULL
+UNION
+SELECT enforced, reporter FROM temp.{days} WHERE enforced IS NOT NULL
 """
 
-_COMBO_REPORTERS = """
-SELECT DISTINCT g.cause, g.enforced, d.reporter
-FROM temp.{reports} d
-JOIN records x ON x.report_pk = d.pk
-JOIN temp.{groups} g ON g.combo_id = x.combo_id
-WHERE g.cause IS NOT NULL OR g.enforced IS NOT NULL
+_VARIANTS = """
+SELECT domain, p, sp, adkim, aspf, pct, reporter, count(*) FROM temp.{reports}
+GROUP BY domain, p, sp, adkim, aspf, pct, reporter ORDER BY min(pk)
 """
 
-_VARIANTS = f"""
-SELECT r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, {_REPORTER}, count(*)
-FROM reports r WHERE r.pk > :after AND {_PERIOD}
-GROUP BY r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, {_REPORTER}
-ORDER BY min(r.pk)
-"""
+SourceClass = tuple[bool, Sender | None]
+"""What a verdict reads of a source: whether it is internal, and the configured sender it is."""
+Pattern = tuple[str, str, str, str, str, str, str]
+"""The ``combos`` columns but the source: header_from, disposition, dkim, spf, reasons,
+auth_dkim and auth_spf."""
 
 
 @dataclass(frozen=True, slots=True)
-class ComboVerdict:
-    """One distinct combination of ours, classified."""
+class GroupFacts:
+    """What the combinations of one group of counts share besides their source."""
 
-    combo_id: int
-    source_ip: str
-    header_from: str
+    kinds: tuple[FindingKind, ...]
+    """The findings they count towards (cause, then ``enforced``)."""
     owner: str
-    disposition: str
-    reasons: tuple[str, ...]
     verdict: Verdict
+    header_from: str
+    """Lower-cased, as findings count it."""
+    reasons: tuple[str, ...]
+    """The override reason types, each as often as the record gives it."""
+    enforcing: bool
+    """The disposition quarantines or rejects."""
 
-    def kinds(self) -> tuple[FindingKind, ...]:
-        """The findings this combination counts towards (cause, then ``enforced``)."""
-        cause = self.verdict.cause
-        kinds: tuple[FindingKind, ...] = (cause,) if cause is not None else ()
-        return (*kinds, "enforced") if self.verdict.enforced else kinds
-
-
-ComboRow = tuple[str, str, str, str, str, str, str, str]
-"""A ``combos`` row: source_ip, header_from, disposition, dkim, spf, reasons, auth_dkim and
-auth_spf."""
-
-
-class ComboCache:
-    """The ``combos`` rows of one index, read once and then only the new ones.
-
-    Combinations are never changed once written, so the cache only grows with the index.
-    """
-
-    def __init__(self) -> None:
-        self.rows: dict[int, ComboRow] = {}
-        self._last = 0
-        self._guard = threading.Lock()
-
-    def refresh(self, conn: sqlite3.Connection) -> dict[int, ComboRow]:
-        with self._guard:
-            intern = sys.intern  # the columns but the address repeat a few hundred values
-            for cid, ip, *rest in conn.execute(
-                f"SELECT id, {', '.join(COMBO_COLUMNS)} FROM combos WHERE id > ? ORDER BY id",
-                (self._last,),
-            ):
-                self.rows[cid] = (ip, *map(intern, rest))  # type: ignore[assignment]
-                self._last = cid
-            return self.rows
+    @property
+    def failing(self) -> bool:
+        """Counted as failing on its source's days (a problem finding or enforced)."""
+        return bool(self.kinds) and (self.verdict.enforced or any(map(is_problem, self.kinds)))
 
 
-def combo_record(row: ComboRow) -> Record:
+def verdict_kinds(verdict: Verdict) -> tuple[FindingKind, ...]:
+    """The findings a verdict counts towards (cause, then ``enforced``)."""
+    cause = verdict.cause
+    kinds: tuple[FindingKind, ...] = (cause,) if cause is not None else ()
+    return (*kinds, "enforced") if verdict.enforced else kinds
+
+
+def combo_record(ip: str, pattern: Pattern) -> Record:
     """What :func:`classify` reads of a combination, as a record (count 0)."""
-    ip, hfrom, disposition, dkim, spf, reasons, auth_dkim, auth_spf = row
+    hfrom, disposition, dkim, spf, reasons, auth_dkim, auth_spf = pattern
     return Record(
         source_ip=ip,
         count=0,
@@ -207,6 +265,11 @@ def _reasons(text: str) -> tuple[PolicyOverrideReason, ...]:
 
 
 @lru_cache(maxsize=1 << 14)
+def _reason_types(text: str) -> tuple[str, ...]:
+    return tuple(r.type for r in _reasons(text))
+
+
+@lru_cache(maxsize=1 << 14)
 def _dkim(text: str) -> tuple[DkimAuthResult, ...]:
     return tuple(DkimAuthResult(d, r, s, h) for d, r, s, h in json.loads(text))
 
@@ -220,6 +283,25 @@ Progress = Callable[[int, int], None]
 """Called with (reports done, reports in all) while the counts are read."""
 
 
+class _Tables:
+    """The temporary tables of one count, named for it: several triages may run at once on one
+    connection (TUI panes)."""
+
+    NAMES = ("reports", "days", "groups", "sources", "patterns", "combos", "verdicts", "facts",
+             "signs", "added", "reporters", "totals")  # fmt: skip
+
+    def __init__(self) -> None:
+        n = next(_TABLES)
+        self.names = {name: f"triage_{name}_{n}" for name in self.NAMES}
+        self.reports_loaded = False
+
+    def sql(self, template: str, **extra: object) -> str:
+        return template.format(**self.names, **extra)
+
+    def __getitem__(self, name: str) -> str:
+        return self.names[name]
+
+
 class IndexTriage:
     """Findings, readiness and failing days of one index for one config, PTR set and period.
 
@@ -228,11 +310,10 @@ class IndexTriage:
 
     Args:
         conn, lock: the index connection and the lock serialising its use.
-        cache: the index's :class:`ComboCache`.
         config: own domains (defaulting to the period's policy domains), networks, senders.
         ptrs: forward-confirmed PTR names by IP, for PTR-pattern senders and contacts.
         since, until: epoch bounds of the period; reports overlapping it count.
-        progress: told how many combinations are counted so far.
+        progress: told how many reports are counted so far.
         cancelled: polled while counting; True stops early (the result is then incomplete).
     """
 
@@ -240,7 +321,6 @@ class IndexTriage:
         self,
         conn: sqlite3.Connection,
         lock: AbstractContextManager[object],
-        cache: ComboCache,
         config: Config,
         ptrs: Mapping[str, str | None] | None = None,
         *,
@@ -253,27 +333,38 @@ class IndexTriage:
         self._lock = lock
         self.period: dict[str, int | None] = {"since": since, "until": until}
         self.ptrs: dict[str, str | None] = dict(ptrs or {})
-        self._reason_types: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._findings: tuple[tuple[tuple[str, str], ...], list[Finding]] | None = None
         self._accs: dict[tuple[str, FindingKind], FindingCounts] = {}
         self._failing: dict[str, Counter[str]] = defaultdict(Counter)
-        self._combo_ids: dict[tuple[str, FindingKind], list[int]] = defaultdict(list)
         self._ranked: list[str] | None = None
         self._unparsed: dict[str, str] = {}
         """Parts of a stored result not parsed yet (see :meth:`_restore`)."""
         self._parsing = threading.Lock()  # TUI panes may ask from two threads at once
+        self._classes: dict[str, SourceClass] = {}
+        self._owners: dict[str, str | None] = {}
+        self._verdicts: dict[tuple[SourceClass, Pattern], Verdict] = {}
+        self._by_source: dict[str, dict[FindingKind, list[int]]] = {}
+        """The combinations of a source per finding kind, classified when its evidence is asked."""
+        self._sources: list[str] = []
+        """The sources of a count by number (the ``gid // width`` of a group of counts)."""
+        self._facts: list[GroupFacts] = []
+        self._width = 1
+        self._reporters: dict[int, str] = {}
         self.config: Config = config
         self.policy_domains: list[str] = []
         self.warning: str | None = None
         """A plain warning when the configured own domains match no policy domain."""
         self.shared: frozenset[str] = frozenset()
-        self.combos: dict[int, ComboVerdict] = {}
         self.classified = 0
+        """Distinct classifications (kind of source × pattern) of the combinations of ours; a
+        stored result's, when read or brought up to date."""
         self.complete = False
         stored_key = stored_results.result_key(config, self.ptrs, since, until)
         with lock:
             now = stored_results.data_state(conn)
             stored = stored_results.load(conn, stored_key, now)
+        self._max_combo = None if now is None else now.max_combo
+        """The combinations that existed when counted: evidence is looked for among them."""
         self.stored = stored is not None and stored[1] is None
         """Whether the counts were read from the result stored for the same data, config, PTR
         names and period, rather than counted."""
@@ -289,91 +380,368 @@ class IndexTriage:
                         stored_results.save(conn, stored_key, now, self._parts())
                 return
             self._reset()
-        with lock:
-            self.policy_domains = self._policy_domains()
-            records = cache.refresh(conn)
-        ours, keys = self._prepare(config, records)
-        self.shared = shared_domains(self.config, self.policy_domains, self._signed(ours, keys))
-        self._judge(ours, keys)
-        self.classified = len(self._reason_types)
-        """Distinct classifications computed (the rest of the combinations share them); a
-        stored result's, when read or brought up to date."""
-        self._add_ids(self.combos.values())
-        self.complete = True
-        self._count(progress, cancelled)
+        tables = _Tables()
+        try:
+            self._load_reports(tables, NO_REPORT)
+            with lock:
+                self.policy_domains = [
+                    d
+                    for (d,) in conn.execute(
+                        f"SELECT DISTINCT domain FROM temp.{tables['reports']} ORDER BY domain"
+                    )
+                ]
+            self._prepare(config)
+            self._classify_combos(tables)
+            self.complete = True
+            self._count(tables, progress, cancelled)
+        finally:
+            self._drop(tables)
         if self.complete:
             with lock:
                 stored_results.save(conn, stored_key, now, self._parts())
 
     def _reset(self) -> None:
         """Back to nothing counted (a stored result that could not be brought up to date)."""
-        self._reason_types = {}
         self._accs = {}
         self._failing = defaultdict(Counter)
-        self._combo_ids = defaultdict(list)
         self._ranked = None
         self._unparsed = {}
-        self.combos = {}
+        self._by_source = {}
 
     def _policy_domains(self) -> list[str]:
         sql = f"SELECT DISTINCT r.domain FROM reports r WHERE {_PERIOD} ORDER BY r.domain"
         return [d for (d,) in self._conn.execute(sql, self.period)]
 
-    def _prepare(
-        self, config: Config, records: Mapping[int, ComboRow]
-    ) -> tuple[dict[int, tuple[ComboRow, str]], dict[int, tuple[Any, ...]]]:
-        """The config in effect, and the combinations of ours with their classification keys."""
+    def _prepare(self, config: Config) -> None:
+        """The config in effect (own domains defaulting to the policy domains), nothing
+        classified with it yet."""
         self.config = config.with_default_domains(self.policy_domains)
         self.warning = own_domains_mismatch(config, self.policy_domains)
-        cfg = self.config
-        owners: dict[str, str | None] = {}
-        ours: dict[int, tuple[ComboRow, str]] = {}
-        for cid, row in records.items():
-            hfrom = row[1]
-            owner = owners.get(hfrom, "")
-            if owner == "":
-                owner = owners[hfrom] = cfg.own_domain_for(hfrom)
-            if owner is not None:
-                ours[cid] = (row, owner)
-        # A verdict depends on the source only through "internal?" and the matching sender, so
-        # it is computed once per (that, the other columns): a few hundred classifications.
-        sources: dict[str, tuple[bool, Sender | None]] = {}
-        keys: dict[int, tuple[Any, ...]] = {}
-        firsts: dict[tuple[Any, ...], ComboRow] = {}
-        for cid, (row, _) in ours.items():
-            ip = row[0]
-            cls = sources.get(ip)
-            if cls is None:
-                cls = sources[ip] = (cfg.is_internal(ip), cfg.sender_for(ip, self.ptrs.get(ip)))
-            key = keys[cid] = (*cls, *row[1:])
-            firsts.setdefault(key, row)
-        self._records = {key: combo_record(row) for key, row in firsts.items()}
-        return ours, keys
+        self._classes = {}
+        self._owners = {}
+        self._verdicts = {}
+        self._by_source = {}
 
-    def _judge(
-        self, ours: Mapping[int, tuple[ComboRow, str]], keys: Mapping[int, tuple[Any, ...]]
-    ) -> None:
-        """Classify the combinations of ours (once per classification key)."""
-        cfg = self.config
-        verdicts: dict[tuple[Any, ...], Verdict] = {}
-        self.combos = {}
-        for cid, (row, owner) in ours.items():
-            key = keys[cid]
-            verdict = verdicts.get(key)
-            if verdict is None:
-                record = self._records[key]
-                verdict = verdicts[key] = classify(record, cfg, self.ptrs.get(record.source_ip),
-                                                   self.shared)  # fmt: skip
-                self._reason_types[key] = tuple(r.type for r in record.policy_evaluated.reason)
-            self.combos[cid] = ComboVerdict(
-                cid, row[0], row[1], owner, row[2], self._reason_types[key], verdict
+    # ------------------------------------------------------------------ classifying
+
+    def _source_class(self, ip: str) -> SourceClass:
+        """What a verdict reads of a source: internal?, and its configured sender."""
+        cls = self._classes.get(ip)
+        if cls is None:
+            cfg = self.config
+            cls = self._classes[ip] = (cfg.is_internal(ip), cfg.sender_for(ip, self.ptrs.get(ip)))
+        return cls
+
+    def _owner(self, header_from: str) -> str | None:
+        """Our own domain a From domain belongs to; None when it is not ours."""
+        owner = self._owners.get(header_from, "")
+        if owner == "":
+            owner = self._owners[header_from] = self.config.own_domain_for(header_from)
+        return owner
+
+    def _verdict(self, ip: str, cls: SourceClass, pattern: Pattern) -> Verdict:
+        """The verdict of a combination of ours, computed once per kind of source and pattern
+        (``ip`` is any source of that kind: the verdict is the same for all)."""
+        key = (cls, pattern)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            record = combo_record(ip, pattern)
+            verdict = classify(record, self.config, self.ptrs.get(ip), self.shared)
+            self._verdicts[key] = verdict
+        return verdict
+
+    def _classify_combos(self, tables: _Tables, after: int | None = None) -> bool:
+        """Number the sources and our patterns, join each combination of ours to them, classify
+        each (kind of source, pattern) that occurs, and put each combination's group of counts
+        in ``tables["groups"]``. With ``after``, only the combinations of the reports added
+        since a stored result; False when one of them changes the shared domains that result
+        rests on (then everything is counted again)."""
+        conn, t = self._conn, tables
+        columns = ", ".join(_PATTERN)
+        source = "combos c"
+        with self._lock:
+            conn.execute(
+                f"CREATE TEMP TABLE {t['sources']} (ip TEXT PRIMARY KEY, id INTEGER NOT NULL,"
+                " class INTEGER NOT NULL) WITHOUT ROWID"
             )
+            conn.execute(
+                f"CREATE TEMP TABLE {t['patterns']} (id INTEGER PRIMARY KEY, {columns},"
+                f" UNIQUE ({columns}))"
+            )
+            conn.execute(
+                f"CREATE TEMP TABLE {t['combos']} (combo_id INTEGER PRIMARY KEY,"
+                " source INTEGER NOT NULL, class INTEGER NOT NULL, pattern INTEGER NOT NULL)"
+            )
+            if after is not None:
+                conn.execute(f"CREATE TEMP TABLE {t['added']} (combo_id INTEGER PRIMARY KEY)")
+                conn.execute(t.sql(_ADDED_COMBOS), {**self.period, "after": after})
+                source = f"temp.{t['added']} a CROSS JOIN combos c ON c.id = a.combo_id"
+            ips = [ip for (ip,) in conn.execute(f"SELECT DISTINCT c.source_ip FROM {source}")]
+            patterns: list[Pattern] = conn.execute(
+                f"SELECT DISTINCT {', '.join(f'c.{col}' for col in _PATTERN)} FROM {source}"
+            ).fetchall()
+        classes: dict[SourceClass, int] = {}
+        examples: list[str] = []  # a source of each kind
+        sources = []
+        for i, ip in enumerate(ips):
+            k = classes.setdefault(self._source_class(ip), len(classes))
+            if k == len(examples):
+                examples.append(ip)
+            sources.append((ip, i, k))
+        self._sources = ips
+        ours = [p for p in patterns if self._owner(p[0]) is not None]
+        with self._lock:
+            conn.execute("BEGIN")
+            conn.executemany(f"INSERT INTO temp.{t['sources']} VALUES (?, ?, ?)", sources)
+            conn.executemany(
+                f"INSERT INTO temp.{t['patterns']} VALUES (?{', ?' * len(_PATTERN)})",
+                ((i, *p) for i, p in enumerate(ours)),
+            )
+            conn.execute("COMMIT")
+            conn.execute(t.sql(_SOURCE_PATTERNS, source=source))
+            pairs = conn.execute(
+                f"SELECT DISTINCT class, pattern FROM temp.{t['combos']}"
+            ).fetchall()
+        kinds = list(classes)
+        if after is None:
+            self.classified = len(pairs)
+            signed = self._signed(tables, [(k, p, examples[k], ours[p]) for k, p in pairs])
+            self.shared = shared_domains(self.config, self.policy_domains, signed)
+        else:
+            for k, p in pairs:  # signed by us at an internal source, counted now
+                domain = signed_internally(combo_record(examples[k], ours[p]), self.config)
+                if domain and self.config.is_own_domain(domain) and domain not in self.shared:
+                    return False
+        facts: dict[GroupFacts, int] = {}
+        verdicts = []
+        for k, p in pairs:
+            pattern = ours[p]
+            verdict = self._verdict(examples[k], kinds[k], pattern)
+            owner = self._owner(pattern[0])
+            assert owner is not None  # only our patterns were numbered
+            group = GroupFacts(
+                verdict_kinds(verdict), owner, verdict, pattern[0].lower(),
+                _reason_types(pattern[4]), pattern[1].lower() in ENFORCING,
+            )  # fmt: skip
+            verdicts.append((k, p, facts.setdefault(group, len(facts))))
+        self._facts = list(facts)
+        self._width = width = max(1, len(facts))
+        self._columns: dict[tuple[str, str], int] = {}
+        rows = []
+        hfroms: dict[str, int] = {}
+        reason_sets: dict[tuple[str, ...], int] = {}
+        labels: dict[str, int] = {}
+        for g, group in enumerate(self._facts):
+            verdict = group.verdict
+            column = (group.owner, _column(verdict))
+            rows.append((
+                g,
+                None if verdict.cause is None else _KIND_IDS[verdict.cause],
+                _KIND_IDS["enforced"] if verdict.enforced else None,
+                self._columns.setdefault(column, len(self._columns)),
+                1 if group.failing else None,
+                hfroms.setdefault(group.header_from, len(hfroms)),
+                reason_sets.setdefault(group.reasons, len(reason_sets)),
+                labels.setdefault(verdict.label, len(labels)) if verdict.label else None,
+            ))  # fmt: skip
+        self._hfroms, self._reason_sets, self._labels = (
+            list(hfroms),
+            list(reason_sets),
+            list(labels),
+        )
+        with self._lock:
+            conn.execute(
+                f"CREATE TEMP TABLE {t['verdicts']} (class INTEGER, pattern INTEGER, g INTEGER,"
+                " PRIMARY KEY (class, pattern)) WITHOUT ROWID"
+            )
+            conn.execute(
+                f"CREATE TEMP TABLE {t['facts']} (g INTEGER PRIMARY KEY, cause INTEGER,"
+                " enforced INTEGER, readiness INTEGER, failing INTEGER, header_from INTEGER,"
+                " reasons INTEGER, label INTEGER)"
+            )
+            conn.execute(
+                f"CREATE TEMP TABLE {t['groups']} (combo_id INTEGER PRIMARY KEY,"
+                " gid INTEGER NOT NULL, cause INTEGER, enforced INTEGER, readiness INTEGER,"
+                " failing INTEGER)"
+            )
+            conn.execute("BEGIN")
+            conn.executemany(f"INSERT INTO temp.{t['verdicts']} VALUES (?, ?, ?)", verdicts)
+            conn.executemany(f"INSERT INTO temp.{t['facts']} VALUES (?{', ?' * 7})", rows)
+            conn.execute("COMMIT")
+            conn.execute(t.sql(_GROUPS, width=width))
+        return True
 
-    def _add_ids(self, combos: Iterable[ComboVerdict]) -> None:
-        """File combinations under the findings they count towards (for evidence)."""
-        for combo in combos:
-            for kind in combo.kinds():
-                self._combo_ids[(combo.source_ip, kind)].append(combo.combo_id)
+    def _signed(self, tables: _Tables, pairs: list[tuple[int, int, str, Pattern]]) -> set[str]:
+        """From domains our DKIM signed at an internal source, in a counted report of the
+        period (a combination is only a candidate until a record of it is found there)."""
+        signs = []
+        for k, p, ip, pattern in pairs:
+            domain = signed_internally(combo_record(ip, pattern), self.config)
+            if domain is not None:
+                signs.append((k, p, domain))
+        if not signs:
+            return set()
+        conn, t = self._conn, tables
+        with self._lock:
+            conn.execute(
+                f"CREATE TEMP TABLE {t['signs']} (class INTEGER, pattern INTEGER, domain TEXT,"
+                " PRIMARY KEY (class, pattern)) WITHOUT ROWID"
+            )
+            conn.execute("BEGIN")
+            conn.executemany(f"INSERT INTO temp.{t['signs']} VALUES (?, ?, ?)", signs)
+            conn.execute("COMMIT")
+        signed = set()
+        for domain in sorted({domain for _, _, domain in signs}):
+            with self._lock:
+                hit = conn.execute(t.sql(_SIGNED_SEEN), {**self.period, "domain": domain})
+                if hit.fetchone() is not None:
+                    signed.add(domain)
+        return signed
+
+    def _drop(self, tables: _Tables) -> None:
+        with self._lock:
+            for name in tables.names.values():
+                self._conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+    # ------------------------------------------------------------------ counting
+
+    def _count(
+        self,
+        tables: _Tables,
+        progress: Progress | None,
+        cancelled: Callable[[], bool] | None,
+        after: int | None = None,
+    ) -> None:
+        """Count in SQL, grouped by what each answer needs; Python sees one row per group of
+        counts (and per finding, readiness column or failing source and day), not one per
+        combination or record. With ``after``, only the reports with a higher id, added to the
+        counts already there."""
+        if after is None:
+            self._readiness = ReadinessCounts(self.config)
+        from_pk = NO_REPORT if after is None else after
+        conn, t, width = self._conn, tables, self._width
+        self._load_reports(tables, from_pk)
+        reporters = self._reporters
+        with self._lock:
+            conn.execute(
+                f"CREATE TEMP TABLE {t['days']} (gid INTEGER, cause INTEGER, enforced INTEGER,"
+                " readiness INTEGER, failing INTEGER, day INTEGER, reporter INTEGER, n INTEGER,"
+                " begin INTEGER, end INTEGER)"
+            )
+            pks = [pk for (pk,) in conn.execute(f"SELECT pk FROM temp.{t['reports']}")]
+            long = conn.execute(
+                f"SELECT 1 FROM temp.{t['reports']} WHERE day IS NULL LIMIT 1"
+            ).fetchone()
+        ranges = [(pks[i], pks[min(i + BATCH, len(pks)) - 1]) for i in range(0, len(pks), BATCH)]
+        for done, (low, high) in enumerate(ranges, 1):
+            if cancelled is not None and cancelled():
+                self.complete = False
+                break
+            with self._lock:
+                conn.execute(t.sql(_FILL_DAYS), {"low": low, "high": high})
+            if progress is not None:
+                progress(min(len(pks), done * BATCH), len(pks))
+        if not self.complete:  # the caller drops the answers: no use counting the rest
+            return
+        keys = ("cause", "enforced", "readiness", "failing")
+        per_key: dict[str, dict[int, Counter[str]]] = {}
+        with self._lock:  # rows are taken as they come: none is held longer than needed
+            conn.execute(
+                f"CREATE TEMP TABLE {t['totals']} (gid INTEGER PRIMARY KEY, n INTEGER,"
+                " first INTEGER, last INTEGER)"
+            )
+            conn.execute(t.sql(_GROUP_TOTALS))
+            self._add_readiness(conn.execute(t.sql(_FACT_TOTALS, width=width)))
+            for name in ("cause", "enforced"):
+                key = f"d.gid / {width} * 8 + f.{name}"
+                self._add_findings(conn.execute(t.sql(_FINDING_TOTALS, key=key, width=width)))
+            for key in keys:
+                days = per_key[key] = _days(conn.execute(t.sql(_KEY_DAYS, key=key)))
+                if long is not None:
+                    _spread(days, conn.execute(t.sql(_KEY_LONG, key=key)))
+            finding_reporters = conn.execute(t.sql(_FINDING_REPORTERS)).fetchall()
+            variants = conn.execute(t.sql(_VARIANTS)).fetchall()
+        for name in ("cause", "enforced"):
+            for fid, per_day in per_key[name].items():
+                self._accs[self._finding_key(fid)].per_day.update(per_day)
+        column_keys = list(self._columns)
+        for rid, per_day in per_key["readiness"].items():
+            col_owner, col_name = column_keys[rid]
+            days = self._readiness.days[col_owner]
+            for day, count in per_day.items():
+                days[day][col_name] += count
+        for sid, per_day in per_key["failing"].items():
+            self._failing[self._sources[sid]].update(per_day)
+        for fid, rid in finding_reporters:
+            self._accs[self._finding_key(fid)].reporters.setdefault(reporters[rid], None)
+        for domain, p, sp, adkim, aspf, pct, reporter, reports in variants:
+            pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
+            self._readiness.add_policy(pp, reporter, reports)
+
+    def _load_reports(self, tables: _Tables, after: int) -> None:
+        """The reports to count (those of the period with a higher id than ``after``) in
+        ``tables["reports"]``, with their day and reporter numbers; once per count."""
+        conn, t = self._conn, tables
+        if t.reports_loaded:
+            return
+        t.reports_loaded = True
+        with self._lock:
+            conn.execute(
+                f"CREATE TEMP TABLE {t['reports']} (pk INTEGER PRIMARY KEY, day INTEGER,"
+                " begin INTEGER, end INTEGER, reporter TEXT, rid INTEGER, domain TEXT, p TEXT,"
+                " sp TEXT, adkim TEXT, aspf TEXT, pct INTEGER)"
+            )
+            conn.execute(t.sql(_REPORT_DAYS), {**self.period, "after": after})
+            conn.execute(
+                f"CREATE TEMP TABLE {t['reporters']} (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"
+            )
+            conn.execute(
+                f"INSERT INTO temp.{t['reporters']} (name)"
+                f" SELECT DISTINCT reporter FROM temp.{t['reports']}"
+            )
+            conn.execute(
+                f"UPDATE temp.{t['reports']} SET rid = (SELECT w.id FROM temp.{t['reporters']} w"
+                f" WHERE w.name = temp.{t['reports']}.reporter)"
+            )
+            self._reporters = dict(conn.execute(f"SELECT id, name FROM temp.{t['reporters']}"))
+
+    def _finding_key(self, fid: int) -> tuple[str, FindingKind]:
+        """The (source, kind) of a finding numbered in SQL (``source * 8 + kind``)."""
+        return self._sources[fid // 8], KINDS[fid % 8]
+
+    def _add_readiness(self, rows: Iterable[tuple[int, int]]) -> None:
+        """Readiness totals from the messages per verdict facts, as
+        :meth:`ReadinessCounts.add_messages` files them (its days come per column)."""
+        ready = self._readiness
+        for g, messages in rows:
+            group = self._facts[g]
+            verdict = group.verdict
+            if not verdict.passed:
+                ready.affected[group.owner][verdict.cause or "outside_spoofing"] += messages
+            if group.enforcing:
+                ready.enforced[group.owner] += messages
+
+    def _add_findings(self, rows: Iterable[tuple[int, ...]]) -> None:
+        """Finding totals from rows per finding, From domain, override reasons and label."""
+        accs, hfroms, reason_sets, labels = (
+            self._accs,
+            self._hfroms,
+            self._reason_sets,
+            self._labels,
+        )
+        for fid, hfrom, reasons, label, messages, first, last in rows:
+            key = self._finding_key(fid)
+            acc = accs.get(key)
+            if acc is None:
+                acc = accs[key] = FindingCounts()
+            acc.messages += messages
+            acc.first = first if acc.first is None else min(acc.first, first)
+            acc.last = last if acc.last is None else max(acc.last, last)
+            acc.header_from[hfroms[hfrom]] += messages
+            if label is not None:
+                acc.labels[labels[label]] += messages
+            for reason in reason_sets[reasons]:
+                acc.reasons[reason] += messages
 
     def _count_added(
         self,
@@ -393,44 +761,23 @@ class IndexTriage:
         stored_domains = self.policy_domains
         with self._lock:
             self.policy_domains = self._policy_domains()
-            if self.policy_domains != stored_domains:
-                return False
-            added = {
-                cid
-                for (cid,) in self._conn.execute(
-                    # CROSS JOIN: the added reports first (a rowid range), then their records
-                    "SELECT DISTINCT x.combo_id FROM reports r CROSS JOIN records x"
-                    f" ON x.report_pk = r.pk WHERE r.pk > :after AND {_PERIOD}",
-                    {**self.period, "after": delta.after},
-                )
-            }
-            records: dict[int, ComboRow] = {}
-            for cid, *row in self._conn.execute(
-                f"SELECT id, {', '.join(COMBO_COLUMNS)} FROM combos WHERE id > ? ORDER BY id",
-                (delta.max_combo,),
-            ):
-                records[cid] = tuple(row)  # type: ignore[assignment]
-            for cid in sorted(added - records.keys()):
-                row = self._conn.execute(
-                    f"SELECT {', '.join(COMBO_COLUMNS)} FROM combos WHERE id = ?", (cid,)
-                ).fetchone()
-                records[cid] = tuple(row)  # type: ignore[assignment]
+        if self.policy_domains != stored_domains:
+            return False
         shared = self.shared
-        ours, keys = self._prepare(config, records)
-        for cid in ours.keys() & added:  # signed by us at an internal source, counted now
-            domain = signed_internally(self._records[keys[cid]], self.config)
-            if domain and self.config.is_own_domain(domain) and domain not in shared:
+        self._prepare(config)
+        self.shared = shared
+        tables = _Tables()
+        try:
+            if not self._classify_combos(tables, after=delta.after):
                 return False
-        self._finding_counts()
-        self._failing_counts()
-        self._ids()
-        self._judge(ours, keys)
-        self._add_ids(c for cid, c in sorted(self.combos.items()) if cid > delta.max_combo)
-        self.combos = {cid: c for cid, c in self.combos.items() if cid in added}
-        self._ranked = None
-        self._findings = None
-        self.updated = True
-        self._count(progress, cancelled, after=delta.after)
+            self._finding_counts()
+            self._failing_counts()
+            self._ranked = None
+            self._findings = None
+            self.updated = True
+            self._count(tables, progress, cancelled, after=delta.after)
+        finally:
+            self._drop(tables)
         return True
 
     # ------------------------------------------------------------------ stored results
@@ -457,18 +804,16 @@ class IndexTriage:
              a.labels, a.reasons]
             for (ip, kind), a in self._accs.items()
         ]  # fmt: skip
-        ids = [[ip, kind, ids] for (ip, kind), ids in self._combo_ids.items()]
         return {
             name: json.dumps(data, separators=(",", ":"))
             for name, data in (
                 ("summary", summary), ("findings", findings), ("failing", self._failing),
-                ("combo_ids", ids),
             )
         }  # fmt: skip
 
     def _restore(self, config: Config, parts: dict[str, str]) -> None:
         """The state :meth:`_count` leaves, from the :meth:`_parts` of a stored result; the
-        findings, failing days and combinations are parsed when first asked for."""
+        findings and failing days are parsed when first asked for."""
         data = json.loads(parts["summary"])
         self.policy_domains = data["policy_domains"]
         self.config = config.with_default_domains(self.policy_domains)
@@ -476,7 +821,6 @@ class IndexTriage:
         self.shared = frozenset(data["shared"])
         self.classified = data["classified"]
         self.complete = True
-        self.combos = {}
         self._ranked = data["ranked"]
         ready = self._readiness = ReadinessCounts(self.config)
         for owner, days in data["days"].items():
@@ -516,14 +860,6 @@ class IndexTriage:
                     self._failing[ip] = _counter(days)
         return self._failing
 
-    def _ids(self) -> dict[tuple[str, FindingKind], list[int]]:
-        with self._parsing:
-            text = self._unparsed.pop("combo_ids", None)
-            if text is not None:
-                for ip, kind, ids in json.loads(text):
-                    self._combo_ids[(ip, kind)] = ids
-        return self._combo_ids
-
     def ranked_sources(self) -> list[str]:
         """The sources of the findings in rank order (as :meth:`findings` ranks them), each
         once: whose PTR names to look up first, without building the findings."""
@@ -534,154 +870,6 @@ class IndexTriage:
             )
             self._ranked = list(dict.fromkeys(ip for (ip, _), _ in keys))
         return list(self._ranked)
-
-    # ------------------------------------------------------------------ building
-
-    def _signed(
-        self, ours: Mapping[int, tuple[ComboRow, str]], keys: Mapping[int, tuple[Any, ...]]
-    ) -> set[str]:
-        """From domains our DKIM signed at an internal source, in a counted report of the
-        period (a combination is only a candidate until a record of it is found there)."""
-        candidates: dict[str, list[int]] = defaultdict(list)
-        signs: dict[tuple[Any, ...], str | None] = {}
-        for cid in ours:
-            key = keys[cid]
-            if key not in signs:
-                signs[key] = signed_internally(self._records[key], self.config)
-            domain = signs[key]
-            if domain is not None:
-                candidates[domain].append(cid)
-        signed = set()
-        sql = (
-            "SELECT 1 FROM records x JOIN reports r ON r.pk = x.report_pk"
-            f" WHERE x.combo_id = :cid AND {_PERIOD} LIMIT 1"
-        )
-        for domain, cids in candidates.items():
-            for cid in cids:
-                with self._lock:
-                    hit = self._conn.execute(sql, {**self.period, "cid": cid}).fetchone()
-                if hit is not None:
-                    signed.add(domain)
-                    break
-        return signed
-
-    def _count(
-        self,
-        progress: Progress | None,
-        cancelled: Callable[[], bool] | None,
-        after: int | None = None,
-    ) -> None:
-        """Count in SQL, grouped by what each answer needs; Python sees one row per group and
-        day (and one per combination for the totals), not one per record. With ``after``, only
-        the reports with a higher id, added to the counts already there."""
-        if after is None:
-            self._readiness = ReadinessCounts(self.config)
-        from_pk = NO_REPORT if after is None else after
-        findings: dict[tuple[str, FindingKind], int] = {}
-        columns: dict[tuple[str, str], int] = {}
-        sources: dict[str, int] = {}
-        groups: list[tuple[int, int | None, int | None, int, int | None]] = []
-        for combo in self.combos.values():
-            kinds = combo.kinds()
-            fids: dict[str, int | None] = {"cause": None, "enforced": None}
-            for kind in kinds:
-                fid = findings.setdefault((combo.source_ip, kind), len(findings))
-                fids["enforced" if kind == "enforced" else "cause"] = fid
-            column = (combo.owner, _column(combo.verdict))
-            rid = columns.setdefault(column, len(columns))
-            failing = bool(kinds) and (combo.verdict.enforced or any(map(is_problem, kinds)))
-            sid = sources.setdefault(combo.source_ip, len(sources)) if failing else None
-            groups.append((combo.combo_id, fids["cause"], fids["enforced"], rid, sid))
-        n = next(_TABLES)  # several triages may run at once (TUI panes): tables of their own
-        names = {"reports": f"triage_reports_{n}", "days": f"triage_days_{n}",
-                 "groups": f"triage_groups_{n}"}  # fmt: skip
-        conn = self._conn
-        with self._lock:
-            conn.execute("BEGIN")  # one transaction, not one per row inserted
-            conn.execute(
-                f"CREATE TEMP TABLE {names['reports']} (pk INTEGER PRIMARY KEY, day TEXT,"
-                " b INTEGER, e INTEGER, begin INTEGER, end INTEGER, reporter TEXT)"
-            )
-            conn.execute(_REPORT_DAYS.format(**names), {**self.period, "after": from_pk})
-            conn.execute(
-                f"CREATE TEMP TABLE {names['days']} (cause INTEGER, enforced INTEGER,"
-                " readiness INTEGER, failing INTEGER, combo_id INTEGER, day TEXT, b INTEGER,"
-                " e INTEGER, c INTEGER, n INTEGER, k INTEGER, first INTEGER, last INTEGER)"
-            )
-            conn.execute(
-                f"CREATE TEMP TABLE {names['groups']} (combo_id INTEGER PRIMARY KEY,"
-                " cause INTEGER, enforced INTEGER, readiness INTEGER, failing INTEGER)"
-            )
-            conn.executemany(f"INSERT INTO temp.{names['groups']} VALUES (?, ?, ?, ?, ?)", groups)
-            conn.execute("COMMIT")
-            pks = [pk for (pk,) in conn.execute(f"SELECT pk FROM temp.{names['reports']}")]
-        ranges = [(pks[i], pks[min(i + BATCH, len(pks)) - 1]) for i in range(0, len(pks), BATCH)]
-        try:
-            for done, (low, high) in enumerate(ranges, 1):
-                if cancelled is not None and cancelled():
-                    self.complete = False
-                    break
-                with self._lock:
-                    conn.execute(_FILL_DAYS.format(**names), {"low": low, "high": high})
-                if progress is not None:
-                    progress(min(len(pks), done * BATCH), len(pks))
-            if not self.complete:  # the caller drops the answers: no use counting the rest
-                return
-            with self._lock:  # rows are taken as they come: none is held longer than needed
-                for cid, messages, first, last in conn.execute(
-                    "SELECT combo_id, sum(n), min(first), max(last)"
-                    f" FROM temp.{names['days']} GROUP BY combo_id"
-                ):
-                    verdict = self.combos.get(cid)
-                    if verdict is not None:  # None: a From domain not ours
-                        self._add(verdict, messages, first, last)
-                per_key = {
-                    key: _days(conn.execute(_GROUP_DAYS.format(key=key, **names)))
-                    for key in ("readiness", "failing")
-                }
-                per_key["finding"] = _days(conn.execute(_FINDING_DAYS.format(**names)))
-                reporters = conn.execute(_COMBO_REPORTERS.format(**names)).fetchall()
-                variants = conn.execute(_VARIANTS, {**self.period, "after": from_pk}).fetchall()
-        finally:
-            with self._lock:
-                for table in names.values():
-                    conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-        finding_keys = list(findings)
-        for fid, per_day in per_key["finding"].items():
-            self._accs[finding_keys[fid]].per_day.update(per_day)
-        column_keys = list(columns)
-        for rid, per_day in per_key["readiness"].items():
-            col_owner, col_name = column_keys[rid]
-            days = self._readiness.days[col_owner]
-            for day, count in per_day.items():
-                days[day][col_name] += count
-        source_keys = list(sources)
-        for sid, per_day in per_key["failing"].items():
-            self._failing[source_keys[sid]].update(per_day)
-        for cause, enforced, reporter in reporters:
-            for fid in (cause, enforced):
-                if fid is not None:
-                    self._accs[finding_keys[fid]].reporters.setdefault(reporter, None)
-        for domain, p, sp, adkim, aspf, pct, reporter, reports in variants:
-            pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
-            self._readiness.add_policy(pp, reporter, reports)
-
-    def _add(self, combo: ComboVerdict, messages: int, first: int, last: int) -> None:
-        """The totals of one combination (its days are counted per group in SQL)."""
-        verdict = combo.verdict
-        self._readiness.add_messages(combo.owner, verdict, combo.disposition, messages, ())
-        for kind in combo.kinds():
-            acc = self._accs.get((combo.source_ip, kind))
-            if acc is None:
-                acc = self._accs[(combo.source_ip, kind)] = FindingCounts()
-            acc.messages += messages
-            acc.first = first if acc.first is None else min(acc.first, first)
-            acc.last = last if acc.last is None else max(acc.last, last)
-            acc.header_from[combo.header_from.lower()] += messages
-            if verdict.label:
-                acc.labels[verdict.label] += messages
-            for reason in combo.reasons:
-                acc.reasons[reason] += messages
 
     # ------------------------------------------------------------------ answers
 
@@ -713,7 +901,32 @@ class IndexTriage:
         return FailingDays(self._failing_counts(), observed)
 
     def combo_ids(self, source_ip: str, kind: FindingKind) -> list[int]:
-        return list(self._ids().get((source_ip, kind), ()))
+        """The combinations of ours behind a finding (any period: evidence filters by it)."""
+        return list(self._source_combos(source_ip).get(kind, ()))
+
+    def _source_combos(self, ip: str) -> dict[FindingKind, list[int]]:
+        """The combinations of one source per finding kind, read by the ``combos`` unique
+        index (it starts with the source) and classified with the verdicts of the count."""
+        found = self._by_source.get(ip)
+        if found is not None:
+            return found
+        sql = f"SELECT id, {', '.join(_PATTERN)} FROM combos WHERE source_ip = ?"
+        params: tuple[Any, ...] = (ip,)
+        if self._max_combo is not None:
+            sql += " AND id <= ?"
+            params = (ip, self._max_combo)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY id", params).fetchall()
+        cls = self._source_class(ip)
+        found = defaultdict(list)
+        for cid, *pattern in rows:
+            if self._owner(pattern[0]) is not None:
+                for kind in verdict_kinds(self._verdict(ip, cls, tuple(pattern))):  # type: ignore[arg-type]
+                    found[kind].append(cid)
+        if len(self._by_source) >= 256:  # a TUI session browsing sources: keep it small
+            self._by_source.clear()
+        self._by_source[ip] = found
+        return found
 
     def evidence_count(self, source_ip: str, kind: FindingKind) -> int:
         ids = self.combo_ids(source_ip, kind)
@@ -778,17 +991,36 @@ def _column(verdict: Verdict) -> str:
     return "failed_outside" if verdict.cause == "outside_spoofing" else "failed_legit"
 
 
-def _days(rows: Iterable[tuple[Any, ...]]) -> dict[int, Counter[str]]:
-    """Messages per group and day from grouped rows, long reports spread as the reference does
-    (each of the ``k`` records with ``c`` messages is spread on its own)."""
-    out: dict[int, Counter[str]] = defaultdict(Counter)
-    for key, day, begin, end, count, messages, k in rows:
-        if day is not None:
-            out[key][day] += messages
-        else:
-            for d, share in spread_over_days(begin, end, count):
-                out[key][d] += share * k
+def _days(rows: Iterable[tuple[int, int, int]]) -> dict[int, Counter[str]]:
+    """Messages per group and UTC day from rows of (group, day number, messages), ordered by
+    group: a dict built per group (most groups have a handful of days, and there are tens of
+    thousands of them)."""
+    out: dict[int, Counter[str]] = {}
+    text = _day_text
+    for key, group in itertools.groupby(rows, key=itemgetter(0)):
+        days = _counter({text(day): n for _, day, n in group})
+        if key in out:  # not ordered after all: add up
+            days.update(out[key])
+        out[key] = days
     return out
+
+
+def _spread(out: dict[int, Counter[str]], rows: Iterable[tuple[int, ...]]) -> None:
+    """Add the records of long reports, spread as the reference does (each of the ``k``
+    records with ``count`` messages is spread on its own)."""
+    for key, begin, end, count, k in rows:
+        days = out.setdefault(key, Counter())
+        for day, share in spread_over_days(begin, end, count):
+            days[day] += share * k
+
+
+@lru_cache(maxsize=1 << 16)
+def _day_text(day: int) -> str:
+    """A day number since 1970-01-01 as an ISO date (what :func:`utc_day` gives)."""
+    return date.fromordinal(_EPOCH + day).isoformat()
+
+
+_EPOCH = date(1970, 1, 1).toordinal()
 
 
 def _evidence(row: tuple[Any, ...]) -> Evidence:

@@ -35,13 +35,15 @@ from dataclasses import dataclass
 from dmarctui import __version__
 from dmarctui.config import Config, matches_by_name
 
-RESULT_FORMAT = 1
-"""Bumped whenever what a result holds, or how triage counts, changes."""
+RESULT_FORMAT = 2
+"""Bumped whenever what a result holds, or how triage counts, changes (2: no combinations per
+finding, evidence classifies the combinations of its source when asked)."""
 KEEP = 4
 """Results kept per index (periods, configs and PTR sets in use); the least recently used go.
 Each is a few MB on a folder of 10,000 reports with 80,000 distinct combinations."""
-PARTS = ("summary", "findings", "failing", "combo_ids")
-"""The JSON texts of a result: each parsed only when an answer needs it."""
+PARTS = ("summary", "findings", "failing")
+"""The JSON texts of a result: each parsed only when an answer needs it. (The table's
+``combo_ids`` column, a part of format 1, is left empty.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,7 @@ def save(
     try:
         conn.execute(
             "INSERT OR REPLACE INTO triage_results (key, generation, max_pk, change_seq,"
-            f" max_combo, used_at, {', '.join(PARTS)}) VALUES (?, ?, ?, ?, ?, ?"
+            f" max_combo, used_at, combo_ids, {', '.join(PARTS)}) VALUES (?, ?, ?, ?, ?, ?, ''"
             f"{', ?' * len(PARTS)})",
             (
                 key, counted_at.generation, counted_at.max_pk, counted_at.change_seq,

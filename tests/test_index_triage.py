@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,22 @@ def test_long_reports_spread_per_record_as_the_reference_does(tmp_path: Path) ->
         assert lab_finding.per_day == (("2024-11-01", 3),)
 
 
+def test_days_around_midnight_as_the_reference_counts_them(tmp_path: Path) -> None:
+    """The index numbers a report's day in SQL (its midpoint floored to a UTC day): half a
+    second either side of midnight, it lands where the reference puts it."""
+    lab = record("192.0.2.70", 1, pe=("fail", "pass"), spfs=(spf(DOMAIN, "pass"),))
+    spoof = record("203.0.113.66", 5, pe=("fail", "fail"))
+    reports = [
+        report("a.example", "before", DAY0 - 1, DAY0, (lab, spoof)),
+        report("b.example", "after", DAY0, DAY0 + 1, (lab, spoof)),
+        report("c.example", "day", DAY0 + DAY, DAY0 + 2 * DAY - 1, (lab, spoof)),
+    ]
+    with indexed(write_reports(tmp_path / "Maildir", reports)) as index:
+        assert assert_same(index, campus_config()) == 2
+        days = dict(index.triage(campus_config()).findings()[0].per_day)
+        assert days == {"2024-10-31": 1, "2024-11-01": 1, "2024-11-02": 1}
+
+
 def test_demo_same_answers_with_its_config_and_random_ones(tmp_path: Path) -> None:
     demo = build_demo(tmp_path / "demo")
     config, problems = load_config(demo.config_path)
@@ -295,3 +312,28 @@ def test_records_of_a_source_are_paged_newest_first(tmp_path: Path) -> None:
             assert index.source_totals(ip) == (
                 len(every), len({row.pk for row, _ in every}), sum(r.count for _, r in every)
             )  # fmt: skip
+
+
+def test_triages_counting_at_once_on_one_connection_answer_as_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TUI panes count on one connection from their own threads: each count's working tables
+    are its own, so counts interleaved query by query give what each gives alone."""
+    with indexed(write_reports(tmp_path / "Maildir", campus_reports())) as index:
+        reports = list(index.counted_reports())
+        rng = random.Random(11)
+        configs = [campus_config(), Config(), *(random_config(rng, reports) for _ in range(4))]
+        alone = [index.triage(c, PTRS).findings() for c in configs]
+        index._conn.execute("DELETE FROM triage_results")  # count again, not read them back
+        monkeypatch.setattr(index_triage, "BATCH", 1)  # a query per report: interleaved
+        found: dict[int, object] = {}
+
+        def count(i: int, config: Config) -> None:
+            found[i] = index.triage(config, PTRS).findings()
+
+        threads = [threading.Thread(target=count, args=(i, c)) for i, c in enumerate(configs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert [found.get(i) for i in range(len(configs))] == alone
