@@ -667,9 +667,9 @@ class IndexTriage:
         column_keys = list(self._columns)
         for rid, per_day in per_key["readiness"].items():
             col_owner, col_name = column_keys[rid]
-            days = self._readiness.days[col_owner]
+            owner_days = self._readiness.days[col_owner]
             for day, count in per_day.items():
-                days[day][col_name] += count
+                owner_days[day][col_name] += count
         for sid, per_day in per_key["failing"].items():
             self._failing[self._sources[sid]].update(per_day)
         for fid, rid in finding_reporters:
