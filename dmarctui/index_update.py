@@ -274,6 +274,7 @@ def _plan(
     stamps: dict[str, list[int]] = {}
     before: dict[str, Any] = {}
     if isinstance(store, MaildirStore):
+        taken = time.time_ns()
         stamps = _stamps(store.path)  # before the listing: a change during it shows next time
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (STAMPS_KEY,)).fetchone()
         before = {} if row is None else json.loads(row[0])
@@ -281,7 +282,7 @@ def _plan(
         if trusted:
             plan = _plan_appended_mail(conn, store, trusted, stats)
             if plan is not None:
-                plan.stamps = _settled(stamps, before["full"])
+                plan.stamps = _settled(stamps, before["full"], taken)
                 return plan
     rows = conn.execute("SELECT key, id, location, size, mtime, seq FROM messages")
     stored: dict[str, _Stored] = {row[0]: row for row in rows}
@@ -295,9 +296,23 @@ def _plan(
         for _, _, location, size, mtime, _ in stored.values()
         if location.partition("/")[0] in trusted
     }
-    plan = _diff(store.listing(known), 0, stored, stats)
-    plan.stamps = _settled(stamps, before["full"] if trusted else time.time())
+    listing = store.listing(known)
+    for sub in _unlisted(listing):  # listed again next time, not trusted to hold nothing
+        stamps.pop(sub, None)
+    plan = _diff(listing, 0, stored, stats)
+    plan.stamps = _settled(stamps, before["full"] if trusted else time.time(), taken)
     return plan
+
+
+def _unlisted(listing: list[Listed]) -> set[str]:
+    """The subfolders with an entry that could not be listed or stat'ed (an error entry): a
+    passing fault (EIO, a soft NFS mount's timeout) must not be trusted as the directory's
+    content until it next changes."""
+    return {
+        location.partition("/")[0]
+        for key, location, size, mtime in listing
+        if key.endswith("/") or (size == 0 and mtime == 0.0)
+    }
 
 
 def _plan_appended_mail(
@@ -319,6 +334,8 @@ def _plan_appended_mail(
         )
     }
     listing = store.listing(subfolders=changed) if changed else []
+    if _unlisted(listing):
+        return None  # the whole folder is listed, and the faulty directory not trusted
     fresh: list[Listed] = []
     for listed in listing:
         old = stored.pop(listed[0], None)
@@ -372,17 +389,18 @@ def _trusted(before: dict[str, Any], stamps: dict[str, list[int]]) -> set[str]:
     """The subfolders whose stamp is the one ``before`` holds from the last update, which
     listed them: they hold the same files, with the stored sizes and mtimes. At 100,000
     messages the stats were a third of a rescan that finds nothing new."""
-    if time.time() - before.get("full", 0.0) >= FULL_LISTING_EVERY:
+    age = time.time() - before.get("full", 0.0)
+    if not 0 <= age < FULL_LISTING_EVERY:  # due, or the clock was set back
         return set()
     return {sub for sub, stamp in stamps.items() if before.get(sub) == stamp}
 
 
-def _settled(stamps: dict[str, list[int]], full: float) -> dict[str, Any]:
+def _settled(stamps: dict[str, list[int]], full: float, taken: int) -> dict[str, Any]:
     """The stamps worth keeping (see ``SETTLED_NS``), and ``full``: when every file was last
-    stat'ed."""
-    now = time.time_ns()
+    stat'ed. ``taken`` is when the stamps were taken (before the listing, which may take
+    seconds): a change in the same clock tick after them would not show in them."""
     kept: dict[str, Any] = {
-        sub: stamp for sub, stamp in stamps.items() if max(stamp[2], stamp[3]) < now - SETTLED_NS
+        sub: stamp for sub, stamp in stamps.items() if max(stamp[2], stamp[3]) < taken - SETTLED_NS
     }
     kept["full"] = full
     return kept

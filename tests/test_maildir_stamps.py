@@ -193,3 +193,68 @@ def test_mail_left_in_new_and_mail_gone_from_new(folder: Path, tmp_path: Path) -
         changed(folder / "new")
         assert quick(index) == (0, 0, 1, 5, 0)
         assert_equals_cold(index, tmp_path)
+
+
+def test_a_directory_that_failed_to_list_is_not_trusted_afterwards(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A passing fault (EIO, a soft NFS mount's timeout) while listing ``new/`` skips its
+    messages for that run only: its stamp is not kept, so the next run lists it again."""
+    from dmarctui import mailstore
+
+    real = mailstore._regular_files
+
+    def failing_new(directory: Path, *rest: object) -> object:
+        if directory.name == "new":
+            raise mailstore.MailStoreError(f"cannot list {directory}: Input/output error")
+        return real(directory, *rest)  # type: ignore[arg-type]
+
+    with Index.open(folder, db=tmp_path / "i.db") as index:
+        assert quick(index) == (5, 0, 0, 0, 5)
+        with monkeypatch.context() as faulty:
+            faulty.setattr(mailstore, "_regular_files", failing_new)
+            changed(folder / "new")
+            gone = quick(index)[2]
+            assert gone == 1  # the message in new/ is not listed this time
+            assert "new" not in stamps(index)
+        assert quick(index)[0] == 1  # listed again once the fault has passed
+        assert_equals_fresh_scan(index)
+
+
+def test_a_stamp_is_judged_by_when_it_was_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing that takes longer than ``SETTLED_NS`` must not make a stamp taken before it
+    look settled: a delivery in the same clock tick after the stamp would not show in it."""
+    folder = tmp_path / "Maildir"
+    write_maildir(folder, [report(n) for n in range(3)], new=[2])
+    for sub in ("new", "cur"):  # changed (ctime) just now, a second before the stamps
+        changed(folder / sub)
+    from dmarctui import mailstore
+
+    clock = [index_update.time.time_ns() + 1_000_000_000]
+    monkeypatch.setattr(index_update.time, "time_ns", lambda: clock[0])
+    listing = mailstore.MaildirStore.listing
+
+    def slow_listing(*args: object, **kwargs: object) -> object:
+        clock[0] += 3 * index_update.SETTLED_NS  # a listing of 100,000 files takes seconds
+        return listing(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mailstore.MaildirStore, "listing", slow_listing)
+    with Index.open(folder, db=tmp_path / "i.db") as index:
+        update(index, trust_stamps=True)
+        assert not {"new", "cur"} & set(stamps(index))
+
+
+def test_a_clock_set_back_lists_every_file(folder: Path, tmp_path: Path) -> None:
+    """The last full listing seemingly in the future (the clock was set back) is due now."""
+    with Index.open(folder, db=tmp_path / "i.db") as index:
+        assert quick(index) == (5, 0, 0, 0, 5)
+        cur(folder, 0).write_bytes(report(20))  # in place: only a full listing sees it
+        state = stamps(index)
+        state["full"] = float(state["full"]) + 10 * index_update.FULL_LISTING_EVERY  # type: ignore[arg-type]
+        index._conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'maildir_stamps'", (json.dumps(state),)
+        )
+        assert quick(index) == (0, 1, 0, 4, 1)
+        assert_equals_fresh_scan(index)
