@@ -209,3 +209,20 @@ async def test_a_rescan_that_finds_nothing_does_not_rank_again(
         assert (stats.new, stats.changed, stats.gone, stats.moved) == (0, 0, 0, 0)
         assert len(runs) == ranked
         assert gc.get_freeze_count() > 0  # the findings are exempt from full collections
+
+
+async def test_end_in_sources_goes_to_the_last_source_not_the_last_page(
+    demo_app: AppFactory, demo_folder: DemoFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources_module, "ROWS_PAGE", 4)  # the demo's ten findings: three pages
+    app = sources_factory(demo_app, demo_config_in(demo_folder, tmp_path))()
+    async with app.run_test(size=(80, 24)) as pilot:
+        sources = await open_sources(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        listed = len(sources.shown)
+        assert sources.table.row_count < listed
+        await pilot.press("end")
+        await settle(pilot)
+        assert sources.table.row_count == listed
+        assert sources.table.cursor_row == listed - 1

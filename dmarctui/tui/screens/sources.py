@@ -241,6 +241,7 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         yield Label("Ranking the sources…", id="sources-status", classes="pane-status")
         table = PaneTable(id="sources-table")
         table.add_columns(*COLUMNS)
+        table.fill_all = lambda: self._add_rows(len(self.shown))  # End: the true last row
         yield table
         with KeyScroll(id="source-detail", can_focus=False):
             yield Static("", id="source-detail-text")

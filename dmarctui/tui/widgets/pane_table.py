@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar, Self
 
 from textual import events
@@ -44,6 +44,8 @@ class PaneTable(KeyTable):
         self._drawn_virtual = Size(0, 0)
         self._drawn_theme = ""
         self._rows: Sequence[Sequence[object]] = ()
+        self.fill_all: Callable[[], None] | None = None
+        """For an owner that pages rows itself (Sources): adds the rest before End goes there."""
 
     def show_rows(self, rows: Sequence[Sequence[object]]) -> None:
         """Make ``rows`` the table's rows: a page goes in now, the next as the cursor nears the
@@ -70,6 +72,8 @@ class PaneTable(KeyTable):
 
     def action_scroll_bottom(self) -> None:
         self._add_rows_upto(len(self._rows))
+        if self.fill_all is not None:
+            self.fill_all()
         super().action_scroll_bottom()
 
     def _on_resize(self, event: events.Resize) -> None:
