@@ -273,6 +273,7 @@ def _plan(
 ) -> _Plan:
     stamps: dict[str, list[int]] = {}
     before: dict[str, Any] = {}
+    trusted: set[str] = set()
     if isinstance(store, MaildirStore):
         taken = time.time_ns()
         stamps = _stamps(store.path)  # before the listing: a change during it shows next time
@@ -290,7 +291,6 @@ def _plan(
         return _plan_mbox(conn, store, stored, stats)
     if not isinstance(store, MaildirStore):
         return _diff(store.listing(), 0, stored, stats)
-    trusted = _trusted(before, stamps) if trust_stamps else set()
     known = {
         location: (size, mtime)
         for _, _, location, size, mtime, _ in stored.values()
