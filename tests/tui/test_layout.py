@@ -6,6 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from textual.widgets import Label
 
 from dmarctui.config import Config
 from dmarctui.demo import DemoFolder
@@ -126,3 +127,20 @@ async def test_the_failure_detail_shows_labels_not_field_names(demo_app: AppFact
         text = screen_text(app)
         assert "Feedback type" in text or "Failed check" in text
         assert "feedback_type" not in text and "original_from" not in text
+
+
+async def test_at_60_columns_the_sources_status_wraps_instead_of_cutting(
+    sources_app: SourcesApp,
+) -> None:
+    app = sources_app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        sources = await open_sources(pilot)
+        sources.marked.update(f.source_ip for f in sources.shown[:2])
+        sources._show_status()
+        await settle(pilot)
+        status = str(sources.query_one("#sources-status", Label).render())
+        assert len(status) > 58 and status.endswith("informational hidden (a)")
+        lines = screen_text(app).splitlines()
+        first = next(n for n, line in enumerate(lines) if "need action" in line)
+        shown = " ".join(line.strip() for line in lines[first : first + 3])
+        assert " ".join(status.split()) in " ".join(shown.split())
