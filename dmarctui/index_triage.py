@@ -356,8 +356,10 @@ class IndexTriage:
         """A plain warning when the configured own domains match no policy domain."""
         self.shared: frozenset[str] = frozenset()
         self.classified = 0
-        """Distinct classifications (kind of source × pattern) of the combinations of ours; a
-        stored result's, when read or brought up to date."""
+        """Distinct classifications (kind of source × pattern) of the combinations of ours when
+        counted in full; a stored result keeps its figure when read or brought up to date (the
+        added reports' new pairs are not told apart from those already classified). For
+        profiling and tests: nothing shown to a user reads it."""
         self.complete = False
         stored_key = stored_results.result_key(config, self.ptrs, since, until)
         with lock:
