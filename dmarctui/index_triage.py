@@ -172,10 +172,13 @@ find out costs more than the rows it saves)."""
 
 _GROUP_TOTALS = """
 INSERT INTO temp.{totals}
-SELECT gid, sum(n), min(begin), max(end) FROM temp.{days} GROUP BY gid
+SELECT gid, n, begin, end FROM temp.{days} WHERE true
+ON CONFLICT (gid) DO UPDATE
+SET n = n + excluded.n, first = min(first, excluded.first), last = max(last, excluded.last)
 """
 """The totals of each group of counts: a few per finding, where the days table has a row per
-record."""
+record. Summed into a table keyed by the group (an upsert per row) rather than by ``GROUP BY``,
+which sorts every row first: 2-2.5 times slower at a million rows."""
 
 _FINDING_TOTALS = """
 SELECT {key}, f.header_from, f.reasons, f.label, sum(d.n), min(d.first), max(d.last)
@@ -188,10 +191,16 @@ _FACT_TOTALS = "SELECT gid % {width}, sum(n) FROM temp.{totals} GROUP BY 1"
 """Messages per verdict facts (for readiness: its affected and enforced totals)."""
 
 _KEY_DAYS = """
-SELECT {key}, day, sum(n) FROM temp.{days}
-WHERE {key} IS NOT NULL AND day IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
+INSERT INTO temp.{sums}
+SELECT ({key}) * {span} + day - {first_day}, n FROM temp.{days}
+WHERE {key} IS NOT NULL AND day IS NOT NULL
+ON CONFLICT (k) DO UPDATE SET n = n + excluded.n
 """
-"""Messages per day of one grouping (finding, readiness column, failing source)."""
+"""Messages per day of one grouping (finding, readiness column, failing source), summed into
+a table keyed by ``key * span + day`` (``span``: the days the reports cover), as the group
+totals are; read back in key order by :data:`_KEY_DAY_ROWS`."""
+
+_KEY_DAY_ROWS = "SELECT k / {span}, k % {span} + {first_day}, n FROM temp.{sums} ORDER BY k"
 
 _KEY_LONG = """
 SELECT {key}, begin, end, n, count(*) FROM temp.{days}
@@ -200,10 +209,11 @@ WHERE {key} IS NOT NULL AND day IS NULL GROUP BY 1, 2, 3, 4
 """The records of long reports of one grouping, to spread over their days per record."""
 
 _FINDING_REPORTERS = """
-SELECT cause, reporter FROM temp.{days} WHERE cause IS NOT NULL
-UNION
-SELECT enforced, reporter FROM temp.{days} WHERE enforced IS NOT NULL
+INSERT OR IGNORE INTO temp.{sums} (k)
+SELECT {key} * {span} + reporter FROM temp.{days} WHERE {key} IS NOT NULL
 """
+"""The reporters of each finding (cause, then enforced), as ``finding * span + reporter``
+keys (``span``: one more than the highest reporter number), distinct by the table's key."""
 
 _VARIANTS = """
 SELECT domain, p, sp, adkim, aspf, pct, reporter, count(*) FROM temp.{reports}
@@ -288,7 +298,7 @@ class _Tables:
     connection (TUI panes)."""
 
     NAMES = ("reports", "days", "groups", "sources", "patterns", "combos", "verdicts", "facts",
-             "signs", "added", "reporters", "totals")  # fmt: skip
+             "signs", "added", "reporters", "totals", "sums")  # fmt: skip
 
     def __init__(self) -> None:
         n = next(_TABLES)
@@ -657,11 +667,24 @@ class IndexTriage:
             for name in ("cause", "enforced"):
                 key = f"d.gid / {width} * 8 + f.{name}"
                 self._add_findings(conn.execute(t.sql(_FINDING_TOTALS, key=key, width=width)))
+            first_day, last_day = conn.execute(
+                f"SELECT coalesce(min(day), 0), coalesce(max(day), 0) FROM temp.{t['reports']}"
+            ).fetchone()
+            span = last_day - first_day + 1  # the reports' dates lie in 1970-9999: no overflow
+            conn.execute(f"CREATE TEMP TABLE {t['sums']} (k INTEGER PRIMARY KEY, n INTEGER)")
             for key in keys:
-                days = per_key[key] = _days(conn.execute(t.sql(_KEY_DAYS, key=key)))
+                conn.execute(t.sql(_KEY_DAYS, key=key, span=span, first_day=first_day))
+                rows = conn.execute(t.sql(_KEY_DAY_ROWS, span=span, first_day=first_day))
+                days = per_key[key] = _days(rows)
+                conn.execute(f"DELETE FROM temp.{t['sums']}")
                 if long is not None:
                     _spread(days, conn.execute(t.sql(_KEY_LONG, key=key)))
-            finding_reporters = conn.execute(t.sql(_FINDING_REPORTERS)).fetchall()
+            span = max(reporters, default=0) + 1
+            for key in ("cause", "enforced"):
+                conn.execute(t.sql(_FINDING_REPORTERS, key=key, span=span))
+            finding_reporters = conn.execute(
+                f"SELECT k / {span}, k % {span} FROM temp.{t['sums']}"
+            ).fetchall()
             variants = conn.execute(t.sql(_VARIANTS)).fetchall()
         for name in ("cause", "enforced"):
             for fid, per_day in per_key[name].items():
