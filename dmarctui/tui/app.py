@@ -110,6 +110,9 @@ class DmarcApp(App[None]):
         self.history = history
         """The notice history file; None: the user's (``~/.local/share/dmarctui/...``)."""
         self.scanning = False
+        self.reading = False
+        """A scan the user waits for runs (the first, or ``r``; not a poll): until it ends, an
+        empty list or ranking is "not read yet", never "nothing found"."""
         self.last_stats: object | None = None
         self._cancel = threading.Event()
         self._last_reload = 0.0
@@ -179,11 +182,14 @@ class DmarcApp(App[None]):
         self._cancel.set()
         self._cancel = threading.Event()
         self.scanning = True
+        self.reading = not quiet
         # Taken before the listing: a delivery during the scan changes the stamp again, so the
         # next poll scans.
         self._scan_stamp = folder_stamp(self.index)
         self.refresh_bindings()
         self._scan(self._cancel, quiet)
+        if self.reading:
+            self.main_screen.scan_changed()
 
     def cancel_scan(self) -> None:
         self._cancel.set()
@@ -231,8 +237,11 @@ class DmarcApp(App[None]):
 
     def on_scan_done(self, message: ScanDone) -> None:
         self.scanning = False
+        reading, self.reading = self.reading, False
         if self._closing_down():
             return
+        if reading:
+            self.main_screen.scan_changed()
         self.last_stats = message.stats
         self._stamp = None if message.cancelled else self._scan_stamp
         self._updated_at = self.clock()
@@ -252,6 +261,7 @@ class DmarcApp(App[None]):
 
     def on_scan_failed(self, message: ScanFailed) -> None:
         self.scanning = False
+        self.reading = False
         self._stamp = None
         if self._closing_down():
             return

@@ -32,3 +32,7 @@ class Pane(Vertical):
     def reload(self) -> None:
         """The index changed (or the pane was just mounted): query it again."""
         raise NotImplementedError
+
+    def scan_changed(self) -> None:
+        """A scan the user waits for began or ended (``DmarcApp.reading``): redraw what says
+        so. Nothing is queried again here."""

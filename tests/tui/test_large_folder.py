@@ -18,6 +18,7 @@ from dmarctui.index import Index
 from dmarctui.scan import PARALLEL_FROM, Progress
 from dmarctui.synthetic import build_synthetic
 from dmarctui.tui.app import make_app
+from dmarctui.tui.screens.sources import SourcesPane
 from dmarctui.tui.widgets.report_list import ReportList
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
 
@@ -115,3 +116,38 @@ async def test_escape_cancels_a_parallel_scan_and_r_scans_again(
         assert app.screen.query_one(ReportList).row_count == REPORTS
         assert f"{REPORTS} reports · all reports" in screen_text(app)
         assert "Scan failed" not in notices(app)
+
+
+async def test_while_the_first_scan_reads_nothing_says_nothing_was_found(
+    big_folder: Path, tmp_path: Path
+) -> None:
+    """Opened mid-scan, Sources and Reports say the scan is still reading: an empty ranking then
+    is not "nothing to act on" (the folder's reports are accounted when the scan has read it)."""
+    app = make_app(
+        big_folder, db=tmp_path / "index.sqlite", poll_seconds=None, clock=lambda: FIXED_NOW
+    )
+    paused = PausedMidScan(app.index)
+    app.index = paused  # type: ignore[assignment]
+    async with app.run_test(size=(80, 24)) as pilot:
+        while paused.paused_at is None and app.scanning:
+            await pilot.pause(0.05)
+        assert paused.paused_at is not None, "the scan ended before the pool sent results"
+        assert "No reports listed yet" in screen_text(app)
+        await pilot.press("2")
+        sources = app.screen.query_one(SourcesPane)
+        for _ in range(200):
+            if sources.run is not None:
+                break
+            await pilot.pause(0.05)
+        assert sources.run is not None, "Sources never ranked"
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        assert "Nothing ranked yet: the scan is still reading the folder" in text
+        assert "Nothing to act on" not in text and "0 sources need action" not in text
+        paused.gate.set()
+        await settle(pilot)
+        text = screen_text(app)
+        assert "sources need action" in text and "still reading" not in text
+        await pilot.press("1")
+        await settle(pilot)
+        assert f"{REPORTS} reports · all reports" in screen_text(app)

@@ -78,6 +78,11 @@ class MainScreen(Screen[None]):
             if pane.loaded:
                 pane.reload()
 
+    def scan_changed(self) -> None:
+        for pane in self.panes:
+            if pane.loaded:
+                pane.scan_changed()
+
     def show_pane(self, pane_id: str) -> None:
         """Show ``pane_id`` and focus it; the row and the pane change in the same frame."""
         self.query_one("#panes", ContentSwitcher).current = pane_id

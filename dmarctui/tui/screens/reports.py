@@ -116,12 +116,23 @@ class ReportsPane(Pane):
 
     def _show_status(self) -> None:
         listed = self.report_list.row_count
+        if not listed and self.dmarc.reading:
+            # A scan accounts the reports it reads (duplicates, copies) once it has read them
+            # all: until then the list is empty, which must not read as "nothing found".
+            self.query_one("#reports-status", Label).update(
+                "No reports listed yet: they are listed when the scan has read the folder"
+            )
+            return
         arrow = "↓" if self.descending else "↑"
         first = " · most failing first" if self.filter.failing_first else ""
         self.query_one("#reports-status", Label).update(
             f"{count(listed, 'report')} · {describe(self.filter)}"
             f" · by {SORT_TITLES[self.sort]} {arrow}{first}"
         )
+
+    def scan_changed(self) -> None:
+        if self._queried:
+            self._show_status()
 
     def set_filter(self, flt: ReportFilter) -> None:
         self.filter = flt

@@ -389,6 +389,11 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
 
     def _show_status(self) -> None:
         listing = self.listings[self.show_all]
+        if self.dmarc.reading and not listing.findings:
+            self.query_one("#sources-status", Label).update(
+                "Nothing ranked yet: the scan is still reading the folder"
+            )
+            return
         need = (
             "" if self.show_all else (" needs action" if listing.sources == 1 else " need action")
         )
@@ -405,7 +410,14 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
             parts.append(count(listing.findings, "finding"))
         if self.hidden and not self.show_all:
             parts.append(f"{self.hidden:,} informational hidden (a)")
+        if self.dmarc.reading:
+            parts.append("the scan is still reading the folder")
         self.query_one("#sources-status", Label).update(" · ".join(parts))
+
+    def scan_changed(self) -> None:
+        if self.run is not None:  # a ranking is listed (not a problem in its place)
+            self._show_status()
+            self._show_detail()
 
     @property
     def current(self) -> Finding | None:
@@ -418,6 +430,8 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
         if current is None:
             if self.loaded and self.warning:
                 panel.update(plain(f"Warning: {self.warning}.", "bold red"))
+            elif self._ranked and self.dmarc.reading:
+                panel.update("Nothing ranked yet: the scan is still reading the folder.")
             elif self._ranked:
                 panel.update("Nothing to act on: no source sending as our domains fails DMARC.")
             else:
