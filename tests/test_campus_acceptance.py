@@ -170,6 +170,16 @@ def test_every_lab_server_found_with_exact_counts_and_nothing_benign(
             else {UNIV: "none", EE: "none"}
         )
 
+    lab2 = folder.expected["192.0.2.71"]["internal_no_dkim"]
+    out = tmp_path / "lab2.eml"
+    history = str(tmp_path / "notices.sqlite3")
+    cli("notice", "--source", "192.0.2.71", "--out", str(out), "--history", history)
+    text = re.sub(r"\s+", " ", parse(out)[1])
+    assert f"- 192.0.2.71: {lab2} messages — no DKIM signature" in text
+    assert f"({lab2} messages in total)" in text and f"Total: {lab2} messages" in text
+    policy_domain, p = (DEPT, "quarantine") if publishes else (UNIV, "none")
+    assert f"The reports show the DMARC policy of {policy_domain} as p={p}" in text
+
     assert folder_bytes(folder.path) == before
 
 
