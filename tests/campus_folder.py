@@ -198,8 +198,22 @@ class CampusFolder:
     reports: int = 0
     """Distinct reports (the resent one counted once)."""
 
+    per_day: dict[tuple[str, str], Counter[int]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
+    """(IP, kind) -> messages per day number (0 is :data:`FIRST_DAY`)."""
+
     def lab_servers(self) -> list[Server]:
         return [s for s in self.servers.values() if s.kind == "internal_no_dkim"]
+
+    def expected_between(self, first: int, last: int) -> dict[str, dict[str, int]]:
+        """The labels of the reports of days ``first`` to ``last`` (day numbers, inclusive)."""
+        out: dict[str, dict[str, int]] = {}
+        for (ip, kind), days in self.per_day.items():
+            n = sum(m for day, m in days.items() if first <= day <= last)
+            if n:
+                out.setdefault(ip, {})[kind] = n
+        return out
 
 
 def _policy_domain(header_from: str, reporter: Reporter, dept_publishes: bool) -> str:
@@ -279,7 +293,7 @@ def build_campus_folder(
                 domain = _policy_domain(server.header_from, reporter, dept_publishes)
                 disposition, reason = _disposition(server, domain, reporter)
                 rows[domain].extend(_rows(server, total, disposition, reason, reporter, rng))
-                _label(folder, server, total, disposition)
+                _label(folder, server, total, disposition, day)
             for domain in sorted(rows):
                 raw = _report_mail(reporter, domain, begin, day, rows[domain], rng)
                 mails.append(raw)
@@ -295,7 +309,7 @@ def build_campus_folder(
     return folder
 
 
-def _label(folder: CampusFolder, server: Server, total: int, disposition: str) -> None:
+def _label(folder: CampusFolder, server: Server, total: int, disposition: str, day: int) -> None:
     if _passes(server):
         folder.readiness["passed"] += total
     elif server.kind == "outside_spoofing":
@@ -308,9 +322,12 @@ def _label(folder: CampusFolder, server: Server, total: int, disposition: str) -
         folder.benign.add(server.ip)
         return
     kinds = folder.expected[server.ip]
-    kinds[server.kind] = kinds.get(server.kind, 0) + total
+    found = [server.kind]
     if disposition != "none" and server.kind != "outside_spoofing":
-        kinds["enforced"] = kinds.get("enforced", 0) + total
+        found.append("enforced")
+    for kind in found:
+        kinds[kind] = kinds.get(kind, 0) + total
+        folder.per_day[(server.ip, kind)][day] += total
 
 
 def _rows(

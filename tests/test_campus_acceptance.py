@@ -147,6 +147,16 @@ def test_every_lab_server_found_with_exact_counts_and_nothing_benign(
             assert f["header_from"] == labs[f["source_ip"]].header_from
             assert f["contact_email"] == labs[f["source_ip"]].contact[1]  # type: ignore[index]
 
+    # A period (--since/--until, UTC days, inclusive): days 14 to 27, 2024-10-21 to 2024-11-03.
+    period = cli.json("flagged", "--since", "2024-10-21", "--until", "2024-11-03")
+    assert flagged(period) == folder.expected_between(14, 27)
+    assert "192.0.2.177" not in flagged(period)  # lab 6 sent on days 9 and 30 only
+    assert (
+        0
+        < flagged(period)["192.0.2.71"]["internal_no_dkim"]
+        < folder.expected["192.0.2.71"]["internal_no_dkim"]
+    )
+
     everything = cli.json("flagged", "--all")
     benign = [f for f in everything if f["source_ip"] in folder.benign]
     assert all(not f["problem"] for f in benign), benign
