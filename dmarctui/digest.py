@@ -296,7 +296,7 @@ def _variants(item: Readiness) -> tuple[str, ...]:
 def _readiness_line(
     item: Readiness, recent: Readiness | None, previous: bool | None
 ) -> ReadinessLine:
-    main = max((recent or item).variants, key=lambda v: v.reports, default=None)
+    main = (recent or item).own_policy()
     policy = f"p={main.p}" if main else "p=?"
     step: str | None = None
     if main is not None:
@@ -425,9 +425,10 @@ def build_digest(
 
     readiness, policies = _policy_state(inputs, days)
     disagreements = [
-        Disagreement(r.domain, tuple((v.text(), v.reporters) for v in r.variants))
+        Disagreement(domain, tuple((v.text(), v.reporters) for v in variants))
         for r in policies.values()
         if not r.policy_consistent and _variants(r) != baseline.variants.get(r.domain)
+        for domain, variants in r.disagreeing().items()
     ]
     reporters = inputs.reporters()
     intake = [p for p in inputs.intake() if p.key not in baseline.intake]

@@ -11,6 +11,7 @@ letter is checked (:mod:`dmarctui.letter_headers`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -263,12 +264,24 @@ class _Outcome:
 
 
 def _unique(findings: Sequence[Finding]) -> list[tuple[str, Evidence]]:
-    seen: dict[tuple[object, ...], tuple[str, Evidence]] = {}
+    """Each record behind the findings once, with its source.
+
+    An ``enforced`` finding repeats records of its source's cause finding, so the two are not
+    added up. Two records of one report can still be equal in every shown field (Microsoft
+    writes a source's mail as one record per recipient domain): both count. Per equal row, the
+    cause findings' rows add up, and the enforced finding's count only where they are fewer.
+    """
+    causes: Counter[tuple[str, Evidence]] = Counter()
+    enforced: Counter[tuple[str, Evidence]] = Counter()
     for f in findings:
+        rows = enforced if f.kind == "enforced" else causes
         for e in f.evidence:
-            key = (f.source_ip, e.reporter, e.report_id, e.begin, e.count, e.auth, e.disposition)
-            seen.setdefault(key, (f.source_ip, e))
-    return list(seen.values())
+            rows[(f.source_ip, e)] += 1
+    return [
+        key
+        for key in dict.fromkeys([*causes, *enforced])
+        for _ in range(max(causes[key], enforced[key]))
+    ]
 
 
 def _outcome(findings: Sequence[Finding]) -> _Outcome:

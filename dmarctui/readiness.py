@@ -80,7 +80,23 @@ class Readiness:
 
     @property
     def policy_consistent(self) -> bool:
-        return len(self.variants) <= 1
+        """Every receiver saw one published policy per policy domain. An own domain covers its
+        subdomains, and a subdomain may publish its own policy (the seed's department domain,
+        ``p=quarantine`` under the university's ``p=none``): different domains never disagree."""
+        return not self.disagreeing()
+
+    def disagreeing(self) -> dict[str, tuple[PolicyVariant, ...]]:
+        """The policy domains that receivers saw more than one published policy for."""
+        by_domain: dict[str, list[PolicyVariant]] = defaultdict(list)
+        for v in self.variants:
+            by_domain[v.domain].append(v)
+        return {d: tuple(vs) for d, vs in sorted(by_domain.items()) if len(vs) > 1}
+
+    def own_policy(self) -> PolicyVariant | None:
+        """The policy most reports showed for the domain itself (else for any of its
+        subdomains): what the domain publishes."""
+        own = [v for v in self.variants if v.domain == self.domain] or list(self.variants)
+        return max(own, key=lambda v: v.reports, default=None)
 
     @property
     def ready(self) -> bool:

@@ -380,6 +380,21 @@ def test_each_kind_says_what_its_records_show(
     assert claim not in str(msg["Subject"])
 
 
+def test_equal_records_of_one_report_all_count_in_the_letter() -> None:
+    """Microsoft writes a source's mail as one record per recipient domain (hotmail.com,
+    outlook.com); two of them can be equal in every field the letter shows. The evidence table
+    and the quarantined count must add both, as the finding does, while the rows an ``enforced``
+    finding shares with its cause finding count once."""
+    split = enforced_evidence(0, 3, "quarantine")
+    rows = (split, split, evidence(1, 4))
+    found = [finding("dkim_broken", rows=rows), finding("enforced", rows=(split, split))]
+    msg = build_notice(found, CONFIG, lang="en", now=NOW, policies={"example.ac.jp": "quarantine"})
+    text = unwrapped(body(msg), "en")
+    assert "(10 messages in total)" in text
+    assert "Total: 10 messages in 2 reports" in text
+    assert "They quarantined 6 of the messages" in text
+
+
 def test_internal_source_that_already_fails_dmarc_is_not_told_it_passes() -> None:
     rows = (evidence(0, 5), replace(evidence(1, 3), spf="fail"))
     text = unwrapped(body(build_notice([finding(rows=rows)], CONFIG, lang="en", now=NOW)), "en")

@@ -14,7 +14,9 @@ import tomllib
 import pytest
 from triage_scenarios import DAY, DAY0, dkim, record, report, spf
 
+from dmarctui.cli import readiness as readiness_cmd
 from dmarctui.config import Config, parse_config
+from dmarctui.digest import _readiness_line
 from dmarctui.model import AggregateReport, PolicyPublished, Record
 from dmarctui.readiness import readiness
 from dmarctui.triage import find_findings, problems, shared_domains, triage_context
@@ -137,3 +139,44 @@ def test_shared_domains_are_ours_only(signed: tuple[str, ...]) -> None:
     cfg = config([ORG])
     shared = shared_domains(cfg, [DEPT.upper() + ".", "other.example"], signed)
     assert shared == {ORG, DEPT}
+
+
+def test_a_department_publishing_its_own_policy_is_no_disagreement(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The university (p=none) and its department (p=quarantine) are two policy domains under one
+    own domain: every receiver agreeing on each is no "policy differs between receivers", and the
+    university's policy is p=none, not the department's."""
+    univ = record("192.0.2.10", 9, pe=("pass", "pass"), header_from=ORG,
+                  dkims=(dkim(ORG, "pass"),), spfs=(spf(ORG, "pass"),))  # fmt: skip
+    reports = [
+        report(
+            who, f"{who}-{domain}", DAY0, DAY0 + DAY, (records,), policy=policy(domain, p, sp=sp)
+        )
+        for who in ("google.com", "Outlook.com", "Yahoo")
+        for domain, p, sp, records in (
+            (ORG, "none", None, univ),
+            (DEPT, "quarantine", "none", dept_server()),
+        )
+    ]
+    [ready] = readiness(reports, config([ORG]))
+    assert ready.policy_consistent and ready.disagreeing() == {}
+    assert ready.own_policy() is not None and ready.own_policy().p == "none"  # type: ignore[union-attr]
+    assert _readiness_line(ready, None, None).policy == "p=none"
+    readiness_cmd.print_text(ready)
+    text = capsys.readouterr().out
+    assert "differs" not in text
+    assert "published policy: p=none; adkim=r; aspf=r; pct=100 (all 3 receivers agree)" in text
+    assert (
+        "published policy of sub.example.ac.jp: p=quarantine; sp=none; adkim=r; aspf=r; pct=100"
+        " (all 3 receivers agree)"
+    ) in text
+
+    stale = report("Mail.Ru", "m", DAY0, DAY0 + DAY, (dept_server(),), policy=policy(DEPT, "none"))
+    [ready] = readiness([*reports, stale], config([ORG]))
+    assert not ready.policy_consistent
+    assert list(ready.disagreeing()) == [DEPT]
+    readiness_cmd.print_text(ready)
+    text = capsys.readouterr().out
+    assert "published policy of sub.example.ac.jp differs between receivers (2 variants):" in text
+    assert "published policy: p=none; adkim=r; aspf=r; pct=100 (all 3 receivers agree)" in text

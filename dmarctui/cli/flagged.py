@@ -111,6 +111,7 @@ def write_json(findings: list[Finding], run: IndexTriage | None) -> None:
 
 
 def _day(epoch: int) -> str:
+    """A UTC day; a last day is shown as ``end - 1``, as reports end at the next midnight."""
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
@@ -128,7 +129,7 @@ def print_text(findings: list[Finding], reports: int, warning: str | None = None
         print(f"{n:>3}. [{f.severity}] {KIND_LABELS[f.kind]}  {visible(f.source_ip)}{name}")
         print(
             f"     {count(f.messages, 'message')} as {visible(f.header_from)},"
-            f" {_day(f.first_seen)} to {_day(f.last_seen)},"
+            f" {_day(f.first_seen)} to {_day(max(f.first_seen, f.last_seen - 1))},"
             f" reported by {visible(', '.join(f.reporters))}"
         )
         if f.contact or f.network:

@@ -9,6 +9,7 @@ import humanize
 
 from dmarctui.cli.common import fail
 from dmarctui.cli.triage_input import InputError, add_triage_arguments, open_triage, triage
+from dmarctui.display_text import visible
 from dmarctui.readiness import Readiness
 from dmarctui.wording import KIND_LABELS, count
 
@@ -115,12 +116,21 @@ def print_text(item: Readiness) -> None:
     print(f"  p=reject would have bounced:          {hit}")
     if item.enforced:
         print(f"  already quarantined or rejected by receivers: {_n(item.enforced)}")
-    if item.policy_consistent:
-        for v in item.variants:
+    split = item.disagreeing()
+    for v in item.variants:
+        if v.domain not in split:
             n = len(v.reporters)
             agree = "1 receiver" if n == 1 else f"all {n} receivers agree"
-            print(f"  published policy: {v.text()} ({agree})")
-    else:
-        print(f"  published policy differs between receivers ({len(item.variants)} variants):")
-        for v in item.variants:
+            print(f"  published policy{_of(v.domain, item)}: {v.text()} ({agree})")
+    for domain, variants in split.items():
+        print(
+            f"  published policy{_of(domain, item)} differs between receivers"
+            f" ({len(variants)} variants):"
+        )
+        for v in variants:
             print(f"    {v.text()}: {', '.join(v.reporters)} ({count(v.reports, 'report')})")
+
+
+def _of(domain: str, item: Readiness) -> str:
+    """Names a policy domain other than the own domain itself (a subdomain with its own)."""
+    return "" if domain == item.domain else f" of {visible(domain)}"

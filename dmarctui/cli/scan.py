@@ -126,6 +126,7 @@ def summary_of(result: ScanResult) -> ScanSummary:
 
 
 def _day(epoch: int) -> str:
+    """A UTC day; a last day is shown as ``end - 1``, as reports end at the next midnight."""
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
@@ -139,7 +140,7 @@ def print_summary(result: ScanSummary) -> None:
     if result.reports and result.begin is not None and result.end is not None:
         print(
             f"\n{count(result.reports, 'distinct aggregate report')},"
-            f" {_day(result.begin)} to {_day(result.end)},"
+            f" {_day(result.begin)} to {_day(max(result.begin, result.end - 1))},"
             f" covering {count(result.messages_covered, 'message')}"
             + (f"; {result.recovered} recovered" if result.recovered else "")
         )

@@ -75,8 +75,9 @@ def policies_table(item: Readiness) -> Group:
     """
     lines: list[RenderableType] = []
     for variant in item.variants:
+        of = "" if variant.domain == item.domain else f"{variant.domain}: "
         policy = Text.assemble(
-            (variant.text(), "bold"), "  ", (count(variant.reports, "report"), "dim")
+            of, (variant.text(), "bold"), "  ", (count(variant.reports, "report"), "dim")
         )
         lines.append(Padding(policy, (0, 0, 0, 2)))
         lines.append(Padding(plain(f"seen by {', '.join(variant.reporters)}"), (0, 0, 0, 4)))
@@ -84,10 +85,14 @@ def policies_table(item: Readiness) -> Group:
 
 
 def policy_line(item: Readiness) -> Text:
-    if item.policy_consistent:
-        return Text("Every receiver saw the same published policy.")
+    split = item.disagreeing()
+    if not split:
+        each = "" if len(item.variants) <= 1 else " of each domain"
+        return Text(f"Every receiver saw the same published policy{each}.")
+    n = sum(len(variants) for variants in split.values())
+    of = "" if list(split) == [item.domain] else f" of {', '.join(split)}"
     return Text(
-        f"Receivers saw {len(item.variants)} different published policies"
+        f"Receivers saw {n} different published policies{of}"
         " (a change during the period, or DNS answers that differ):",
         "yellow",
     )
