@@ -318,7 +318,7 @@ def render(digest: Digest, lang: Lang, domains: Sequence[str] = ()) -> str:
     for dis in digest.disagreements:
         add(w["disagree"].format(domain=shown(dis.domain)))
         for text, who in dis.variants:
-            add(f"{text}: {', '.join(shown(r) for r in who)}", "  ", "    ")
+            add(f"{shown(text)}: {', '.join(shown(r) for r in who)}", "  ", "    ")
     if digest.spoofing_sources and digest.has_news:
         out.append("")
         add(

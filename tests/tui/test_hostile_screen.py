@@ -208,3 +208,26 @@ async def test_the_sources_detail_shows_the_reporter_literally(tmp_path: Path) -
         await pilot.click(offset=(x, y))
         await settle(pilot)
         assert app.is_running and app.return_code is None
+
+
+def test_published_policies_of_a_subdomain_are_shown_escaped() -> None:
+    """The readiness pane names a subdomain's policy domain and its published policy, both
+    from the reports: control characters escaped, markup literal."""
+    from rich.console import Console
+
+    from dmarctui.readiness import PolicyVariant, Readiness
+    from dmarctui.tui.screens.readiness import policies_table, policy_line
+
+    hostile = "lab\x1b[31m.[b]x[/b].example"
+    variants = tuple(
+        PolicyVariant(hostile, p, None, "r", "r", 100, ("google.com",), 1)
+        for p in ("none", "reject\x1b]0;owned\x07")
+    )
+    item = Readiness("example.ac.jp", (), (), 0, variants)
+    console = Console(width=120, record=True, force_terminal=False)
+    console.print(policy_line(item))
+    console.print(policies_table(item))
+    text = console.export_text()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "lab\\x1b[31m.[b]x[/b].example" in text
+    assert "reject\\x1b]0;owned\\x07" in text

@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import Label, Static
 from textual.worker import get_current_worker
 
+from dmarctui.display_text import visible
 from dmarctui.readiness import DayCounts, Readiness
 from dmarctui.tui.lazy_pane import LazyPane
 from dmarctui.tui.ranking import TICK_SECONDS, ranking_status
@@ -75,9 +76,9 @@ def policies_table(item: Readiness) -> Group:
     """
     lines: list[RenderableType] = []
     for variant in item.variants:
-        of = "" if variant.domain == item.domain else f"{variant.domain}: "
+        of = "" if variant.domain == item.domain else f"{visible(variant.domain)}: "
         policy = Text.assemble(
-            of, (variant.text(), "bold"), "  ", (count(variant.reports, "report"), "dim")
+            of, (visible(variant.text()), "bold"), "  ", (count(variant.reports, "report"), "dim")
         )
         lines.append(Padding(policy, (0, 0, 0, 2)))
         lines.append(Padding(plain(f"seen by {', '.join(variant.reporters)}"), (0, 0, 0, 4)))
@@ -90,7 +91,7 @@ def policy_line(item: Readiness) -> Text:
         each = "" if len(item.variants) <= 1 else " of each domain"
         return Text(f"Every receiver saw the same published policy{each}.")
     n = sum(len(variants) for variants in split.values())
-    of = "" if list(split) == [item.domain] else f" of {', '.join(split)}"
+    of = "" if list(split) == [item.domain] else f" of {', '.join(map(visible, split))}"
     return Text(
         f"Receivers saw {n} different published policies{of}"
         " (a change during the period, or DNS answers that differ):",
