@@ -154,15 +154,30 @@ def is_address(text: str) -> bool:
     A source IP is written into letters, CSV and the screen; anything else in its place (a line
     break, an RFC 2047 word, a header) must never become a source (DESIGN.md §3).
     """
+    return canonical_address(text) is not None
+
+
+def canonical_address(text: str) -> str | None:
+    """``text`` as one spelling per address, or None when it is no address (see
+    :func:`is_address`).
+
+    Reporters write one server's address in several ways (``2001:DB8::25``,
+    ``2001:db8:0:0:0:0:0:25``, an IPv4 address mapped into IPv6 as ``::ffff:192.0.2.71``);
+    each spelling would be a source of its own, with its messages split between them and the
+    mapped one outside every IPv4 network of the config. IPv6 is compressed and lower-cased,
+    and a mapped IPv4 address is the IPv4 address.
+    """
     if _PLAIN_IPV4.fullmatch(text):
-        return True
+        return text
     if "%" in text:
-        return False
+        return None
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return True
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def _parse_xml(data: bytes | str) -> Element:
@@ -491,13 +506,16 @@ class _Reader:
         if row is None:
             raise AggregateError(f"{where} has no <row>")
         row_parts = _children(row)
-        source_ip = _stripped(row_parts.get("source_ip"))
-        if not source_ip:
+        written = _stripped(row_parts.get("source_ip"))
+        if not written:
             raise AggregateError(f"{where} has no <source_ip>")
-        if not is_address(source_ip):
+        source_ip = canonical_address(written)
+        if source_ip is None:
             raise AggregateError(
-                f"{where}: source_ip {source_ip[:60]!r} is not an IPv4 or IPv6 address"
+                f"{where}: source_ip {written[:60]!r} is not an IPv4 or IPv6 address"
             )
+        if source_ip != written:
+            self.note(f"{where}/row/source_ip", written, source_ip)
         count_raw = _stripped(row_parts.get("count"))
         try:
             count = int(count_raw or "")
@@ -526,13 +544,16 @@ class _Reader:
         parts = _plain_parts
         known = parts.rests
         for index, (ip, count_raw, rest, matched) in enumerate(matches):
-            source_ip = ip.strip().decode("ascii")
+            written = ip.strip().decode("ascii")
             try:
                 count = int(count_raw)
             except ValueError:
                 return None
-            if not is_address(source_ip) or not 0 <= count <= MAX_COUNT:
+            source_ip = canonical_address(written)
+            if source_ip is None or not 0 <= count <= MAX_COUNT:
                 return None  # the element tree path gives the reason
+            if source_ip != written:
+                self.note(f"record[{index}]/row/source_ip", written, source_ip)
             found = known.get(rest)
             if found is None:
                 try:

@@ -20,7 +20,7 @@ from email.parser import HeaderParser
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from dmarctui.aggregate import is_address
+from dmarctui.aggregate import canonical_address
 from dmarctui.model import FailureReport
 
 DELIVERY_RESULTS = ("delivered", "spam", "policy", "reject", "other")
@@ -182,7 +182,7 @@ def _source_ip(value: str | None) -> str | None:
     if stripped.endswith(")") and (opening := stripped.find("(")) >= 0:
         value = value[:opening]  # a trailing "(host name)" comment; plain string search, linear
     address = value.strip().strip("[] ")
-    return address if is_address(address) else None  # never a line break or a header
+    return canonical_address(address)  # never a line break or a header; one spelling per address
 
 
 def _epoch(date: str | None) -> int | None:

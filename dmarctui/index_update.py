@@ -140,7 +140,8 @@ def update(
     stats = UpdateStats()
     with lock:
         # Messages forgotten here are still in their directories: list them all.
-        trust_stamps = not _forget_bad_sources(conn) and trust_stamps
+        forgot = _forget_bad_sources(conn) | _forget_uncanonical_sources(conn)
+        trust_stamps = not forgot and trust_stamps
         first = conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
         # The stored verdicts are those of the stored messages, under today's rules (an update
         # killed before its accounting, or an older dmarctui, leaves them otherwise).
@@ -255,6 +256,39 @@ _BAD_SOURCES = (
     "SELECT DISTINCT r.message_id FROM records c JOIN reports r ON r.pk = c.report_pk"
     " WHERE c.ip_key IS NULL"
 )
+
+
+CANONICAL_SOURCES_KEY = "canonical_sources"
+"""Meta key set once the stored source IPs are each spelt one way (``canonical_address``)."""
+
+
+def _forget_uncanonical_sources(conn: sqlite3.Connection) -> bool:
+    """Once per index: drop the messages whose records spell a source IP otherwise than
+    :func:`dmarctui.aggregate.canonical_address` does (stored by a dmarctui that kept it as the
+    reporter wrote it: ``2001:DB8::25``, ``::ffff:192.0.2.1``), so they are read again and one
+    server is one source. One pass over the distinct sources, then never again."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = ?", (CANONICAL_SOURCES_KEY,)).fetchone():
+        return False
+    from dmarctui.aggregate import canonical_address
+
+    odd = [
+        ip for (ip,) in conn.execute("SELECT DISTINCT source_ip FROM combos")
+        if canonical_address(ip) != ip
+    ]  # fmt: skip
+    messages: set[int] = set()
+    for ip in odd:
+        messages.update(
+            id_
+            for (id_,) in conn.execute(
+                "SELECT DISTINCT r.message_id FROM records x JOIN reports r ON r.pk = x.report_pk"
+                " WHERE x.source_ip = ?",
+                (ip,),
+            )
+        )
+    with _transaction(conn):
+        conn.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in sorted(messages)))
+        _set_meta(conn, CANONICAL_SOURCES_KEY, "1")
+    return bool(messages)
 
 
 def _forget_bad_sources(conn: sqlite3.Connection) -> bool:
