@@ -626,3 +626,17 @@ def test_a_long_japanese_name_passes_the_header_check() -> None:
     long = Contact(match="192.0.2.64/28", name="山田" * 8, email="yamada@lab1.example.ac.jp")
     msg = reparse(build_notice([finding()], replace(CONFIG, contacts=(long,)), now=NOW))
     assert msg["To"].addresses[0].addr_spec == "yamada@lab1.example.ac.jp"
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_opening_claims_nothing_about_our_domain_that_the_reports_do_not_show(
+    lang: str,
+) -> None:
+    """It said "<domain> signs its mail with DKIM and publishes a DMARC policy" whatever the
+    reports showed: false for a lab's subdomain that has no DKIM key and no DMARC record of its
+    own (found by the campus acceptance check). The policy paragraph says what the reports show."""
+    msg = build_notice([finding()], CONFIG, lang=lang, now=NOW, policies={"example.ac.jp": "none"})  # type: ignore[arg-type]
+    text = unwrapped(body(msg), lang)
+    assert not said("signs its mail", text, lang) and not said("publishes a DMARC", text, lang)
+    assert not said("DKIM 署名と DMARC を導入", text, lang)
+    assert said("p=none", text, lang)
