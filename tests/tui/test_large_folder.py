@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from dmarctui.index import Index
 from dmarctui.scan import PARALLEL_FROM, Progress
 from dmarctui.synthetic import build_synthetic
-from dmarctui.tui.app import make_app
+from dmarctui.tui.app import DmarcApp, make_app
 from dmarctui.tui.screens.sources import SourcesPane
 from dmarctui.tui.widgets.report_list import ReportList
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
@@ -66,6 +67,20 @@ class PausedMidScan:
             updates.close()
 
 
+def paused_app(folder: Path, tmp_path: Path) -> tuple[DmarcApp, PausedMidScan]:
+    """The app on ``folder`` with a fresh index whose first scan pauses mid-way."""
+    app = make_app(folder, db=tmp_path / "index.sqlite", poll_seconds=None, clock=lambda: FIXED_NOW)
+    paused = PausedMidScan(app.index)
+    app.index = paused  # type: ignore[assignment]
+    return app, paused
+
+
+async def until_paused(pilot: Pilot[Any], app: DmarcApp, paused: PausedMidScan) -> None:
+    while paused.paused_at is None and app.scanning:
+        await pilot.pause(0.05)
+    assert paused.paused_at is not None, "the scan ended before the pool sent results"
+
+
 def test_the_folder_is_big_enough_for_the_pool() -> None:
     assert MESSAGES >= PARALLEL_FROM
 
@@ -87,15 +102,9 @@ async def test_first_open_of_a_big_folder_lists_every_report(
 async def test_escape_cancels_a_parallel_scan_and_r_scans_again(
     big_folder: Path, tmp_path: Path
 ) -> None:
-    app = make_app(
-        big_folder, db=tmp_path / "index.sqlite", poll_seconds=None, clock=lambda: FIXED_NOW
-    )
-    paused = PausedMidScan(app.index)
-    app.index = paused  # type: ignore[assignment]
+    app, paused = paused_app(big_folder, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        while paused.paused_at is None and app.scanning:
-            await pilot.pause(0.05)
-        assert paused.paused_at is not None, "the scan ended before the pool sent results"
+        await until_paused(pilot, app, paused)
         # The bar came up before the workers had started, not after they sent results.
         assert paused.first is not None
         assert (paused.first.done, paused.first.total) == (0, MESSAGES)
@@ -123,15 +132,9 @@ async def test_while_the_first_scan_reads_nothing_says_nothing_was_found(
 ) -> None:
     """Opened mid-scan, Sources and Reports say the scan is still reading: an empty ranking then
     is not "nothing to act on" (the folder's reports are accounted when the scan has read it)."""
-    app = make_app(
-        big_folder, db=tmp_path / "index.sqlite", poll_seconds=None, clock=lambda: FIXED_NOW
-    )
-    paused = PausedMidScan(app.index)
-    app.index = paused  # type: ignore[assignment]
+    app, paused = paused_app(big_folder, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        while paused.paused_at is None and app.scanning:
-            await pilot.pause(0.05)
-        assert paused.paused_at is not None, "the scan ended before the pool sent results"
+        await until_paused(pilot, app, paused)
         assert "No reports listed yet" in screen_text(app)
         await pilot.press("2")
         sources = app.screen.query_one(SourcesPane)
