@@ -11,7 +11,6 @@ the offending bytes. DTDs and entities are refused before anything is expanded.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from dmarctui.model import (
     SpfAuthResult,
 )
 from dmarctui.record_split import MARK, TAIL, PlainRecord, split_records
+from dmarctui.source_address import canonical_address
 
 LATEST_EPOCH = 253_402_300_799
 """9999-12-31T23:59:59Z: later "epochs" are garbage, and would not fit the index."""
@@ -140,44 +140,6 @@ def _read_plain(data: bytes) -> AggregateReport | None:
     if records is None:
         return None
     return reader.report(feedback, namespace, records)
-
-
-_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_PLAIN_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
-"""A dotted quad as ``ipaddress`` accepts it (ASCII digits, no leading zero, each at most 255):
-most sources, answered without building an address object (a fifth of a worker's time)."""
-
-
-def is_address(text: str) -> bool:
-    """True when ``text`` is an IPv4 or IPv6 address, written without a zone (``%eth0``).
-
-    A source IP is written into letters, CSV and the screen; anything else in its place (a line
-    break, an RFC 2047 word, a header) must never become a source (DESIGN.md §3).
-    """
-    return canonical_address(text) is not None
-
-
-def canonical_address(text: str) -> str | None:
-    """``text`` as one spelling per address, or None when it is no address (see
-    :func:`is_address`).
-
-    Reporters write one server's address in several ways (``2001:DB8::25``,
-    ``2001:db8:0:0:0:0:0:25``, an IPv4 address mapped into IPv6 as ``::ffff:192.0.2.71``);
-    each spelling would be a source of its own, with its messages split between them and the
-    mapped one outside every IPv4 network of the config. IPv6 is compressed and lower-cased,
-    and a mapped IPv4 address is the IPv4 address.
-    """
-    if _PLAIN_IPV4.fullmatch(text):
-        return text
-    if "%" in text:
-        return None
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
 
 
 def _parse_xml(data: bytes | str) -> Element:

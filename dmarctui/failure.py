@@ -20,8 +20,8 @@ from email.parser import HeaderParser
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from dmarctui.aggregate import canonical_address
 from dmarctui.model import FailureReport
+from dmarctui.source_address import canonical_address
 
 DELIVERY_RESULTS = ("delivered", "spam", "policy", "reject", "other")
 """RFC 6591 Delivery-Result values; vendor spellings such as ``smg-policy-action`` map by word."""

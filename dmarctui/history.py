@@ -24,6 +24,7 @@ from typing import Literal
 
 from dmarctui.config import Config
 from dmarctui.model import AggregateReport, Finding
+from dmarctui.source_address import canonical_address
 from dmarctui.trend import FailingDays
 from dmarctui.triage import our_domains, utc_day
 
@@ -249,7 +250,7 @@ class NoticeHistory:
                     date=date,
                     subject=subject,
                     recipients=tuple(json.loads(rcpt)),
-                    sources=tuple(ip for ip, _ in pairs),
+                    sources=tuple(canonical_address(ip) or ip for ip, _ in pairs),
                     kinds=tuple(json.loads(kinds)),
                     status=status,
                     draft_path=draft,

@@ -47,6 +47,7 @@ from dmarctui.mailstore import (
 )
 from dmarctui.model import FolderFormat, MessageRef
 from dmarctui.scan import PARALLEL_FROM, PROGRESS_EVERY, Progress
+from dmarctui.source_address import canonical_address
 
 if TYPE_CHECKING:  # the parser and the worker pool are imported when a message is parsed
     from dmarctui.payloads import Limits
@@ -263,30 +264,36 @@ CANONICAL_SOURCES_KEY = "canonical_sources"
 
 
 def _forget_uncanonical_sources(conn: sqlite3.Connection) -> bool:
-    """Once per index: drop the messages whose records spell a source IP otherwise than
-    :func:`dmarctui.aggregate.canonical_address` does (stored by a dmarctui that kept it as the
-    reporter wrote it: ``2001:DB8::25``, ``::ffff:192.0.2.1``), so they are read again and one
-    server is one source. One pass over the distinct sources, then never again."""
+    """Once per index: drop the messages whose records or failure reports spell a source IP
+    otherwise than :func:`dmarctui.aggregate.canonical_address` does (stored by a dmarctui that
+    kept it as the reporter wrote it: ``2001:DB8::25``, ``::ffff:192.0.2.1``), so they are read
+    again and one server is one source. Indexed lookups per such source, then never again."""
     if conn.execute("SELECT 1 FROM meta WHERE key = ?", (CANONICAL_SOURCES_KEY,)).fetchone():
         return False
-    from dmarctui.aggregate import canonical_address
-
     odd = [
         ip for (ip,) in conn.execute("SELECT DISTINCT source_ip FROM combos")
         if canonical_address(ip) != ip
     ]  # fmt: skip
     messages: set[int] = set()
-    for ip in odd:
+    for ip in odd:  # by the combos' unique index (it starts with the source) and records_combo
         messages.update(
             id_
             for (id_,) in conn.execute(
-                "SELECT DISTINCT r.message_id FROM records x JOIN reports r ON r.pk = x.report_pk"
-                " WHERE x.source_ip = ?",
+                "SELECT DISTINCT r.message_id FROM combos c"
+                " CROSS JOIN records x ON x.combo_id = c.id"
+                " CROSS JOIN reports r ON r.pk = x.report_pk WHERE c.source_ip = ?",
                 (ip,),
             )
         )
+    messages.update(
+        id_
+        for id_, ip in conn.execute(
+            "SELECT message_id, source_ip FROM failures WHERE source_ip IS NOT NULL"
+        )
+        if canonical_address(ip) != ip
+    )
     with _transaction(conn):
-        conn.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in sorted(messages)))
+        _forget(conn, messages)
         _set_meta(conn, CANONICAL_SOURCES_KEY, "1")
     return bool(messages)
 
@@ -298,8 +305,20 @@ def _forget_bad_sources(conn: sqlite3.Connection) -> bool:
     bad = [row[0] for row in conn.execute(_BAD_SOURCES)]
     if bad:
         with _transaction(conn):
-            conn.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in bad))
+            _forget(conn, bad)
     return bool(bad)
+
+
+def _forget(conn: sqlite3.Connection, messages: Iterable[int]) -> None:
+    """Drop messages so that the next listing reads them again: with them go the mbox's stored
+    size and end (an unchanged mbox is otherwise not read at all, and appended mail only after
+    the stored end) and the Maildir directory stamps (a kill before this update ends would
+    otherwise leave unchanged directories trusted), in the same transaction."""
+    ids = sorted(set(messages))
+    if not ids:
+        return
+    conn.executemany("DELETE FROM messages WHERE id = ?", ((i,) for i in ids))
+    conn.execute("DELETE FROM meta WHERE key IN ('mbox', ?)", (STAMPS_KEY,))
 
 
 def _plan(

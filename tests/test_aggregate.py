@@ -435,7 +435,7 @@ def test_a_source_address_is_told_apart_as_ipaddress_tells_it() -> None:
     """The dotted-quad fast path accepts exactly what ``ipaddress`` accepts."""
     import ipaddress
 
-    from dmarctui.aggregate import is_address
+    from dmarctui.source_address import is_address
 
     texts = [
         "192.0.2.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5",

@@ -9,20 +9,28 @@ config (no contact, no "internal"). Found by the campus acceptance check.
 from __future__ import annotations
 
 import sqlite3
+import time
 import tomllib
+from email.message import EmailMessage
 from pathlib import Path
 
-from mailbuild import DAY, Rec, aggregate_xml, report_mail, write_maildir
+import pytest
+from mailbuild import DAY, Rec, aggregate_xml, report_mail, write_maildir, write_mbox
 
-from dmarctui.aggregate import canonical_address, parse_aggregate
+from dmarctui.aggregate import parse_aggregate
 from dmarctui.config import Config, parse_config
+from dmarctui.decisions import Decision, normalise_match
+from dmarctui.history import NoticeHistory
 from dmarctui.index import Index
 from dmarctui.index_update import CANONICAL_SOURCES_KEY
+from dmarctui.model import Finding
 from dmarctui.scan import drain
+from dmarctui.source_address import canonical_address
 
 OWN = "example.ac.jp"
 LAB_V6 = "2001:db8:100:4::25"
 LAB_V4 = "192.0.2.71"
+ODD = "2001:DB8:100:4:0::25"
 
 
 def lab(ip: str, count: int) -> Rec:
@@ -79,29 +87,70 @@ def test_a_server_written_two_ways_is_one_finding_with_every_message(tmp_path: P
     assert {f.network for f in findings} == {"192.0.2.0/24", "2001:db8:100::/48"}
 
 
-def test_an_index_that_kept_the_spellings_reads_those_messages_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["maildir", "mbox"])
+def test_an_index_that_kept_the_spellings_reads_those_messages_again(
+    tmp_path: Path, fmt: str
+) -> None:
     """An index written before: its records say the address as the reporter wrote it. The next
-    update drops those messages and reads them again, once."""
-    folder = tmp_path / "Maildir"
-    write_maildir(folder, reports())
+    update drops those messages and reads them again, once, even from an mbox that did not
+    change (its stored size and end would say there is nothing to read) and with the Maildir's
+    directory stamps stored (they would say the same)."""
+    other = aggregate_xml(lab("192.0.2.99", 2), report_id="r3", org_name="Mail.Ru",
+                          email="dmarc@mail.ru")  # fmt: skip
+    mails = [*reports(), report_mail(other)]
+    if fmt == "mbox":
+        folder = write_mbox(tmp_path / "dmarc.mbox", mails)
+    else:
+        folder = tmp_path / "Maildir"
+        write_maildir(folder, mails)
     db = tmp_path / "index.sqlite3"
     with Index.open(folder, db=db) as index:
         drain(index.update())
+    time.sleep(2.1)  # directory stamps are kept once they are 2 s old
+    with Index.open(folder, db=db) as index:
+        drain(index.update(trust_stamps=True))
     conn = sqlite3.connect(db)
-    with conn:  # as an older dmarctui stored the first report
-        conn.execute(
-            "UPDATE records SET source_ip = '2001:DB8:100:4:0::25' WHERE source_ip = ?", (LAB_V6,)
-        )
-        conn.execute(
-            "UPDATE combos SET source_ip = '2001:DB8:100:4:0::25' WHERE source_ip = ?", (LAB_V6,)
-        )
+    with conn:  # as an older dmarctui stored the lab's address
+        for table in ("records", "combos"):
+            conn.execute(f"UPDATE {table} SET source_ip = ? WHERE source_ip = ?", (ODD, LAB_V6))
         conn.execute("DELETE FROM meta WHERE key = ?", (CANONICAL_SOURCES_KEY,))
     conn.close()
     with Index.open(folder, db=db) as index:
-        stats = drain(index.update())
-        assert stats.bodies_read == 2  # both messages held the odd spelling
+        stats = drain(index.update(trust_stamps=True))
+        assert stats.bodies_read == 2  # the two messages with the odd spelling, not the third
         findings = index.triage(config()).findings()
-        again = drain(index.update())
+        again = drain(index.update(trust_stamps=True))
         assert again.bodies_read == 0  # checked once
     got = {(f.source_ip, f.kind): f.messages for f in findings}
-    assert got == {(LAB_V6, "internal_no_dkim"): 12, (LAB_V4, "internal_no_dkim"): 7}
+    assert got == {
+        (LAB_V6, "internal_no_dkim"): 12,
+        (LAB_V4, "internal_no_dkim"): 7,
+        ("192.0.2.99", "internal_no_dkim"): 2,
+    }
+
+
+def test_what_was_recorded_under_another_spelling_still_applies(tmp_path: Path) -> None:
+    """Notices and decisions recorded when sources kept the reporter's spelling: the notice
+    history gives the sources as they are spelt now (else a notified server would read as
+    improved and get no follow-up), and a decision on a mapped IPv4 address covers it."""
+    path = tmp_path / "notices.sqlite3"
+    msg = EmailMessage()
+    msg["To"] = "admin@lab4.example.ac.jp"
+    msg["Subject"] = "[DMARC] ..."
+    msg["Date"] = "Fri, 01 Nov 2024 09:00:00 +0000"
+    msg["Message-ID"] = "<lab4@example.ac.jp>"
+    msg.set_content("text\n")
+    odd = Finding(
+        source_ip="2001:DB8:100:4::25", kind="internal_no_dkim", severity="high", messages=9,
+        header_from=OWN, first_seen=0, last_seen=0, advice="",
+    )  # fmt: skip
+    with NoticeHistory.open(path) as notices:
+        notices.add(msg, [odd], status="sent")
+    with NoticeHistory.open(path) as notices:
+        assert notices.all()[0].sources == (LAB_V6,)
+        assert set(notices.latest_by_source()) == {LAB_V6}
+    decided = Decision(1, "::ffff:192.0.2.71", "third-party", "", "me", 0)
+    assert decided.covers(LAB_V4)
+    assert normalise_match("::ffff:192.0.2.71") == LAB_V4
+    assert normalise_match("::ffff:192.0.2.0/120") == "192.0.2.0/24"
+    assert normalise_match("2001:DB8:100:4:0:0:0:25") == LAB_V6

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from dmarctui.notice import (
 )
 from dmarctui.notice_templates import TemplateError
 from dmarctui.outbox import OutboxError, draft_notice, drafts_target
+from dmarctui.source_address import canonical_address
 from dmarctui.wording import count
 
 OUT_HELP = (
@@ -105,10 +105,11 @@ def history_for(args: argparse.Namespace, config: Config) -> Path | None:
 
 
 def _normalise_ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError as exc:
-        raise ValueError(f"--source {text!r} is not an IP address") from exc
+    """The address as sources are spelt (``::ffff:192.0.2.1`` is ``192.0.2.1``)."""
+    address = canonical_address(text.strip())
+    if address is None:
+        raise ValueError(f"--source {text!r} is not an IP address")
+    return address
 
 
 def _pick(findings: Sequence[Finding], sources: Sequence[str]) -> list[Finding]:

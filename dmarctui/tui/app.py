@@ -211,9 +211,10 @@ class DmarcApp(App[None]):
                     cancel.set()
                 self.post_message(ScanProgress(progress, quiet=quiet))
         except StopIteration as stop:
-            self.post_message(ScanDone(stop.value, cancelled=cancel.is_set(), quiet=quiet))
+            done = ScanDone(stop.value, cancelled=cancel.is_set(), quiet=quiet, scan=cancel)
+            self.post_message(done)
         except Exception as exc:  # relayed to the user as a message, never swallowed
-            self.post_message(ScanFailed(f"{type(exc).__name__}: {exc}"))
+            self.post_message(ScanFailed(f"{type(exc).__name__}: {exc}", scan=cancel))
         finally:
             updates.close()  # lets the next scan start, however this one ended
 
@@ -235,13 +236,17 @@ class DmarcApp(App[None]):
                 self._shown_version = version
                 self.main_screen.reload_panes()
 
+    def _superseded(self, scan: object) -> bool:
+        """The message is from a scan stopped for a newer one, which is still running."""
+        return scan is not None and scan is not self._cancel
+
     def on_scan_done(self, message: ScanDone) -> None:
+        if self._superseded(message.scan):
+            return
         self.scanning = False
         reading, self.reading = self.reading, False
         if self._closing_down():
             return
-        if reading:
-            self.main_screen.scan_changed()
         self.last_stats = message.stats
         self._stamp = None if message.cancelled else self._scan_stamp
         self._updated_at = self.clock()
@@ -250,6 +255,8 @@ class DmarcApp(App[None]):
         if _index_changed(message.stats):  # a poll that found nothing must not re-run triage
             self.main_screen.reload_panes()
             self.keep_long_lived()
+        if reading:  # after the reload: a pane ranking again says so, not "nothing found"
+            self.main_screen.scan_changed()
         if not message.quiet and self._painted:
             self._rank_ahead()
         self._show_subtitle()
@@ -260,14 +267,18 @@ class DmarcApp(App[None]):
             self.notify(changes, title="Folder updated")
 
     def on_scan_failed(self, message: ScanFailed) -> None:
+        if self._superseded(message.scan):
+            return
         self.scanning = False
-        self.reading = False
+        reading, self.reading = self.reading, False
         self._stamp = None
         if self._closing_down():
             return
         self._progress_bar().hide()
         self.refresh_bindings()
         self.main_screen.reload_panes()  # what was read before the failure is kept: show it
+        if reading:
+            self.main_screen.scan_changed()
         self._show_subtitle()
         self.notify(message.error, title="Scan failed", severity="error", timeout=30)
 

@@ -24,21 +24,27 @@ class ScanProgress(Message):
 
 
 class ScanDone(Message):
-    """The update finished or was cancelled; ``stats`` is what ``Index.update()`` returned."""
+    """The update finished or was cancelled; ``stats`` is what ``Index.update()`` returned.
+    ``scan`` is the scan's cancel event: it tells a scan stopped for a newer one (``r`` while
+    one runs), whose end must not end the newer one's state."""
 
-    def __init__(self, stats: Any, *, cancelled: bool, quiet: bool = False) -> None:
+    def __init__(
+        self, stats: Any, *, cancelled: bool, quiet: bool = False, scan: object = None
+    ) -> None:
         super().__init__()
         self.stats = stats
         self.cancelled = cancelled
         self.quiet = quiet
+        self.scan = scan
 
 
 class ScanFailed(Message):
-    """The update stopped with an error the user must see."""
+    """The update stopped with an error the user must see (``scan`` as for :class:`ScanDone`)."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, *, scan: object = None) -> None:
         super().__init__()
         self.error = error
+        self.scan = scan
 
 
 class IndexChanged(Message):

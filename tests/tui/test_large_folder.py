@@ -19,6 +19,7 @@ from dmarctui.index import Index
 from dmarctui.scan import PARALLEL_FROM, Progress
 from dmarctui.synthetic import build_synthetic
 from dmarctui.tui.app import DmarcApp, make_app
+from dmarctui.tui.messages import ScanDone, ScanFailed
 from dmarctui.tui.screens.sources import SourcesPane
 from dmarctui.tui.widgets.report_list import ReportList
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
@@ -148,9 +149,36 @@ async def test_while_the_first_scan_reads_nothing_says_nothing_was_found(
         assert "Nothing ranked yet: the scan is still reading the folder" in text
         assert "Nothing to act on" not in text and "0 sources need action" not in text
         paused.gate.set()
+        seen = []  # the screens from the scan's end to the final ranking
+        for _ in range(400):
+            seen.append(screen_text(app))
+            if not app.scanning and "sources need action" in seen[-1]:
+                break
+            await pilot.pause(0.02)
+        assert not any("Nothing to act on" in text or "0 sources" in text for text in seen)
         await settle(pilot)
         text = screen_text(app)
         assert "sources need action" in text and "still reading" not in text
         await pilot.press("1")
         await settle(pilot)
+        assert f"{REPORTS} reports · all reports" in screen_text(app)
+
+
+async def test_the_end_of_a_scan_stopped_for_a_newer_one_does_not_end_the_newer_one(
+    big_folder: Path, tmp_path: Path
+) -> None:
+    """``r`` while a scan runs stops it and starts another; the stopped one's end arrives while
+    the new one reads, and must leave it running (progress, Esc, "still reading")."""
+    app, paused = paused_app(big_folder, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_paused(pilot, app, paused)
+        app.post_message(ScanDone(None, cancelled=True, scan=threading.Event()))
+        app.post_message(ScanFailed("an older scan's error", scan=threading.Event()))
+        await pilot.pause(0.2)
+        assert app.scanning and app.reading
+        assert "No reports listed yet" in screen_text(app)
+        assert "Scan failed" not in notices(app) and "Scan cancelled" not in notices(app)
+        paused.gate.set()
+        await settle(pilot)
+        assert not app.scanning and not app.reading
         assert f"{REPORTS} reports · all reports" in screen_text(app)

@@ -389,9 +389,11 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
 
     def _show_status(self) -> None:
         listing = self.listings[self.show_all]
-        if self.dmarc.reading and not listing.findings:
+        if not listing.findings and (self.dmarc.reading or self._ranking_since is not None):
             self.query_one("#sources-status", Label).update(
                 "Nothing ranked yet: the scan is still reading the folder"
+                if self.dmarc.reading
+                else "Ranking the sources…"
             )
             return
         need = (
@@ -432,6 +434,8 @@ own server, ignore until a date, …), kept across rebuilds and used by triage a
                 panel.update(plain(f"Warning: {self.warning}.", "bold red"))
             elif self._ranked and self.dmarc.reading:
                 panel.update("Nothing ranked yet: the scan is still reading the folder.")
+            elif self._ranked and self._ranking_since is not None:
+                panel.update("Ranking the sources…")
             elif self._ranked:
                 panel.update("Nothing to act on: no source sending as our domains fails DMARC.")
             else:
