@@ -147,7 +147,7 @@ def update(
         # The stored verdicts are those of the stored messages, under today's rules (an update
         # killed before its accounting, or an older dmarctui, leaves them otherwise).
         accounted = stored_ledger_state(conn) == ledger_state(conn)
-        plan = _plan(conn, store, stats, trust_stamps)
+    plan = _plan(conn, lock, store, stats, trust_stamps)
     total = stats.unchanged + len(plan.to_read)
     if workers is None:
         workers = (os.cpu_count() or 1) if len(plan.to_read) >= PARALLEL_FROM else 1
@@ -322,26 +322,34 @@ def _forget(conn: sqlite3.Connection, messages: Iterable[int]) -> None:
 
 
 def _plan(
-    conn: sqlite3.Connection, store: MailStore, stats: UpdateStats, trust_stamps: bool = False
+    conn: sqlite3.Connection,
+    lock: AbstractContextManager[object],
+    store: MailStore,
+    stats: UpdateStats,
+    trust_stamps: bool = False,
 ) -> _Plan:
+    """What to read, drop and move. The index's lock is held while the index is read, not
+    while a whole Maildir, MH folder or IMAP mailbox is listed (seconds at 100,000 messages, or
+    over a network): the TUI's report list queries the index meanwhile, and waited."""
     stamps: dict[str, list[int]] = {}
     before: dict[str, Any] = {}
     trusted: set[str] = set()
-    if isinstance(store, MaildirStore):
-        taken = time.time_ns()
-        stamps = _stamps(store.path)  # before the listing: a change during it shows next time
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (STAMPS_KEY,)).fetchone()
-        before = {} if row is None else json.loads(row[0])
-        trusted = _trusted(before, stamps) if trust_stamps else set()
-        if trusted:
-            plan = _plan_appended_mail(conn, store, trusted, stats)
-            if plan is not None:
-                plan.stamps = _settled(stamps, before["full"], taken)
-                return plan
-    rows = conn.execute("SELECT key, id, location, size, mtime, seq FROM messages")
-    stored: dict[str, _Stored] = {row[0]: row for row in rows}
-    if isinstance(store, MboxStore):
-        return _plan_mbox(conn, store, stored, stats)
+    with lock:
+        if isinstance(store, MaildirStore):
+            taken = time.time_ns()
+            stamps = _stamps(store.path)  # before the listing: a change during it shows next time
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (STAMPS_KEY,)).fetchone()
+            before = {} if row is None else json.loads(row[0])
+            trusted = _trusted(before, stamps) if trust_stamps else set()
+            if trusted:
+                plan = _plan_appended_mail(conn, store, trusted, stats)
+                if plan is not None:
+                    plan.stamps = _settled(stamps, before["full"], taken)
+                    return plan
+        rows = conn.execute("SELECT key, id, location, size, mtime, seq FROM messages")
+        stored: dict[str, _Stored] = {row[0]: row for row in rows}
+        if isinstance(store, MboxStore):
+            return _plan_mbox(conn, store, stored, stats)
     if not isinstance(store, MaildirStore):
         return _diff(store.listing(), 0, stored, stats)
     known = {

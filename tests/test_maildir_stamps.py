@@ -258,3 +258,33 @@ def test_a_clock_set_back_lists_every_file(folder: Path, tmp_path: Path) -> None
         )
         assert quick(index) == (0, 1, 0, 4, 1)
         assert_equals_fresh_scan(index)
+
+
+def test_the_index_answers_while_the_folder_is_listed(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing a large folder takes seconds (100,000 files to stat, or a network): the TUI's
+    report list queries the index meanwhile, from another thread, and must not wait for it."""
+    from dmarctui.mailstore import MaildirStore
+
+    listing, release = threading.Event(), threading.Event()
+    real = MaildirStore.listing
+
+    def slow(self: MaildirStore, *args: object, **kwargs: object) -> object:
+        listing.set()
+        assert release.wait(10)
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    with Index.open(folder, db=tmp_path / "i.db") as index:
+        update(index)
+        monkeypatch.setattr(MaildirStore, "listing", slow)
+        scan = threading.Thread(target=update, args=(index,))
+        scan.start()
+        assert listing.wait(10)
+        answered: list[int] = []
+        reader = threading.Thread(target=lambda: answered.append(index.count_reports()))
+        reader.start()
+        reader.join(5)
+        release.set()
+        scan.join(10)
+        assert answered == [5], "the report count waited for the listing"
