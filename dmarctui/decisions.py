@@ -29,7 +29,7 @@ from typing import Literal, get_args
 
 from dmarctui.config import Config, ConfigProblem, Network, Sender, SenderRole
 from dmarctui.history import default_history_path
-from dmarctui.source_address import canonical_address
+from dmarctui.source_address import canonical_address, canonical_network
 from dmarctui.user_db import open_user_db
 
 Verdict = Literal[
@@ -87,22 +87,12 @@ def normalise_match(text: str) -> str:
             if address is None:
                 raise ValueError(cleaned)
             return address
-        network = unmapped(ipaddress.ip_network(cleaned, strict=False))
+        network = canonical_network(ipaddress.ip_network(cleaned, strict=False))
     except ValueError:
         raise DecisionError(f"{text!r} is neither an IP address nor a CIDR network") from None
     if network.num_addresses == 1:
         return str(network.network_address)
     return str(network)
-
-
-def unmapped(network: Network) -> Network:
-    """A network of IPv4 addresses mapped into IPv6 (``::ffff:192.0.2.0/120``) as the IPv4
-    network, as sources are spelt (:func:`dmarctui.source_address.canonical_address`)."""
-    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
-        mapped = network.network_address.ipv4_mapped
-        if mapped is not None:
-            return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
-    return network
 
 
 def parse_until(text: str) -> str:
@@ -141,7 +131,7 @@ class Decision:
     def network(self) -> Network:
         """The network decided on; one recorded as IPv4 mapped into IPv6, as sources were once
         spelt, is the IPv4 network the sources now are in."""
-        return unmapped(ipaddress.ip_network(self.match, strict=False))
+        return canonical_network(ipaddress.ip_network(self.match, strict=False))
 
     def covers(self, ip: str) -> bool:
         try:

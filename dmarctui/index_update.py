@@ -265,7 +265,7 @@ CANONICAL_SOURCES_KEY = "canonical_sources"
 
 def _forget_uncanonical_sources(conn: sqlite3.Connection) -> bool:
     """Once per index: drop the messages whose records or failure reports spell a source IP
-    otherwise than :func:`dmarctui.aggregate.canonical_address` does (stored by a dmarctui that
+    otherwise than :func:`dmarctui.source_address.canonical_address` does (stored by a dmarctui that
     kept it as the reporter wrote it: ``2001:DB8::25``, ``::ffff:192.0.2.1``), so they are read
     again and one server is one source. Indexed lookups per such source, then never again."""
     if conn.execute("SELECT 1 FROM meta WHERE key = ?", (CANONICAL_SOURCES_KEY,)).fetchone():

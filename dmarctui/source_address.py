@@ -12,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _PLAIN_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 """A dotted quad as ``ipaddress`` accepts it (ASCII digits, no leading zero, each at most 255):
@@ -48,3 +50,13 @@ def canonical_address(text: str) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
+
+
+def canonical_network(network: IPNetwork) -> IPNetwork:
+    """A network as :func:`canonical_address` spells its addresses: IPv4 addresses mapped into
+    IPv6 (``::ffff:192.0.2.0/120``) are the IPv4 network (``192.0.2.0/24``)."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+    return network
