@@ -67,6 +67,7 @@ from dmarctui.triage import (
     auth_line,
     build_finding,
     classify,
+    finding_of,
     is_problem,
     rank,
     shared_domains,
@@ -310,6 +311,22 @@ class _Tables:
 
     def __getitem__(self, name: str) -> str:
         return self.names[name]
+
+
+def ranking_stored(
+    conn: sqlite3.Connection,
+    lock: AbstractContextManager[object],
+    config: Config,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+) -> bool:
+    """Whether a result for ``config`` (cached PTR names aside) and the period is stored and
+    serves the data as it is now, as stored or brought up to date by the reports added since
+    (counting those is the cheap part); otherwise the next triage counts every record."""
+    key = stored_results.result_key(config, {}, since, until)
+    with lock:
+        return stored_results.load(conn, key, stored_results.data_state(conn)) is not None
 
 
 class IndexTriage:
@@ -902,12 +919,32 @@ class IndexTriage:
         """Every finding, ranked, without evidence rows (see :meth:`evidence`)."""
         key = tuple(sorted((ip, n) for ip, n in self.ptrs.items() if n))
         if self._findings is None or self._findings[0] != key:
-            found = rank(
-                build_finding(ip, kind, acc, self.config, self.ptrs.get(ip))
-                for (ip, kind), acc in self._finding_counts().items()
-            )
+            cfg, ptrs = self.config, self.ptrs
+            with self._parsing:
+                text = self._unparsed.get("findings")
+            if text is not None:  # as stored: built from the parsed rows, no counts copied
+                found = rank(
+                    finding_of(ip, kind, n, first, last, hfrom, who, days, labels, reasons, cfg,
+                               ptrs.get(ip))
+                    for ip, kind, n, first, last, hfrom, who, days, labels, reasons
+                    in json.loads(text)
+                )  # fmt: skip
+            else:
+                found = rank(
+                    build_finding(ip, kind, acc, cfg, ptrs.get(ip))
+                    for (ip, kind), acc in self._finding_counts().items()
+                )
             self._findings = (key, found)
         return list(self._findings[1])
+
+    def finding_keys(self) -> list[tuple[str, FindingKind]]:
+        """The (source, kind) of every finding, without building the findings: what a summary
+        counts (as stored, only the rows' first two fields are read)."""
+        with self._parsing:
+            text = self._unparsed.get("findings")
+        if text is not None:
+            return [(row[0], row[1]) for row in json.loads(text)]
+        return list(self._finding_counts())
 
     def readiness(self) -> list[Readiness]:
         return self._readiness.result()

@@ -360,26 +360,49 @@ def build_finding(
     ip: str, kind: FindingKind, acc: FindingCounts, cfg: Config, ptr: str | None
 ) -> Finding:
     """The finding of ``(ip, kind)`` from its counts; ``ptr`` is a forward-confirmed name."""
+    evidence = sorted(acc.evidence, key=lambda e: (e.begin, e.reporter, e.report_id))
+    return finding_of(
+        ip, kind, acc.messages, acc.first, acc.last, acc.header_from, acc.reporters,
+        acc.per_day, acc.labels, acc.reasons, cfg, ptr, tuple(evidence),
+    )  # fmt: skip
+
+
+def finding_of(
+    ip: str,
+    kind: FindingKind,
+    messages: int,
+    first: int | None,
+    last: int | None,
+    header_from: Mapping[str, int],
+    reporters: Iterable[str],
+    per_day: Mapping[str, int],
+    labels: Mapping[str, int],
+    reasons: Iterable[str],
+    cfg: Config,
+    ptr: str | None,
+    evidence: tuple[Evidence, ...] = (),
+) -> Finding:
+    """A finding from what it counts, held in any mappings: a stored result's parsed JSON
+    becomes findings without being copied into :class:`FindingCounts` first."""
     contact = cfg.contact_for(ip, ptr)
     network = cfg.internal_network(ip)
-    label = top(acc.labels) if acc.labels else None
-    evidence = sorted(acc.evidence, key=lambda e: (e.begin, e.reporter, e.report_id))
+    label = top(labels) if labels else None
     return Finding(
         source_ip=ip,
         kind=kind,
         severity=SEVERITY[kind],
-        messages=acc.messages,
-        header_from=top(acc.header_from),
-        first_seen=acc.first or 0,
-        last_seen=acc.last or 0,
-        advice=advice_for(kind, label, acc.reasons, internal=network is not None),
+        messages=messages,
+        header_from=top(header_from),
+        first_seen=first or 0,
+        last_seen=last or 0,
+        advice=advice_for(kind, label, reasons, internal=network is not None),
         ptr=ptr,
         contact=contact.name if contact else None,
         contact_email=contact.email if contact else None,
         network=str(network) if network else None,
-        reporters=tuple(sorted(acc.reporters)),
-        per_day=tuple(sorted(acc.per_day.items())),
-        evidence=tuple(evidence),
+        reporters=tuple(sorted(reporters)),
+        per_day=tuple(sorted(per_day.items())),
+        evidence=evidence,
     )
 
 

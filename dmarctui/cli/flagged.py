@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+_ONE_LINE = json.JSONEncoder(ensure_ascii=False)
+"""One encoder for every finding (``json.dumps`` with an option builds one per call)."""
+
+
 def write_json(findings: list[Finding], run: IndexTriage | None) -> None:
     """A JSON list, one finding at a time; evidence rows (``--evidence``) are read per finding,
     so the output may be large but memory stays small.
@@ -102,7 +106,7 @@ def write_json(findings: list[Finding], run: IndexTriage | None) -> None:
         if pretty:
             text = "\n  " + json.dumps(data, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         else:
-            text = "\n" + json.dumps(data, ensure_ascii=False)
+            text = "\n" + _ONE_LINE.encode(data)
         chunk.append(("," if n else "") + text)
         if len(chunk) >= 256 or run is not None:
             out.write("".join(chunk))
