@@ -23,7 +23,7 @@ from dmarctui.exchange import RecordRow, ReportHead
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
 from dmarctui.index_schema import IndexStoreError, connect, default_db_path, storage_error
 from dmarctui.index_summary import ScanSummary
-from dmarctui.index_triage import IndexTriage
+from dmarctui.index_triage import IndexTriage, ranking_stored
 from dmarctui.index_triage import Progress as TriageProgress
 from dmarctui.index_update import UpdateStats, update
 from dmarctui.ledger import FoundFailure, FoundTls, Ledger
@@ -306,6 +306,17 @@ class Index:
             conn, lock, config, ptrs, since=since, until=until,
             progress=progress, cancelled=cancelled,
         )  # fmt: skip
+
+    def prepare_ranking(self, config: Config, progress: TriageProgress | None = None) -> bool:
+        """Count the ranking for ``config`` over the whole period and store it, unless a stored
+        one serves it: the first ``flagged``, ``readiness`` or TUI after a first scan or a
+        config change then reads it instead of counting every record. New reports after a
+        stored ranking are left to the first command that asks (it counts only those).
+        Returns whether it counted."""
+        if ranking_stored(self._conn, self._lock, config):
+            return False
+        self.triage(config, progress=progress)
+        return True
 
     def _read_connection(self) -> tuple[sqlite3.Connection, Any]:
         if self.db_path is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from test_index_triage import write_reports
+from test_index_triage_store import move_in
 from triage_scenarios import CAMPUS_TOML, campus_config, campus_reports
 
 from dmarctui.cli import main
@@ -59,6 +61,61 @@ def test_own_domains_matching_no_policy_domain_warn_in_every_command(
     assert warning in err and warning in out
     code, out, err = run(capsys, "followup", *common)
     assert warning in err
+
+
+def test_scan_leaves_the_ranking_stored_for_the_commands_after_it(
+    campus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first ``flagged`` after a first scan reads the ranking instead of counting every
+    record, and answers as a count would; ``--no-ranking`` leaves the count to it."""
+    config = tmp_path / "config.toml"
+    config.write_text(CAMPUS_TOML, encoding="utf-8")
+    ranked, plain = tmp_path / "ranked.sqlite3", tmp_path / "plain.sqlite3"
+    code, out, err = run(capsys, "scan", str(campus), "--db", str(ranked), "--config", str(config))
+    assert code == 0 and err == ""
+    code, plain_out, _ = run(capsys, "scan", str(campus), "--db", str(plain), "--no-ranking")
+    same = [line for line in out.splitlines() if " scanned in " not in line]
+    assert code == 0 and [  # the same summary: the ranking adds nothing to it
+        line for line in plain_out.replace(str(plain), str(ranked)).splitlines()
+        if " scanned in " not in line
+    ] == same  # fmt: skip
+    with Index.open(campus, db=ranked) as index:
+        assert index.triage(campus_config()).stored
+    with Index.open(campus, db=plain) as index:
+        assert not index.triage(campus_config()).stored
+    with Index.open(campus, db=plain) as index:  # the line above stored one: start again
+        index._conn.execute("DELETE FROM triage_results")
+    flagged = ["flagged", str(campus), "--config", str(config), "--json", "--db"]
+    assert run(capsys, *flagged, str(ranked))[1] == run(capsys, *flagged, str(plain))[1]
+
+
+def test_scan_counts_the_ranking_only_when_none_stored_serves_it(tmp_path: Path) -> None:
+    """New reports after a stored ranking are left to the first command (it counts only
+    those): a cron scan with new mail stays as quick as the mail it reads."""
+    folder = write_reports(tmp_path / "Maildir", campus_reports()[:3])
+    with Index.open(folder, db=tmp_path / "i.sqlite3") as index:
+        for _ in index.update(workers=1):
+            pass
+        assert index.prepare_ranking(campus_config())
+        assert not index.prepare_ranking(campus_config())
+        move_in(write_reports(tmp_path / "more", campus_reports()[3:]), folder, "more-")
+        for _ in index.update(workers=1):
+            pass
+        assert not index.prepare_ranking(campus_config())  # brought up to date when asked
+        assert index.triage(campus_config()).updated
+        assert index.prepare_ranking(replace(campus_config(), include_subdomains=False))
+
+
+def test_scan_with_an_unreadable_config_still_scans(
+    campus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[domains\n", encoding="utf-8")
+    db = str(tmp_path / "i.sqlite3")
+    code, out, err = run(capsys, "scan", str(campus), "--db", db, "--config", str(config))
+    assert code == 0 and "4 distinct aggregate reports" in out and err == ""
+    code, _, err = run(capsys, "flagged", str(campus), "--db", db, "--config", str(config))
+    assert code != 0 and "config.toml" in err  # the triage command says what is wrong
 
 
 def test_headless_commands_never_resolve_unless_asked(

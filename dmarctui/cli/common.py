@@ -68,12 +68,15 @@ class ProgressLine:
         self._shown = False
 
     def update(self, progress: Progress) -> None:
-        if not self.enabled:
-            return
-        self.stream.write(
-            f"\r\x1b[Kscanning {progress.done}/{count(progress.total, 'message')},"
+        self.show(
+            f"scanning {progress.done}/{count(progress.total, 'message')},"
             f" {count(progress.reports, 'report')}, {count(progress.errors, 'error')}"
         )
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        self.stream.write(f"\r\x1b[K{text}")
         self.stream.flush()
         self._shown = True
 

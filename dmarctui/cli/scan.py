@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
+from pathlib import Path
 
 import humanize
 
@@ -17,9 +19,10 @@ from dmarctui.cli.common import (
     folder_of,
     open_index,
 )
+from dmarctui.config import ConfigError, load_config
 from dmarctui.export import scan_to_dict
 from dmarctui.imap_store import is_imap_url
-from dmarctui.index import IndexStoreError, UpdateStats
+from dmarctui.index import Index, IndexStoreError, UpdateStats
 from dmarctui.index_summary import ScanSummary
 from dmarctui.mailstore import MailStoreError, open_store
 from dmarctui.scan import ScanResult, scan_iter
@@ -38,7 +41,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_folder_arguments(parser)
     add_index_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the configuration to rank the sources with (default: ~/.config/dmarctui/config.toml)",
+    )
+    parser.add_argument(
+        "--no-ranking",
+        action="store_true",
+        help="do not rank the sources after a first scan (the first triage command will)",
+    )
     parser.set_defaults(func=run)
+
+
+def prepare_ranking(args: argparse.Namespace, index: Index) -> None:
+    """After the scan, rank the sources as ``flagged`` would (the whole period, cached PTR
+    names) when no stored ranking serves them, so the triage commands and the TUI answer at
+    once. Quiet: a configuration that cannot be read is left to the triage commands to report."""
+    try:
+        config, _ = load_config(args.config)
+    except ConfigError:
+        return
+    gc.set_threshold(50_000, 50, 100)  # as for the triage commands: many small objects
+    line = ProgressLine()
+    try:
+        index.prepare_ranking(
+            config, lambda done, total: line.show(f"ranking the sources: {done}/{total} reports")
+        )
+    finally:
+        line.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     with index:
         for notice in index.notices:
             print(f"dmarctui: {notice}", file=sys.stderr)
+        if not (args.no_ranking or args.no_index or stats.cancelled):  # nothing kept in memory
+            prepare_ranking(args, index)
         if args.json:
             data = index.scan_dict()
             data["cancelled"] = data["cancelled"] or stats.cancelled
