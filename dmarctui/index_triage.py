@@ -326,7 +326,7 @@ def ranking_stored(
     (counting those is the cheap part); otherwise the next triage counts every record."""
     key = stored_results.result_key(config, {}, since, until)
     with lock:
-        return stored_results.load(conn, key, stored_results.data_state(conn)) is not None
+        return stored_results.serves(conn, key, stored_results.data_state(conn))
 
 
 class IndexTriage:

@@ -113,6 +113,25 @@ def result_key(
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
+def serves(conn: sqlite3.Connection, key: str, now: DataState | None) -> bool:
+    """Whether :func:`load` would return a result for ``key``, without reading its texts (a
+    few MB on a large folder) or renewing its age."""
+    if now is None:
+        return False
+    row = conn.execute(
+        "SELECT generation, max_pk, change_seq FROM triage_results WHERE key = ?", (key,)
+    ).fetchone()
+    return row is not None and (row[0] == now.generation or not _changed_since(conn, *row[1:]))
+
+
+def _changed_since(conn: sqlite3.Connection, max_pk: int, change_seq: int) -> bool:
+    """Whether a report a result counted (id at most ``max_pk``) changed or went since."""
+    changed = conn.execute(
+        "SELECT 1 FROM report_changes WHERE seq > ? AND pk <= ? LIMIT 1", (change_seq, max_pk)
+    ).fetchone()
+    return changed is not None
+
+
 def load(
     conn: sqlite3.Connection, key: str, now: DataState | None
 ) -> tuple[dict[str, str], Delta | None] | None:
@@ -130,10 +149,7 @@ def load(
     generation, max_pk, change_seq, max_combo, *texts = row
     delta = None
     if generation != now.generation:
-        changed = conn.execute(
-            "SELECT 1 FROM report_changes WHERE seq > ? AND pk <= ? LIMIT 1", (change_seq, max_pk)
-        ).fetchone()
-        if changed is not None:
+        if _changed_since(conn, max_pk, change_seq):
             return None
         delta = Delta(max_pk, max_combo)
     if not conn.in_transaction:
