@@ -365,8 +365,8 @@ def tui_rows(name: str, folder: Path, db: Path, runs: int, cold_wall: float) -> 
         child("tui", str(folder), str(db), *(idle if run == 0 else ["0"])) for run in range(runs)
     ]
     rows: list[Row] = []
-    for which, group in (("first open, ranking counted", tuis[:1]),
-                         ("opened again, ranking stored", tuis[1:])):  # fmt: skip
+    for which, group in (("no ranking stored, counted", tuis[:1]),
+                         ("ranking stored", tuis[1:])):  # fmt: skip
         if not group:
             continue
         for key, label in (
