@@ -15,7 +15,7 @@ from triage_scenarios import CAMPUS_TOML, campus_config, campus_reports
 
 from dmarctui.cli import main
 from dmarctui.config import EXAMPLE_CONFIG
-from dmarctui.index import Index
+from dmarctui.index import Index, IndexStoreError
 
 
 @pytest.fixture
@@ -208,3 +208,19 @@ def test_flagged_json_is_one_finding_per_line_and_the_same_when_warm(
     assert run(capsys, "flagged", *common, "--json")[1] == cold
     _, ready, _ = run(capsys, "readiness", *common, "--json")
     assert run(capsys, "readiness", *common, "--json")[1] == ready
+
+
+def test_scan_whose_ranking_fails_keeps_the_scan_and_says_so(
+    campus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def full_disk(self: Index, *args: object, **kwargs: object) -> bool:
+        raise IndexStoreError("i.sqlite3: the disk is full")
+
+    monkeypatch.setattr(Index, "prepare_ranking", full_disk)
+    db = str(tmp_path / "i.sqlite3")
+    code, out, err = run(capsys, "scan", str(campus), "--db", db)
+    assert code == 0 and "4 distinct aggregate reports" in out and "4 new" in out
+    assert err == "dmarctui: the sources were not ranked: i.sqlite3: the disk is full\n"

@@ -59,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def prepare_ranking(args: argparse.Namespace, index: Index) -> None:
     """After the scan, rank the sources as ``flagged`` would (the whole period, cached PTR
     names) when no stored ranking serves them, so the triage commands and the TUI answer at
-    once. Quiet: a configuration that cannot be read is left to the triage commands to report."""
+    once. Quiet: a configuration that cannot be read is left to the triage commands to report,
+    and an index that cannot store the ranking is only warned about (the scan is kept)."""
     try:
         config, _ = load_config(args.config)
     except ConfigError:
@@ -70,6 +71,9 @@ def prepare_ranking(args: argparse.Namespace, index: Index) -> None:
         index.prepare_ranking(
             config, lambda done, total: line.show(f"ranking the sources: {done}/{total} reports")
         )
+    except IndexStoreError as exc:  # the scan is done and kept: its summary still comes
+        line.close()
+        print(f"dmarctui: the sources were not ranked: {exc}", file=sys.stderr)
     finally:
         line.close()
 
