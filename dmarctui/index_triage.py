@@ -771,19 +771,27 @@ class IndexTriage:
             self._reason_sets,
             self._labels,
         )
+        sources = self._sources
         for fid, hfrom, reasons, label, messages, first, last in rows:
-            key = self._finding_key(fid)
+            key = (sources[fid // 8], KINDS[fid % 8])  # as _finding_key, inline: a row each
             acc = accs.get(key)
             if acc is None:
-                acc = accs[key] = FindingCounts()
+                acc = accs[key] = _new_counts()
+                acc.first, acc.last = first, last
+            else:
+                acc.first = first if acc.first is None else min(acc.first, first)
+                acc.last = last if acc.last is None else max(acc.last, last)
             acc.messages += messages
-            acc.first = first if acc.first is None else min(acc.first, first)
-            acc.last = last if acc.last is None else max(acc.last, last)
-            acc.header_from[hfroms[hfrom]] += messages
+            counts = acc.header_from  # plain dict access: Counter's += calls __missing__
+            name = hfroms[hfrom]
+            counts[name] = counts.get(name, 0) + messages
             if label is not None:
-                acc.labels[labels[label]] += messages
+                counts = acc.labels
+                name = labels[label]
+                counts[name] = counts.get(name, 0) + messages
+            counts = acc.reasons
             for reason in reason_sets[reasons]:
-                acc.reasons[reason] += messages
+                counts[reason] = counts.get(reason, 0) + messages
 
     def _count_added(
         self,
@@ -1044,6 +1052,15 @@ def _counter(counts: dict[str, int]) -> Counter[str]:
 
 
 _NEW_COUNTER = Counter.__new__
+
+
+def _new_counts() -> FindingCounts:
+    """Empty counts whose Counters skip ``Counter.__init__`` (a Python call each, and a
+    count makes tens of thousands of findings)."""
+    return FindingCounts(
+        header_from=_NEW_COUNTER(Counter), per_day=_NEW_COUNTER(Counter),
+        labels=_NEW_COUNTER(Counter), reasons=_NEW_COUNTER(Counter),
+    )  # fmt: skip
 
 
 def _column(verdict: Verdict) -> str:
