@@ -367,6 +367,8 @@ class IndexTriage:
         self._unparsed: dict[str, str] = {}
         """Parts of a stored result not parsed yet (see :meth:`_restore`)."""
         self._parsing = threading.Lock()  # TUI panes may ask from two threads at once
+        self._rows: tuple[str, list[list[Any]]] | None = None
+        """The stored findings' text and its parsed rows (see :meth:`_stored_rows`)."""
         self._classes: dict[str, SourceClass] = {}
         self._owners: dict[str, str | None] = {}
         self._verdicts: dict[tuple[SourceClass, Pattern], Verdict] = {}
@@ -889,7 +891,18 @@ class IndexTriage:
     def _finding_counts(self) -> dict[tuple[str, FindingKind], FindingCounts]:
         with self._parsing:
             self._parse_findings(self._unparsed.pop("findings", None))
+            self._rows = None
         return self._accs
+
+    def _stored_rows(self) -> list[list[Any]] | None:
+        """The stored findings' rows, parsed once (the TUI builds findings again for each
+        round of PTR names); None once they were turned into counts. Under ``_parsing``."""
+        text = self._unparsed.get("findings")
+        if text is None:
+            return None
+        if self._rows is None or self._rows[0] is not text:
+            self._rows = (text, json.loads(text))
+        return self._rows[1]
 
     def _parse_findings(self, text: str | None) -> None:
         if text is not None:
@@ -929,13 +942,12 @@ class IndexTriage:
         if self._findings is None or self._findings[0] != key:
             cfg, ptrs = self.config, self.ptrs
             with self._parsing:
-                text = self._unparsed.get("findings")
-            if text is not None:  # as stored: built from the parsed rows, no counts copied
+                rows = self._stored_rows()
+            if rows is not None:  # as stored: built from the parsed rows, no counts copied
                 found = rank(
                     finding_of(ip, kind, n, first, last, hfrom, who, days, labels, reasons, cfg,
                                ptrs.get(ip))
-                    for ip, kind, n, first, last, hfrom, who, days, labels, reasons
-                    in json.loads(text)
+                    for ip, kind, n, first, last, hfrom, who, days, labels, reasons in rows
                 )  # fmt: skip
             else:
                 found = rank(
@@ -944,15 +956,6 @@ class IndexTriage:
                 )
             self._findings = (key, found)
         return list(self._findings[1])
-
-    def finding_keys(self) -> list[tuple[str, FindingKind]]:
-        """The (source, kind) of every finding, without building the findings: what a summary
-        counts (as stored, only the rows' first two fields are read)."""
-        with self._parsing:
-            text = self._unparsed.get("findings")
-        if text is not None:
-            return [(row[0], row[1]) for row in json.loads(text)]
-        return list(self._finding_counts())
 
     def readiness(self) -> list[Readiness]:
         return self._readiness.result()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from triage_scenarios import CAMPUS_TOML, campus_config, campus_reports
 
 from dmarctui.cli import main
 from dmarctui.config import EXAMPLE_CONFIG
-from dmarctui.index import Index, IndexStoreError
+from dmarctui.index import Index
 
 
 @pytest.fixture
@@ -216,11 +217,34 @@ def test_scan_whose_ranking_fails_keeps_the_scan_and_says_so(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def full_disk(self: Index, *args: object, **kwargs: object) -> bool:
-        raise IndexStoreError("i.sqlite3: the disk is full")
+    def failing(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(Index, "prepare_ranking", full_disk)
+    monkeypatch.setattr("dmarctui.index.IndexTriage", failing)  # what Index.triage builds
     db = str(tmp_path / "i.sqlite3")
     code, out, err = run(capsys, "scan", str(campus), "--db", db)
     assert code == 0 and "4 distinct aggregate reports" in out and "4 new" in out
-    assert err == "dmarctui: the sources were not ranked: i.sqlite3: the disk is full\n"
+    assert err.startswith("dmarctui: the sources were not ranked: ") and "disk I/O" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_scan_stopped_while_ranking_has_already_told_the_scan(
+    campus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ctrl+c, SIGTERM or a cron timeout during the ranking: the scan is committed, and its
+    summary was printed before the ranking began."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("dmarctui.index.IndexTriage", interrupted)
+    db = str(tmp_path / "i.sqlite3")
+    code, out, err = run(capsys, "scan", str(campus), "--db", db)
+    assert code == 130 and "interrupted" in err
+    assert "4 distinct aggregate reports" in out and "4 new, 0 changed" in out
+    monkeypatch.undo()
+    code, out, _ = run(capsys, "scan", str(campus), "--db", db, "--no-ranking")
+    assert code == 0 and "0 new, 0 changed, 0 gone, 4 unchanged" in out

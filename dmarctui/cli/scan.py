@@ -88,22 +88,26 @@ def run(args: argparse.Namespace) -> int:
     with index:
         for notice in index.notices:
             print(f"dmarctui: {notice}", file=sys.stderr)
-        if not (args.no_ranking or args.no_index or stats.cancelled):  # nothing kept in memory
-            prepare_ranking(args, index)
         if args.json:
             data = index.scan_dict()
             data["cancelled"] = data["cancelled"] or stats.cancelled
             data["index"] = {"db": str(index.db_path), **_changes(stats)}
             print(json.dumps(data, indent=2, ensure_ascii=False))
-            return 0
-        result = index.summary()
-    result.elapsed = stats.elapsed
-    result.cancelled = result.cancelled or stats.cancelled
-    print_summary(result)
-    print(
-        f"\nindex {index.db_path}: {stats.new} new, {stats.changed} changed, {stats.gone}"
-        f" gone, {stats.unchanged} unchanged ({count(stats.bodies_read, 'message')} read)"
-    )
+        else:
+            result = index.summary()
+            result.elapsed = stats.elapsed
+            result.cancelled = result.cancelled or stats.cancelled
+            print_summary(result)
+            print(
+                f"\nindex {index.db_path}: {stats.new} new, {stats.changed} changed,"
+                f" {stats.gone} gone, {stats.unchanged} unchanged"
+                f" ({count(stats.bodies_read, 'message')} read)"
+            )
+        # Last: the scan is committed and told before the ranking, which ctrl+c, SIGTERM or
+        # a cron timeout may cut short (the next triage command then counts for itself).
+        sys.stdout.flush()
+        if not (args.no_ranking or args.no_index or stats.cancelled):  # nothing kept in memory
+            prepare_ranking(args, index)
     return 0
 
 
