@@ -323,10 +323,27 @@ def ranking_stored(
 ) -> bool:
     """Whether a result for ``config`` (cached PTR names aside) and the period is stored and
     serves the data as it is now, as stored or brought up to date by the reports added since
-    (counting those is the cheap part); otherwise the next triage counts every record."""
+    (counting those is the cheap part); otherwise the next triage counts every record.
+
+    Added reports with a policy domain the result did not count refuse the update (own domains
+    default to the policy domains), and that is checked here; a domain our DKIM signs at an
+    internal source, first seen in them, is found only by classifying them, and is not."""
     key = stored_results.result_key(config, {}, since, until)
     with lock:
-        return stored_results.serves(conn, key, stored_results.data_state(conn))
+        now = stored_results.data_state(conn)
+        if now is None or not stored_results.serves(conn, key, now):
+            return False
+        generation, max_pk, summary = conn.execute(
+            "SELECT generation, max_pk, summary FROM triage_results WHERE key = ?", (key,)
+        ).fetchone()
+        if generation == now.generation:
+            return True
+        added = conn.execute(
+            f"SELECT DISTINCT r.domain FROM reports r WHERE r.pk > :after AND {_PERIOD}",
+            {"since": since, "until": until, "after": max_pk},
+        ).fetchall()
+    counted = set(json.loads(summary)["policy_domains"])
+    return all(domain in counted for (domain,) in added)
 
 
 class IndexTriage:
