@@ -333,9 +333,12 @@ def ranking_stored(
         now = stored_results.data_state(conn)
         if now is None or not stored_results.serves(conn, key, now):
             return False
-        generation, max_pk, summary = conn.execute(
+        row = conn.execute(
             "SELECT generation, max_pk, summary FROM triage_results WHERE key = ?", (key,)
         ).fetchone()
+        if row is None:  # another process dropped it just now
+            return False
+        generation, max_pk, summary = row
         if generation == now.generation:
             return True
         added = conn.execute(
