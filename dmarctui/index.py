@@ -302,9 +302,10 @@ class Index:
         An index in memory has no second connection and shares its own.
         """
         conn, lock = self._read_connection() if reader else (self._conn, self._lock)
+        path = self.db_path
         return IndexTriage(
-            conn, lock, config, ptrs, since=since, until=until,
-            progress=progress, cancelled=cancelled,
+            conn, lock, config, ptrs, since=since, until=until, progress=progress,
+            cancelled=cancelled, connect=None if path is None else lambda: connect(path),
         )  # fmt: skip
 
     def prepare_ranking(self, config: Config, progress: TriageProgress | None = None) -> bool:

@@ -27,8 +27,10 @@ counts only the reports added since and adds them (:meth:`IndexTriage._count_add
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import sqlite3
 import threading
 from collections import Counter, defaultdict
@@ -77,6 +79,10 @@ from dmarctui.triage import (
 
 BATCH = 2000
 """Reports whose records are counted per query: progress and cancellation between queries."""
+PARALLEL_RECORDS = 100_000
+"""Records from which a full count is split in two, the later half counted on a second
+connection in a thread (SQLite runs without the GIL): at a million records the count took
+twice the two seconds a config change may cost, most of it per-record SQL."""
 NO_REPORT = -(2**63)
 """Lower than any report id: count them all."""
 LONG_REPORT = 36 * 3600
@@ -104,12 +110,13 @@ _TABLES = itertools.count()
 _MIDPOINT = f"(2 * r.begin + {_SPAN})"
 """Twice the midpoint of a report (an integer), whose UTC day its messages count on."""
 _REPORT_DAYS = f"""
-INSERT INTO temp.{{reports}} (pk, day, begin, end, reporter, domain, p, sp, adkim, aspf, pct)
+INSERT INTO temp.{{reports}} (pk, day, begin, end, reporter, domain, p, sp, adkim, aspf, pct,
+    records)
 SELECT r.pk,
     CASE WHEN {_SPAN} > {LONG_REPORT} THEN NULL
          WHEN {_MIDPOINT} >= 0 THEN {_MIDPOINT} / {2 * DAY}
          ELSE -(({2 * DAY - 1} - {_MIDPOINT}) / {2 * DAY}) END,
-    r.begin, r.end, {_REPORTER}, r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct
+    r.begin, r.end, {_REPORTER}, r.domain, r.p, r.sp, r.adkim, r.aspf, r.pct, r.record_count
 FROM reports r WHERE r.pk > :after AND {_PERIOD}
 """
 """The counted reports of the period (those with a higher id than ``after``) with the day their
@@ -134,6 +141,18 @@ CROSS JOIN temp.{{sources}} s ON s.ip = c.source_ip
 """
 """Each combination of ours as (source number, kind of source, pattern number): its pattern
 looked up first (only ours are numbered), then its source."""
+
+_FACTS_TABLE = """
+CREATE TEMP TABLE {name} (g INTEGER PRIMARY KEY, cause INTEGER, enforced INTEGER,
+    readiness INTEGER, failing INTEGER, header_from INTEGER, reasons INTEGER, label INTEGER)
+"""
+"""What each group of counts' verdict facts count in (numbers of kinds, readiness columns,
+From domains, override reason sets and labels)."""
+
+_GROUPS_TABLE = """
+CREATE TEMP TABLE {name} (combo_id INTEGER PRIMARY KEY, gid INTEGER NOT NULL, cause INTEGER,
+    enforced INTEGER, readiness INTEGER, failing INTEGER)
+"""
 
 _GROUPS = """
 INSERT INTO temp.{groups}
@@ -294,6 +313,197 @@ Progress = Callable[[int, int], None]
 """Called with (reports done, reports in all) while the counts are read."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """How a count numbers its keys: the same on every connection counting a part of it."""
+
+    width: int
+    """Groups of counts per source (``gid = source * width + facts``)."""
+    first_day: int
+    span: int
+    """Days the reports cover (``key * span + day - first_day``)."""
+    reporters: int
+    """One more than the highest reporter number."""
+    long: bool
+    """Some reports are spread over their days per record."""
+
+
+@dataclass(slots=True)
+class _Part:
+    """What the records of one range of reports count, added up by ``IndexTriage._add_part``."""
+
+    facts: list[tuple[int, int]]
+    """Messages per verdict facts."""
+    findings: list[tuple[int, ...]]
+    """Totals per finding, From domain, override reasons and label (cause, then enforced)."""
+    days: dict[str, dict[int, Counter[str]]]
+    """Messages per day by finding (cause, enforced), readiness column and failing source."""
+    reporters: list[tuple[int, int]]
+    """(finding, reporter number) pairs."""
+
+
+def _count_part(
+    conn: sqlite3.Connection,
+    lock: AbstractContextManager[object],
+    tables: _Tables,
+    pks: list[int],
+    shape: _Shape,
+    tick: Callable[[int], bool],
+) -> _Part | None:
+    """Count the records of the reports ``pks`` (ascending, in ``tables["reports"]``) by the
+    groups of ``tables["groups"]``. ``tick(0)`` is asked before each batch whether to go on
+    (None when not), ``tick(n)`` told after it that ``n`` more reports are counted."""
+    t, width, span, first_day = tables, shape.width, shape.span, shape.first_day
+    with lock:
+        conn.execute(
+            f"CREATE TEMP TABLE {t['days']} (gid INTEGER, cause INTEGER, enforced INTEGER,"
+            " readiness INTEGER, failing INTEGER, day INTEGER, reporter INTEGER, n INTEGER,"
+            " begin INTEGER, end INTEGER)"
+        )
+    for i in range(0, len(pks), BATCH):
+        if not tick(0):
+            return None
+        batch = pks[i : i + BATCH]
+        with lock:
+            conn.execute(t.sql(_FILL_DAYS), {"low": batch[0], "high": batch[-1]})
+        tick(len(batch))
+    days: dict[str, dict[int, Counter[str]]] = {}
+    findings: list[tuple[int, ...]] = []
+    with lock:  # rows are taken as they come: none is held longer than needed
+        conn.execute(
+            f"CREATE TEMP TABLE {t['totals']} (gid INTEGER PRIMARY KEY, n INTEGER,"
+            " first INTEGER, last INTEGER)"
+        )
+        conn.execute(t.sql(_GROUP_TOTALS))
+        facts = conn.execute(t.sql(_FACT_TOTALS, width=width)).fetchall()
+        for name in ("cause", "enforced"):
+            key = f"d.gid / {width} * 8 + f.{name}"
+            findings += conn.execute(t.sql(_FINDING_TOTALS, key=key, width=width))
+        conn.execute(f"CREATE TEMP TABLE {t['sums']} (k INTEGER PRIMARY KEY, n INTEGER)")
+        for key in _DAY_KEYS:
+            conn.execute(t.sql(_KEY_DAYS, key=key, span=span, first_day=first_day))
+            rows = conn.execute(t.sql(_KEY_DAY_ROWS, span=span, first_day=first_day))
+            per_key = days[key] = _days(rows)
+            conn.execute(f"DELETE FROM temp.{t['sums']}")
+            if shape.long:
+                _spread(per_key, conn.execute(t.sql(_KEY_LONG, key=key)))
+        reporters = shape.reporters
+        for key in ("cause", "enforced"):
+            conn.execute(t.sql(_FINDING_REPORTERS, key=key, span=reporters))
+        pairs = conn.execute(
+            f"SELECT k / {reporters}, k % {reporters} FROM temp.{t['sums']}"
+        ).fetchall()
+    return _Part(facts, findings, days, pairs)
+
+
+_DAY_KEYS = ("cause", "enforced", "readiness", "failing")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _split(reports: list[tuple[int, int]]) -> int:
+    """How many of the reports (pk, records) the calling thread counts: all of them when they
+    are few or there is one core; else up to half the records, the rest going to a second
+    connection."""
+    total = sum(n for _, n in reports)
+    if total < PARALLEL_RECORDS or _cores() < 2:
+        return len(reports)
+    done = 0
+    for i, (_, n) in enumerate(reports):
+        done += n
+        if 2 * done >= total:
+            return i + 1
+    return len(reports)
+
+
+class _Progress:
+    """Progress and cancellation of a count made in two parts: the calling thread reports
+    and polls for both (the callbacks may be bound to it, as the TUI's are)."""
+
+    def __init__(
+        self, total: int, progress: Progress | None, cancelled: Callable[[], bool] | None
+    ) -> None:
+        self.total = total
+        self._progress = progress
+        self._cancelled = cancelled
+        self._done = [0, 0]
+        self.stopped = False
+
+    def mine(self, n: int) -> bool:
+        """The calling thread's tick (see :func:`_count_part`)."""
+        if n:
+            self._done[0] += n
+            if self._progress is not None:
+                self._progress(sum(self._done), self.total)
+            return True
+        if self._cancelled is not None and self._cancelled():
+            self.stopped = True
+        return not self.stopped
+
+    def theirs(self, n: int) -> None:
+        """The second part's reports counted (told from its thread)."""
+        self._done[1] += n
+
+    def waiting(self) -> bool:
+        """Report while the calling thread waits for the second part; False once cancelled."""
+        if self._progress is not None:
+            self._progress(sum(self._done), self.total)
+        return self.mine(0)
+
+
+class _Helper:
+    """A part of a count made in a thread of its own, on a connection of its own."""
+
+    def __init__(
+        self,
+        count: Callable[..., _Part | None],
+        tables: _Tables,
+        pks: list[int],
+        shape: _Shape,
+        progress: _Progress,
+    ) -> None:
+        self._progress = progress
+        self._stop = threading.Event()
+        self._part: _Part | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(count, tables, pks, shape), name="dmarctui-count", daemon=True
+        )
+        self._thread.start()
+
+    def _tick(self, n: int) -> bool:
+        if n:
+            self._progress.theirs(n)
+            return True
+        return not self._stop.is_set()
+
+    def _run(self, count: Callable[..., _Part | None], *args: object) -> None:
+        try:
+            self._part = count(*args, self._tick)
+        except BaseException as exc:  # raised again in the calling thread
+            self._error = exc
+
+    def result(self) -> _Part | None:
+        """The part's counts once done; None when the count was cancelled."""
+        while self._thread.is_alive():
+            self._thread.join(0.1)
+            if not self._progress.waiting():
+                self._stop.set()
+        if self._error is not None:
+            raise self._error
+        return None if self._stop.is_set() else self._part
+
+    def stop(self) -> None:
+        """Stop the part (if still counting) and wait for its connection to close."""
+        self._stop.set()
+        self._thread.join()
+
+
 class _Tables:
     """The temporary tables of one count, named for it: several triages may run at once on one
     connection (TUI panes)."""
@@ -362,6 +572,8 @@ class IndexTriage:
         since, until: epoch bounds of the period; reports overlapping it count.
         progress: told how many reports are counted so far.
         cancelled: polled while counting; True stops early (the result is then incomplete).
+        connect: opens another connection to the same index: a count of many records is then
+            split in two, one half counted on it at the same time. None counts on ``conn``.
     """
 
     def __init__(
@@ -375,8 +587,10 @@ class IndexTriage:
         until: int | None = None,
         progress: Progress | None = None,
         cancelled: Callable[[], bool] | None = None,
+        connect: Callable[[], sqlite3.Connection] | None = None,
     ) -> None:
         self._conn = conn
+        self._connect = connect
         self._lock = lock
         self.period: dict[str, int | None] = {"since": since, "until": until}
         self.ptrs: dict[str, str | None] = dict(ptrs or {})
@@ -605,16 +819,8 @@ class IndexTriage:
                 f"CREATE TEMP TABLE {t['verdicts']} (class INTEGER, pattern INTEGER, g INTEGER,"
                 " PRIMARY KEY (class, pattern)) WITHOUT ROWID"
             )
-            conn.execute(
-                f"CREATE TEMP TABLE {t['facts']} (g INTEGER PRIMARY KEY, cause INTEGER,"
-                " enforced INTEGER, readiness INTEGER, failing INTEGER, header_from INTEGER,"
-                " reasons INTEGER, label INTEGER)"
-            )
-            conn.execute(
-                f"CREATE TEMP TABLE {t['groups']} (combo_id INTEGER PRIMARY KEY,"
-                " gid INTEGER NOT NULL, cause INTEGER, enforced INTEGER, readiness INTEGER,"
-                " failing INTEGER)"
-            )
+            conn.execute(_FACTS_TABLE.format(name=t["facts"]))
+            conn.execute(_GROUPS_TABLE.format(name=t["groups"]))
             conn.execute("BEGIN")
             conn.executemany(f"INSERT INTO temp.{t['verdicts']} VALUES (?, ?, ?)", verdicts)
             conn.executemany(f"INSERT INTO temp.{t['facts']} VALUES (?{', ?' * 7})", rows)
@@ -666,81 +872,105 @@ class IndexTriage:
         """Count in SQL, grouped by what each answer needs; Python sees one row per group of
         counts (and per finding, readiness column or failing source and day), not one per
         combination or record. With ``after``, only the reports with a higher id, added to the
-        counts already there."""
+        counts already there. A full count of many records is split in two halves, the later
+        reports counted on a second connection at the same time (:meth:`_count_elsewhere`):
+        every count is a sum, minimum, maximum or union, so the halves add up."""
         if after is None:
             self._readiness = ReadinessCounts(self.config)
         from_pk = NO_REPORT if after is None else after
-        conn, t, width = self._conn, tables, self._width
+        conn, t = self._conn, tables
         self._load_reports(tables, from_pk)
-        reporters = self._reporters
         with self._lock:
-            conn.execute(
-                f"CREATE TEMP TABLE {t['days']} (gid INTEGER, cause INTEGER, enforced INTEGER,"
-                " readiness INTEGER, failing INTEGER, day INTEGER, reporter INTEGER, n INTEGER,"
-                " begin INTEGER, end INTEGER)"
-            )
-            pks = [pk for (pk,) in conn.execute(f"SELECT pk FROM temp.{t['reports']}")]
-            long = conn.execute(
-                f"SELECT 1 FROM temp.{t['reports']} WHERE day IS NULL LIMIT 1"
-            ).fetchone()
-        ranges = [(pks[i], pks[min(i + BATCH, len(pks)) - 1]) for i in range(0, len(pks), BATCH)]
-        for done, (low, high) in enumerate(ranges, 1):
-            if cancelled is not None and cancelled():
-                self.complete = False
-                break
-            with self._lock:
-                conn.execute(t.sql(_FILL_DAYS), {"low": low, "high": high})
-            if progress is not None:
-                progress(min(len(pks), done * BATCH), len(pks))
-        if not self.complete:  # the caller drops the answers: no use counting the rest
-            return
-        keys = ("cause", "enforced", "readiness", "failing")
-        per_key: dict[str, dict[int, Counter[str]]] = {}
-        with self._lock:  # rows are taken as they come: none is held longer than needed
-            conn.execute(
-                f"CREATE TEMP TABLE {t['totals']} (gid INTEGER PRIMARY KEY, n INTEGER,"
-                " first INTEGER, last INTEGER)"
-            )
-            conn.execute(t.sql(_GROUP_TOTALS))
-            self._add_readiness(conn.execute(t.sql(_FACT_TOTALS, width=width)))
-            for name in ("cause", "enforced"):
-                key = f"d.gid / {width} * 8 + f.{name}"
-                self._add_findings(conn.execute(t.sql(_FINDING_TOTALS, key=key, width=width)))
+            reports = conn.execute(f"SELECT pk, records FROM temp.{t['reports']}").fetchall()
             first_day, last_day = conn.execute(
                 f"SELECT coalesce(min(day), 0), coalesce(max(day), 0) FROM temp.{t['reports']}"
             ).fetchone()
-            span = last_day - first_day + 1  # the reports' dates lie in 1970-9999: no overflow
-            conn.execute(f"CREATE TEMP TABLE {t['sums']} (k INTEGER PRIMARY KEY, n INTEGER)")
-            for key in keys:
-                conn.execute(t.sql(_KEY_DAYS, key=key, span=span, first_day=first_day))
-                rows = conn.execute(t.sql(_KEY_DAY_ROWS, span=span, first_day=first_day))
-                days = per_key[key] = _days(rows)
-                conn.execute(f"DELETE FROM temp.{t['sums']}")
-                if long is not None:
-                    _spread(days, conn.execute(t.sql(_KEY_LONG, key=key)))
-            span = max(reporters, default=0) + 1
-            for key in ("cause", "enforced"):
-                conn.execute(t.sql(_FINDING_REPORTERS, key=key, span=span))
-            finding_reporters = conn.execute(
-                f"SELECT k / {span}, k % {span} FROM temp.{t['sums']}"
-            ).fetchall()
+            long = conn.execute(
+                f"SELECT 1 FROM temp.{t['reports']} WHERE day IS NULL LIMIT 1"
+            ).fetchone()
             variants = conn.execute(t.sql(_VARIANTS)).fetchall()
+        shape = _Shape(
+            width=self._width,
+            first_day=first_day,
+            span=last_day - first_day + 1,  # the reports' dates lie in 1970-9999: no overflow
+            reporters=max(self._reporters, default=0) + 1,
+            long=long is not None,
+        )
+        pks = [pk for pk, _ in reports]
+        split = _split(reports) if after is None and self._connect is not None else len(pks)
+        mine, theirs = pks[:split], pks[split:]
+        progress_of = _Progress(len(pks), progress, cancelled)
+        helper = None
+        if theirs:
+            helper = _Helper(self._count_elsewhere, tables, theirs, shape, progress_of)
+        try:
+            part = _count_part(conn, self._lock, tables, mine, shape, progress_of.mine)
+            if part is not None:
+                self._add_part(part)
+                if helper is not None and (part := helper.result()) is not None:
+                    self._add_part(part)
+        finally:
+            if helper is not None:
+                helper.stop()
+        if progress_of.stopped:
+            self.complete = False  # the caller drops the answers
+            return
+        for domain, p, sp, adkim, aspf, pct, reporter, reports_n in variants:
+            pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
+            self._readiness.add_policy(pp, reporter, reports_n)
+
+    def _count_elsewhere(
+        self, tables: _Tables, pks: list[int], shape: _Shape, tick: Callable[[int], bool]
+    ) -> _Part | None:
+        """Count the reports ``pks`` on a connection of their own (run in a thread): the
+        reports' days and the groups of counts are copied to it, and it counts them as
+        :meth:`_count` does the others."""
+        assert self._connect is not None
+        t = tables
+        with self._lock:
+            reports = self._conn.execute(
+                f"SELECT pk, day, begin, end, rid FROM temp.{t['reports']} WHERE pk >= ?",
+                (pks[0],),
+            ).fetchall()
+            groups = self._conn.execute(f"SELECT * FROM temp.{t['groups']}").fetchall()
+            facts = self._conn.execute(f"SELECT * FROM temp.{t['facts']}").fetchall()
+        conn = self._connect()
+        own = _Tables()
+        try:
+            conn.execute(
+                f"CREATE TEMP TABLE {own['reports']} (pk INTEGER PRIMARY KEY, day INTEGER,"
+                " begin INTEGER, end INTEGER, rid INTEGER)"
+            )
+            conn.execute(_GROUPS_TABLE.format(name=own["groups"]))
+            conn.execute(_FACTS_TABLE.format(name=own["facts"]))
+            conn.execute("BEGIN")
+            conn.executemany(f"INSERT INTO temp.{own['reports']} VALUES (?, ?, ?, ?, ?)", reports)
+            conn.executemany(f"INSERT INTO temp.{own['groups']} VALUES (?, ?, ?, ?, ?, ?)", groups)
+            conn.executemany(f"INSERT INTO temp.{own['facts']} VALUES (?{', ?' * 7})", facts)
+            conn.execute("COMMIT")
+            del reports, groups, facts
+            return _count_part(conn, contextlib.nullcontext(), own, pks, shape, tick)
+        finally:
+            conn.close()  # its temporary tables go with it
+
+    def _add_part(self, part: _Part) -> None:
+        """Add the counts of one range of reports to those of the others."""
+        self._add_readiness(part.facts)
+        self._add_findings(part.findings)
         for name in ("cause", "enforced"):
-            for fid, per_day in per_key[name].items():
+            for fid, per_day in part.days[name].items():
                 self._accs[self._finding_key(fid)].per_day.update(per_day)
         column_keys = list(self._columns)
-        for rid, per_day in per_key["readiness"].items():
+        for rid, per_day in part.days["readiness"].items():
             col_owner, col_name = column_keys[rid]
             owner_days = self._readiness.days[col_owner]
             for day, count in per_day.items():
                 owner_days[day][col_name] += count
-        for sid, per_day in per_key["failing"].items():
+        for sid, per_day in part.days["failing"].items():
             self._failing[self._sources[sid]].update(per_day)
-        for fid, rid in finding_reporters:
+        reporters = self._reporters
+        for fid, rid in part.reporters:
             self._accs[self._finding_key(fid)].reporters.setdefault(reporters[rid], None)
-        for domain, p, sp, adkim, aspf, pct, reporter, reports in variants:
-            pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
-            self._readiness.add_policy(pp, reporter, reports)
 
     def _load_reports(self, tables: _Tables, after: int) -> None:
         """The reports to count (those of the period with a higher id than ``after``) in
@@ -753,7 +983,7 @@ class IndexTriage:
             conn.execute(
                 f"CREATE TEMP TABLE {t['reports']} (pk INTEGER PRIMARY KEY, day INTEGER,"
                 " begin INTEGER, end INTEGER, reporter TEXT, rid INTEGER, domain TEXT, p TEXT,"
-                " sp TEXT, adkim TEXT, aspf TEXT, pct INTEGER)"
+                " sp TEXT, adkim TEXT, aspf TEXT, pct INTEGER, records INTEGER)"
             )
             conn.execute(t.sql(_REPORT_DAYS), {**self.period, "after": after})
             conn.execute(

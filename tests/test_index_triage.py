@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from dmarctui.config import Config, Contact, Sender, load_config
 from dmarctui.demo import build_demo
 from dmarctui.demo_reports import REPORTERS, report_email, write_maildir
 from dmarctui.index import Index
-from dmarctui.index_schema import SCHEMA_VERSION
+from dmarctui.index_schema import SCHEMA_VERSION, IndexStoreError
 from dmarctui.index_triage import IndexTriage
 from dmarctui.model import AggregateReport
 from dmarctui.readiness import readiness
@@ -60,8 +61,9 @@ def write_reports(folder: Path, reports: list[AggregateReport]) -> Path:
     return folder
 
 
-def indexed(folder: Path, fmt: str | None = None) -> Index:
-    index = Index.open(folder, fmt, in_memory=True)  # type: ignore[arg-type]
+def indexed(folder: Path, fmt: str | None = None, db: Path | None = None) -> Index:
+    """The folder's index, in memory (counted on one connection) or in the file ``db``."""
+    index = Index.open(folder, fmt, db=db, in_memory=db is None)  # type: ignore[arg-type]
     gen = index.update(workers=1)
     for _ in gen:
         pass
@@ -337,3 +339,79 @@ def test_triages_counting_at_once_on_one_connection_answer_as_alone(
         for thread in threads:
             thread.join(timeout=60)
         assert [found.get(i) for i in range(len(configs))] == alone
+
+
+@pytest.fixture
+def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every full count of an index in a file split in two, whatever its size and the cores
+    here, in batches of a few reports; gives the names of the threads that counted a part."""
+    monkeypatch.setattr(index_triage, "PARALLEL_RECORDS", 1)
+    monkeypatch.setattr(index_triage, "_cores", lambda: 2)
+    monkeypatch.setattr(index_triage, "BATCH", 3)
+    threads: list[str] = []
+    count_part = index_triage._count_part
+
+    def spied(*args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return count_part(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_triage, "_count_part", spied)
+    return threads
+
+
+def test_counts_split_over_two_connections_give_the_same_answers(
+    tmp_path: Path, split_counts: list[str]
+) -> None:
+    """An index in a file counts many records in two halves at once, on two connections: the
+    halves add up to the reference's answers, days, reporters and readiness included."""
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    with indexed(folder, db=tmp_path / "campus.db") as index:
+        assert assert_same(index, campus_config(), PTRS) == 12
+        assert set(split_counts) == {"MainThread", "dmarctui-count"}
+        randomised(index, 10, seed=5)
+    demo = build_demo(tmp_path / "demo")
+    config, _ = load_config(demo.config_path)
+    with indexed(demo.maildir, db=tmp_path / "demo.db") as index:
+        assert assert_same(index, config) > 5
+        randomised(index, 6, seed=6)
+    synthetic = build_synthetic(tmp_path / "synth", 150, seed=3)
+    with indexed(synthetic, db=tmp_path / "synth.db") as index:
+        assert assert_same(index, Config()) > 0
+        randomised(index, 4, seed=7)
+    assert threading.active_count() == 1, "no counting thread outlives its count"
+
+
+def test_a_split_count_reports_progress_and_stops_when_cancelled(
+    tmp_path: Path, split_counts: list[str]
+) -> None:
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    with indexed(folder, db=tmp_path / "campus.db") as index:
+        seen: list[tuple[int, int]] = []
+        index.triage(campus_config(), progress=lambda done, total: seen.append((done, total)))
+        assert seen[-1][0] == seen[-1][1] == index.counted_count()
+        asked: list[int] = []
+        stopped = index.triage(Config(), cancelled=lambda: bool(asked.append(1)) or len(asked) > 1)
+        assert not stopped.complete
+        assert not index.triage(Config()).stored, "an incomplete count is not stored"
+        assert threading.active_count() == 1
+
+
+def test_a_failure_in_the_second_half_is_the_counts_failure(
+    tmp_path: Path, split_counts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second connection's error reaches the caller as the index's error (one line), and
+    nothing is stored."""
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    with indexed(folder, db=tmp_path / "campus.db") as index:
+
+        def broken(*args: object) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(IndexTriage, "_count_elsewhere", broken)
+            with pytest.raises(IndexStoreError, match="disk I/O error"):
+                index.triage(campus_config())
+        assert threading.active_count() == 1
+        del split_counts[:]
+        assert not index.triage(campus_config()).stored
+        assert sorted(split_counts) == ["MainThread", "dmarctui-count"], "counted, in halves"
