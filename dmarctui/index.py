@@ -21,7 +21,13 @@ from dmarctui import index_queries as q
 from dmarctui.config import Config
 from dmarctui.exchange import RecordRow, ReportHead
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
-from dmarctui.index_schema import IndexStoreError, connect, default_db_path, storage_error
+from dmarctui.index_schema import (
+    IndexStoreError,
+    connect,
+    connect_reader,
+    default_db_path,
+    storage_error,
+)
 from dmarctui.index_summary import ScanSummary
 from dmarctui.index_triage import IndexTriage, ranking_stored
 from dmarctui.index_triage import Progress as TriageProgress
@@ -305,7 +311,7 @@ class Index:
         path = self.db_path
         return IndexTriage(
             conn, lock, config, ptrs, since=since, until=until, progress=progress,
-            cancelled=cancelled, connect=None if path is None else lambda: connect(path),
+            cancelled=cancelled, connect=None if path is None else lambda: connect_reader(path),
         )  # fmt: skip
 
     def prepare_ranking(self, config: Config, progress: TriageProgress | None = None) -> bool:

@@ -362,6 +362,34 @@ def connect(
     return conn
 
 
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """Another connection to the open index at ``path``, for reading only (a count's second
+    half): it never creates, migrates or writes the file, so an index deleted meanwhile is an
+    error rather than an empty new one counted as if it were the index.
+
+    Raises:
+        IndexStoreError: the file is gone, or is not this version's dmarctui index.
+    """
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+            isolation_level=None,
+        )  # fmt: skip
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
+                raise IndexStoreError(f"{path}: no longer the index opened (replaced meanwhile)")
+            conn.execute("PRAGMA cell_size_check = ON")
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except BaseException:
+            conn.close()
+            raise
+    except sqlite3.Error as exc:
+        raise IndexStoreError(f"cannot open index {path} again for reading: {exc}") from None
+    return conn
+
+
 PAGE_SIZE = 16384
 """Bytes per database page of a new index. Records are small rows written in long runs; with
 16 KiB pages a cold scan stores them 15% faster than with SQLite's default 4 KiB."""

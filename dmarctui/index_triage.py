@@ -11,7 +11,8 @@ falls in is then joined in SQL (temporary tables of the sources, the patterns an
 and everything counted per finding, source, day, reporter, policy domain and disposition comes
 from SQL aggregates over the index (``records_report`` covers what they read), for the period
 asked. Python sees a row per group of counts (a source with one verdict, From domain and override
-reasons), never one per combination or record.
+reasons), never one per combination or record. A full count of many records is split in two,
+the later reports counted at the same time on a second connection (:meth:`IndexTriage._count`).
 
 :class:`IndexTriage` answers what :func:`dmarctui.triage.find_findings`,
 :func:`dmarctui.readiness.readiness` and :class:`dmarctui.trend.FailingDays` answer from report
@@ -465,6 +466,11 @@ class _Progress:
         """The second part's reports counted (told from its thread)."""
         self._done[1] += n
 
+    def finish(self) -> None:
+        """Every report counted: said once more, as the second part may have ended last."""
+        if self._progress is not None:
+            self._progress(self.total, self.total)
+
     def waiting(self) -> bool:
         """Report while the calling thread waits for the second part; False once cancelled."""
         if self._progress is not None:
@@ -472,24 +478,57 @@ class _Progress:
         return self.mine(0)
 
 
+def _count_elsewhere(
+    conn: sqlite3.Connection,
+    inputs: dict[str, list[Any]],
+    pks: list[int],
+    shape: _Shape,
+    tick: Callable[[int], bool],
+) -> _Part | None:
+    """Count the reports ``pks`` on a connection of their own (in a thread): the working tables
+    are built from the copied ``inputs`` (see ``IndexTriage._helper_inputs``), the combinations
+    joined to them in SQL, and the records counted as :func:`_count_part` counts the others."""
+    own = _Tables()
+    conn.execute(
+        f"CREATE TEMP TABLE {own['reports']} (pk INTEGER PRIMARY KEY, day INTEGER,"
+        " begin INTEGER, end INTEGER, rid INTEGER)"
+    )
+    for name in (*_COPIED, "combos", "groups"):
+        conn.execute(_CREATE[name].format(name=own[name]))
+    conn.execute("BEGIN")
+    for name, rows in inputs.items():
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            conn.executemany(f"INSERT INTO temp.{own[name]} VALUES ({marks})", rows)
+    conn.execute("COMMIT")
+    inputs.clear()
+    conn.execute(own.sql(_SOURCE_PATTERNS, source="combos c"))
+    conn.execute(own.sql(_GROUPS, width=shape.width))
+    return _count_part(conn, contextlib.nullcontext(), own, pks, shape, tick)
+
+
 class _Helper:
-    """A part of a count made in a thread of its own, on a connection of its own."""
+    """A part of a count made in a thread of its own, on a connection of its own (opened and
+    closed there), stopped between batches or, when asked to stop, by interrupting its query."""
 
     def __init__(
         self,
+        connect: Callable[[], sqlite3.Connection],
         count: Callable[..., _Part | None],
-        tables: _Tables,
-        pks: list[int],
-        shape: _Shape,
+        *args: object,
         progress: _Progress,
     ) -> None:
+        self._connect = connect
         self._progress = progress
         self._stop = threading.Event()
+        self._conn: sqlite3.Connection | None = None
         self._part: _Part | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(count, tables, pks, shape), name="dmarctui-count", daemon=True
+            target=self._run, args=(count, *args), name="dmarctui-count", daemon=True
         )
+
+    def start(self) -> None:
         self._thread.start()
 
     def _tick(self, n: int) -> bool:
@@ -500,7 +539,12 @@ class _Helper:
 
     def _run(self, count: Callable[..., _Part | None], *args: object) -> None:
         try:
-            self._part = count(*args, self._tick)
+            self._conn = conn = self._connect()
+            try:
+                if not self._stop.is_set():
+                    self._part = count(conn, *args, self._tick)
+            finally:
+                conn.close()  # its temporary tables go with it
         except BaseException as exc:  # raised again in the calling thread
             self._error = exc
 
@@ -509,14 +553,23 @@ class _Helper:
         while self._thread.is_alive():
             self._thread.join(0.1)
             if not self._progress.waiting():
-                self._stop.set()
+                self.stop()
+        if self._stop.is_set():
+            return None
         if self._error is not None:
             raise self._error
-        return None if self._stop.is_set() else self._part
+        return self._part
 
     def stop(self) -> None:
-        """Stop the part (if still counting) and wait for its connection to close."""
+        """Stop the part (interrupting its query if one runs) and wait for its connection to
+        close; nothing to wait for when it was never started."""
         self._stop.set()
+        if self._thread.ident is None:
+            return
+        conn = self._conn
+        if conn is not None and self._thread.is_alive():
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed meanwhile
+                conn.interrupt()
         self._thread.join()
 
 
@@ -903,8 +956,14 @@ class IndexTriage:
         progress_of = _Progress(len(pks), progress, cancelled)
         helper = None
         if theirs:
-            helper = _Helper(self._count_elsewhere, tables, theirs, shape, progress_of)
+            assert self._connect is not None
+            inputs = self._helper_inputs(tables, theirs)
+            helper = _Helper(
+                self._connect, _count_elsewhere, inputs, theirs, shape, progress=progress_of
+            )
         try:
+            if helper is not None:
+                helper.start()
             part = _count_part(conn, self._lock, tables, mine, shape, progress_of.mine)
             if part is not None:
                 self._add_part(part)
@@ -916,49 +975,26 @@ class IndexTriage:
         if progress_of.stopped:
             self.complete = False  # the caller drops the answers
             return
+        progress_of.finish()
         for domain, p, sp, adkim, aspf, pct, reporter, reports_n in variants:
             pp = PolicyPublished(domain=domain, p=p, adkim=adkim, aspf=aspf, sp=sp, pct=pct)
             self._readiness.add_policy(pp, reporter, reports_n)
 
-    def _count_elsewhere(
-        self, tables: _Tables, pks: list[int], shape: _Shape, tick: Callable[[int], bool]
-    ) -> _Part | None:
-        """Count the reports ``pks`` on a connection of their own (run in a thread): the
-        reports' days and the groups of counts are copied to it, and it counts them as
-        :meth:`_count` does the others."""
-        assert self._connect is not None
+    def _helper_inputs(self, tables: _Tables, pks: list[int]) -> dict[str, list[Any]]:
+        """What a second connection counting the reports ``pks`` copies, read here, in the
+        calling thread (which may hold the lock): their days and reporter numbers, and the
+        small tables it joins the combinations to (:func:`_count_elsewhere`)."""
         t = tables
         with self._lock:
-            reports = self._conn.execute(
-                f"SELECT pk, day, begin, end, rid FROM temp.{t['reports']} WHERE pk >= ?",
-                (pks[0],),
-            ).fetchall()
-            copies = {
+            inputs = {
                 name: self._conn.execute(f"SELECT * FROM temp.{t[name]}").fetchall()
                 for name in _COPIED
             }
-        conn = self._connect()
-        own = _Tables()
-        try:
-            conn.execute(
-                f"CREATE TEMP TABLE {own['reports']} (pk INTEGER PRIMARY KEY, day INTEGER,"
-                " begin INTEGER, end INTEGER, rid INTEGER)"
-            )
-            for name in (*_COPIED, "combos", "groups"):
-                conn.execute(_CREATE[name].format(name=own[name]))
-            conn.execute("BEGIN")
-            conn.executemany(f"INSERT INTO temp.{own['reports']} VALUES (?, ?, ?, ?, ?)", reports)
-            for name, rows in copies.items():
-                if rows:
-                    marks = ", ".join("?" * len(rows[0]))
-                    conn.executemany(f"INSERT INTO temp.{own[name]} VALUES ({marks})", rows)
-            conn.execute("COMMIT")
-            del reports, copies
-            conn.execute(own.sql(_SOURCE_PATTERNS, source="combos c"))
-            conn.execute(own.sql(_GROUPS, width=shape.width))
-            return _count_part(conn, contextlib.nullcontext(), own, pks, shape, tick)
-        finally:
-            conn.close()  # its temporary tables go with it
+            inputs["reports"] = self._conn.execute(
+                f"SELECT pk, day, begin, end, rid FROM temp.{t['reports']} WHERE pk >= ?",
+                (pks[0],),
+            ).fetchall()
+        return inputs
 
     def _add_part(self, part: _Part) -> None:
         """Add the counts of one range of reports to those of the others."""

@@ -30,7 +30,6 @@ def is_address(text: str) -> bool:
     return canonical_address(text) is not None
 
 
-@lru_cache(maxsize=8192)
 def canonical_address(text: str) -> str | None:
     """``text`` as one spelling per address, or None when it is no address (see
     :func:`is_address`).
@@ -39,10 +38,21 @@ def canonical_address(text: str) -> str | None:
     ``2001:db8:0:0:0:0:0:25``, an IPv4 address mapped into IPv6 as ``::ffff:192.0.2.71``);
     each spelling would be a source of its own, with its messages split between them and the
     mapped one outside every IPv4 network of the config. IPv6 is compressed and lower-cased,
-    and a mapped IPv4 address is the IPv4 address. Cached: reports repeat a few thousand
-    sources, and an IPv6 address costs an address object to spell (a tenth of a worker's time
-    on a folder of mostly IPv6 sources).
+    and a mapped IPv4 address is the IPv4 address.
     """
+    if len(text) > _LONGEST:  # never kept in the cache: a hostile report's source is any text
+        return None
+    return _canonical(text)
+
+
+_LONGEST = len("0000:0000:0000:0000:0000:ffff:255.255.255.255")
+"""The longest spelling of an address ``ipaddress`` accepts (no zone: those are refused)."""
+
+
+@lru_cache(maxsize=8192)
+def _canonical(text: str) -> str | None:
+    """Cached: reports repeat a few thousand sources, and an IPv6 address costs an address
+    object to spell (a tenth of a worker's time on a folder of mostly IPv6 sources)."""
     if _PLAIN_IPV4.fullmatch(text):
         return text
     if "%" in text:

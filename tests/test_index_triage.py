@@ -341,6 +341,10 @@ def test_triages_counting_at_once_on_one_connection_answer_as_alone(
         assert [found.get(i) for i in range(len(configs))] == alone
 
 
+def counting_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "dmarctui-count"]
+
+
 @pytest.fixture
 def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every full count of an index in a file split in two, whatever its size and the cores
@@ -378,7 +382,7 @@ def test_counts_split_over_two_connections_give_the_same_answers(
     with indexed(synthetic, db=tmp_path / "synth.db") as index:
         assert assert_same(index, Config()) > 0
         randomised(index, 4, seed=7)
-    assert threading.active_count() == 1, "no counting thread outlives its count"
+    assert not counting_threads(), "no counting thread outlives its count"
 
 
 def test_a_split_count_reports_progress_and_stops_when_cancelled(
@@ -393,7 +397,7 @@ def test_a_split_count_reports_progress_and_stops_when_cancelled(
         stopped = index.triage(Config(), cancelled=lambda: bool(asked.append(1)) or len(asked) > 1)
         assert not stopped.complete
         assert not index.triage(Config()).stored, "an incomplete count is not stored"
-        assert threading.active_count() == 1
+        assert not counting_threads()
 
 
 def test_a_failure_in_the_second_half_is_the_counts_failure(
@@ -408,10 +412,45 @@ def test_a_failure_in_the_second_half_is_the_counts_failure(
             raise sqlite3.OperationalError("disk I/O error")
 
         with monkeypatch.context() as patched:
-            patched.setattr(IndexTriage, "_count_elsewhere", broken)
+            patched.setattr(index_triage, "_count_elsewhere", broken)
             with pytest.raises(IndexStoreError, match="disk I/O error"):
                 index.triage(campus_config())
-        assert threading.active_count() == 1
+        assert not counting_threads()
         del split_counts[:]
         assert not index.triage(campus_config()).stored
         assert sorted(split_counts) == ["MainThread", "dmarctui-count"], "counted, in halves"
+
+
+def test_a_split_count_by_a_caller_holding_the_index_lock_does_not_wait_for_itself(
+    tmp_path: Path, split_counts: list[str]
+) -> None:
+    """The second half's inputs are read by the calling thread, so a caller already holding
+    the (re-entrant) lock counts as one that does not."""
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    with indexed(folder, db=tmp_path / "campus.db") as index:
+        found: list[int] = []
+
+        def locked() -> None:
+            with index._lock:
+                found.append(len(index.triage(campus_config(), PTRS).findings()))
+
+        thread = threading.Thread(target=locked, daemon=True)
+        thread.start()
+        thread.join(timeout=60)
+        assert found == [12]
+        assert len(split_counts) == 2 and "dmarctui-count" in split_counts, "counted in halves"
+
+
+def test_the_second_half_never_creates_an_index_in_place_of_a_deleted_one(
+    tmp_path: Path, split_counts: list[str]
+) -> None:
+    """The second connection only reads: an index file deleted while open is an error of the
+    count, not an empty new index whose half would count nothing."""
+    db = tmp_path / "campus.db"
+    with indexed(write_reports(tmp_path / "Maildir", campus_reports()), db=db) as index:
+        for path in tmp_path.glob("campus.db*"):
+            path.unlink()
+        with pytest.raises(IndexStoreError, match=r"campus\.db"):
+            index.triage(campus_config())
+        assert not db.exists()
+        assert not counting_threads()

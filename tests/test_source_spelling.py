@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from mailbuild import DAY, Rec, aggregate_xml, report_mail, write_maildir, write_mbox
 
+from dmarctui import source_address
 from dmarctui.aggregate import parse_aggregate
 from dmarctui.config import Config, parse_config
 from dmarctui.decisions import Decision, normalise_match
@@ -65,6 +66,17 @@ def test_each_address_has_one_spelling() -> None:
     assert canonical_address("::FFFF:c000:247") == LAB_V4
     assert canonical_address(LAB_V4) == LAB_V4 and canonical_address(LAB_V6) == LAB_V6
     assert canonical_address("192.0.2.071") is None and canonical_address("fe80::1%eth0") is None
+    longest = "0000:0000:0000:0000:0000:ffff:255.255.255.255"
+    assert canonical_address(longest) == "255.255.255.255"
+
+
+def test_a_source_of_any_length_is_answered_but_only_addresses_are_remembered() -> None:
+    """Spellings are cached (reports repeat their sources), but a hostile report's source may
+    be megabytes of text: what cannot be an address is refused before the cache."""
+    before = source_address._canonical.cache_info().currsize
+    assert canonical_address("1" * 1_000_000) is None
+    assert canonical_address("1:" * 30) is None
+    assert source_address._canonical.cache_info().currsize == before
 
 
 def test_the_report_keeps_a_note_of_the_spelling_it_changed() -> None:
