@@ -17,10 +17,12 @@ from datetime import date
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from dmarctui.imap_store import PASSWORD_ENV, ImapSettings, is_imap_url
-from dmarctui.letter_headers import LetterError, address_list
+from dmarctui.imap_settings import PASSWORD_ENV, ImapSettings, is_imap_url
+
+if TYPE_CHECKING:
+    from email.headerregistry import Address
 
 Lang = Literal["ja", "en"]
 SenderRole = Literal["third_party", "mailing_list", "forwarder"]
@@ -496,16 +498,26 @@ def _address_problem(value: object) -> str | None:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         return f"must be an address or a list of addresses, not {_describe(value)}"
+    from dmarctui.letter_headers import LetterError
+
     try:
-        found = address_list(items)
+        found = _address_list(items)
     except LetterError as exc:
         return str(exc)
     return None if found else "no address given"
 
 
+def _address_list(items: str | Iterable[str]) -> tuple[Address, ...]:
+    """The addresses of a config value, checked as letters check them (imported here: a config
+    without addresses, and every command that reads none, need no mail header parser)."""
+    from dmarctui.letter_headers import address_list
+
+    return address_list(items)
+
+
 def _address_text(value: object) -> str:
     items = [value] if isinstance(value, str) else value
-    return ", ".join(str(a) for a in address_list(items))  # type: ignore[arg-type]
+    return ", ".join(str(a) for a in _address_list(items))  # type: ignore[arg-type]
 
 
 def _read_contacts(r: _Reader, data: Mapping[str, Any]) -> tuple[Contact, ...]:
@@ -565,13 +577,13 @@ def _read_notice(r: _Reader, data: Mapping[str, Any]) -> NoticeSettings:
     from_addr = r.string(table, "from", "notice.from", None)
     if from_addr is not None:
         complaint = _address_problem(from_addr)
-        if complaint is None and len(address_list(from_addr)) != 1:
+        if complaint is None and len(_address_list(from_addr)) != 1:
             complaint = "must be one address"
         if complaint is not None:
             r.problem("notice.from", complaint)
             from_addr = None
         else:
-            from_addr = str(address_list(from_addr)[0])
+            from_addr = str(_address_list(from_addr)[0])
     drafts = r.string(table, "drafts", "notice.drafts", None)
     if drafts is not None:
         drafts = str(Path(drafts).expanduser()) if drafts.strip() else None

@@ -35,11 +35,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from dmarctui.imap_settings import PASSWORD_ENV, ImapSettings
 from dmarctui.mailstore import Listed, MailStore, MailStoreError, MessageGone
 from dmarctui.model import FolderFormat, MessageRef
 
-PASSWORD_ENV = "DMARCTUI_IMAP_PASSWORD"
-"""The environment variable read for the password when the config names none."""
 FETCH_BATCH = 64
 """Messages per ``UID FETCH``: few round trips, and a batch stays a few MB."""
 TIMEOUT = 60.0
@@ -70,10 +69,6 @@ class ImapAddress:
         return f"{scheme}://{self.user}@{self.host}{port}/{self.folder}"
 
 
-def is_imap_url(text: object) -> bool:
-    return isinstance(text, str) and text.lower().startswith(("imap://", "imaps://"))
-
-
 def parse_imap_url(text: str) -> ImapAddress:
     """``imaps://user@host[:port]/Folder``; a password in the URL is refused, not used."""
     parts = urlsplit(text)
@@ -100,20 +95,6 @@ def parse_imap_url(text: str) -> ImapAddress:
         port=port or (143 if starttls else 993),
         folder=folder,
     )
-
-
-@dataclass(frozen=True)
-class ImapSettings:
-    """``[imap]`` of the config: how to get the password and which certificates to trust."""
-
-    url: str | None = None
-    """The account opened by ``dmarctui imap:`` (and the one the rest applies to)."""
-    password_command: str | None = None
-    password_env: str = PASSWORD_ENV
-    ca_file: str | None = None
-    """A CA bundle to trust instead of the system's (a site CA)."""
-    insecure_tls: bool = False
-    """Do not verify the server's certificate (warned about on every connection)."""
 
 
 def _clean(text: object, limit: int = 200) -> str:

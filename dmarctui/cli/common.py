@@ -46,7 +46,8 @@ def folder_of(args: argparse.Namespace) -> str | Path | MailStore:
     """
     if not getattr(args, "insecure_tls", False):
         return args.path  # type: ignore[no-any-return]
-    from dmarctui.imap_store import ImapError, is_imap_url, open_imap
+    from dmarctui.imap_settings import is_imap_url
+    from dmarctui.imap_store import ImapError, open_imap
 
     if not is_imap_url(args.path):
         raise ImapError("--insecure-tls applies to imap:// and imaps:// folders only")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dmarctui import __version__
 from dmarctui.cli.common import FORMATS, add_insecure_argument, fail
-from dmarctui.imap_store import is_imap_url
+from dmarctui.imap_settings import is_imap_url
 
 THEMES = (
     "textual-dark",

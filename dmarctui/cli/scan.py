@@ -21,7 +21,7 @@ from dmarctui.cli.common import (
 )
 from dmarctui.config import ConfigError, load_config
 from dmarctui.export import scan_to_dict
-from dmarctui.imap_store import is_imap_url
+from dmarctui.imap_settings import is_imap_url
 from dmarctui.index import Index, IndexStoreError, UpdateStats
 from dmarctui.index_summary import ScanSummary
 from dmarctui.mailstore import MailStoreError, open_store

@@ -24,7 +24,8 @@ from textual.worker import get_current_worker
 
 from dmarctui.config import Config
 from dmarctui.display_text import visible
-from dmarctui.imap_store import is_imap_url, open_imap
+from dmarctui.imap_settings import is_imap_url
+from dmarctui.imap_store import open_imap
 from dmarctui.mailstore import MailStore, MailStoreError
 from dmarctui.model import FolderFormat
 from dmarctui.tui.commands import DmarcCommands
