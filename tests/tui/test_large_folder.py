@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from dmarctui import index_triage
+from dmarctui.config import Config
 from dmarctui.index import Index
 from dmarctui.scan import PARALLEL_FROM, Progress
 from dmarctui.synthetic import build_synthetic
+from dmarctui.triage import is_problem
 from dmarctui.tui.app import DmarcApp, make_app
 from dmarctui.tui.messages import ScanDone, ScanFailed
+from dmarctui.tui.ranking import LISTED
 from dmarctui.tui.screens.sources import SourcesPane
 from dmarctui.tui.widgets.report_list import ReportList
 from dmarctui.tui.widgets.scan_progress import ScanProgressBar
@@ -182,3 +186,36 @@ async def test_the_end_of_a_scan_stopped_for_a_newer_one_does_not_end_the_newer_
         await settle(pilot)
         assert not app.scanning and not app.reading
         assert f"{REPORTS} reports · all reports" in screen_text(app)
+
+
+async def test_a_big_folder_ranked_in_two_halves_shows_what_one_count_shows(
+    big_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranking of the first open counts on two connections at once from 100,000 records
+    (forced here for 1,000 messages): Sources shows what a count in one piece finds."""
+    monkeypatch.setattr(index_triage, "PARALLEL_RECORDS", 1)
+    monkeypatch.setattr(index_triage, "_cores", lambda: 2)
+    halves: list[str] = []
+    count_part = index_triage._count_part
+
+    def spied(*args: Any) -> Any:
+        halves.append(threading.current_thread().name)
+        return count_part(*args)
+
+    monkeypatch.setattr(index_triage, "_count_part", spied)
+    db = tmp_path / "index.sqlite"
+    app = make_app(big_folder, db=db, poll_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        shown = [(f.source_ip, f.kind, f.messages) for f in app.screen.query_one(SourcesPane).shown]
+        status = screen_text(app)
+    assert "dmarctui-count" in halves
+    monkeypatch.setattr(index_triage, "PARALLEL_RECORDS", 10**12)
+    with Index.open(big_folder, db=db) as index:
+        index._conn.execute("DELETE FROM triage_results")  # counted again, in one piece
+        found = [f for f in index.triage(Config()).findings() if is_problem(f.kind)]
+    assert shown == [(f.source_ip, f.kind, f.messages) for f in found][: len(shown)]
+    assert len(shown) == min(len(found), LISTED)
+    assert f"{len({f.source_ip for f in found}):,} sources need action" in status
