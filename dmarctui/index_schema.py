@@ -28,7 +28,8 @@ def storage_error(where: Path | str | None, exc: sqlite3.Error) -> IndexStoreErr
 
     A damaged file (pages broken behind an intact header: ``DatabaseError``, ``IntegrityError``)
     and a full disk are the user's to fix; the transaction in progress is rolled back, so what
-    failed was never written.
+    failed was never written. A misused API (``ProgrammingError``, ``InterfaceError``) is
+    dmarctui's own bug, and is not blamed on the file.
     """
     name = str(where) if where is not None else "the in-memory index"
     text = str(exc)
@@ -39,6 +40,12 @@ def storage_error(where: Path | str | None, exc: sqlite3.Error) -> IndexStoreErr
         )
     if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
         return IndexStoreError(f"the index {name} is in use by another dmarctui ({text})")
+    if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+        # A query dmarctui got wrong, not the file: rebuilding it would change nothing.
+        return IndexStoreError(
+            f"dmarctui made a wrong query on the index {name} ({text}); the index is not"
+            " damaged: please report this, with the command that failed"
+        )
     return IndexStoreError(
         f"the index {name} is damaged ({text}); rebuild it with --db NEW, or delete {name}"
         " (it holds nothing that a new scan cannot rebuild)"

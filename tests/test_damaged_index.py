@@ -92,3 +92,23 @@ def test_a_full_disk_is_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert f"cannot write the index {db}: database or disk is full; free some space" in err
+
+
+def test_a_query_dmarctui_gets_wrong_is_not_blamed_on_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong query (a bug) is one line asking for a report, not advice to delete the index."""
+    folder = _folder(tmp_path)
+    db = tmp_path / "index.sqlite"
+    assert main(["scan", str(folder), "--db", str(db)]) == 0
+
+    def wrong(*args: object) -> None:
+        raise sqlite3.ProgrammingError("Incorrect number of bindings supplied")
+
+    monkeypatch.setattr("dmarctui.index_summary.summary", wrong)
+    capsys.readouterr()
+    assert main(["scan", str(folder), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "wrong query on the index" in err and "please report this" in err
+    assert "damaged (" not in err and "delete" not in err
