@@ -26,6 +26,7 @@ from dmarctui.index_schema import (
     connect,
     connect_reader,
     default_db_path,
+    file_identity,
     storage_error,
 )
 from dmarctui.index_summary import ScanSummary
@@ -114,6 +115,8 @@ class Index:
         self.folder: Path = store.path
         self.format: FolderFormat = store.format
         self.db_path = db_path
+        self._file = None if db_path is None else file_identity(db_path)
+        """Which file was opened: a count's second connection must read the same one."""
         self._conn = conn
         self._lock = threading.RLock()
         self._updating = threading.Lock()
@@ -311,7 +314,8 @@ class Index:
         path = self.db_path
         return IndexTriage(
             conn, lock, config, ptrs, since=since, until=until, progress=progress,
-            cancelled=cancelled, connect=None if path is None else lambda: connect_reader(path),
+            cancelled=cancelled,
+            connect=None if path is None else lambda: connect_reader(path, self._file),
         )  # fmt: skip
 
     def prepare_ranking(self, config: Config, progress: TriageProgress | None = None) -> bool:

@@ -369,13 +369,23 @@ def connect(
     return conn
 
 
-def connect_reader(path: Path) -> sqlite3.Connection:
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of a file: which file a path names now (None when it names none)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def connect_reader(path: Path, identity: tuple[int, int] | None = None) -> sqlite3.Connection:
     """Another connection to the open index at ``path``, for reading only (a count's second
     half): it never creates, migrates or writes the file, so an index deleted meanwhile is an
-    error rather than an empty new one counted as if it were the index.
+    error rather than an empty new one counted as if it were the index; and with ``identity``
+    (:func:`file_identity` of the file first opened), so is another index put in its place.
 
     Raises:
-        IndexStoreError: the file is gone, or is not this version's dmarctui index.
+        IndexStoreError: the file is gone or replaced, or is not this version's dmarctui index.
     """
     try:
         conn = sqlite3.connect(
@@ -385,7 +395,8 @@ def connect_reader(path: Path) -> sqlite3.Connection:
         try:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
+            replaced = identity is not None and file_identity(path) != identity
+            if replaced or app_id != APPLICATION_ID or version != SCHEMA_VERSION:
                 raise IndexStoreError(f"{path}: no longer the index opened (replaced meanwhile)")
             conn.execute("PRAGMA cell_size_check = ON")
             conn.execute("PRAGMA temp_store = MEMORY")

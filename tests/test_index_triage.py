@@ -454,3 +454,20 @@ def test_the_second_half_never_creates_an_index_in_place_of_a_deleted_one(
             index.triage(campus_config())
         assert not db.exists()
         assert not counting_threads()
+
+
+def test_the_second_half_never_counts_another_index_put_in_place_of_the_open_one(
+    tmp_path: Path, split_counts: list[str]
+) -> None:
+    """Deleted and scanned again while a TUI has the old one open: the new file at the same
+    path holds other report ids, and half a count read from it would mix two indexes."""
+    db = tmp_path / "campus.db"
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    with indexed(folder, db=db) as index:
+        for path in tmp_path.glob("campus.db*"):
+            path.unlink()
+        with indexed(folder, db=db):
+            pass
+        with pytest.raises(IndexStoreError, match="replaced meanwhile"):
+            index.triage(campus_config())
+        assert not counting_threads()
