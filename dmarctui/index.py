@@ -334,6 +334,11 @@ class Index:
             return self._conn, self._lock
         with self._reader_guard:
             if self._reader is None:
+                if file_identity(self.db_path) != self._file:  # connect() would make a new one
+                    raise IndexStoreError(
+                        f"{self.db_path}: no longer the index opened (deleted or replaced"
+                        " meanwhile); open the folder again"
+                    )
                 self._reader = (connect(self.db_path), threading.RLock())
             return self._reader
 

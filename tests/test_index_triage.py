@@ -471,3 +471,15 @@ def test_the_second_half_never_counts_another_index_put_in_place_of_the_open_one
         with pytest.raises(IndexStoreError, match="replaced meanwhile"):
             index.triage(campus_config())
         assert not counting_threads()
+
+
+def test_the_tuis_reading_connection_is_never_opened_on_a_new_file(tmp_path: Path) -> None:
+    """The TUI's second connection is opened on first use, by path: an index deleted before
+    then is an error, not an empty new index at its place."""
+    db = tmp_path / "campus.db"
+    with indexed(write_reports(tmp_path / "Maildir", campus_reports()), db=db) as index:
+        for path in tmp_path.glob("campus.db*"):
+            path.unlink()
+        with pytest.raises(IndexStoreError, match="no longer the index opened"):
+            index.triage(campus_config(), reader=True)
+        assert not db.exists()
