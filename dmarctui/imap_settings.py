@@ -1,7 +1,7 @@
 """What the config says of an IMAP account, and whether a folder argument names one.
 
 Apart from :mod:`dmarctui.imap_store` so that reading the config, which every command does, does
-not import the IMAP client and TLS (a fifth of a warm command's start-up).
+not import the IMAP client, sockets and TLS.
 """
 
 from __future__ import annotations
