@@ -23,6 +23,7 @@ from dmarctui.exchange import RecordRow, ReportHead
 from dmarctui.index_queries import ReportDetail, ReportFilter, ReportRow
 from dmarctui.index_schema import (
     IndexStoreError,
+    check_same_file,
     connect,
     connect_reader,
     default_db_path,
@@ -334,11 +335,7 @@ class Index:
             return self._conn, self._lock
         with self._reader_guard:
             if self._reader is None:
-                if file_identity(self.db_path) != self._file:  # connect() would make a new one
-                    raise IndexStoreError(
-                        f"{self.db_path}: no longer the index opened (deleted or replaced"
-                        " meanwhile); open the folder again"
-                    )
+                check_same_file(self.db_path, self._file)  # connect() would make a new one
                 self._reader = (connect(self.db_path), threading.RLock())
             return self._reader
 

@@ -378,6 +378,20 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return stat.st_dev, stat.st_ino
 
 
+def check_same_file(path: Path, identity: tuple[int, int] | None) -> None:
+    """Raise when ``path`` no longer names the file ``identity`` (:func:`file_identity`) was
+    taken of: the index was deleted, or deleted and built again, while it was open.
+
+    Raises:
+        IndexStoreError: it names another file, or none.
+    """
+    if identity is not None and file_identity(path) != identity:
+        raise IndexStoreError(
+            f"{path}: no longer the index opened (deleted or replaced meanwhile); open the"
+            " folder again"
+        )
+
+
 def connect_reader(path: Path, identity: tuple[int, int] | None = None) -> sqlite3.Connection:
     """Another connection to the open index at ``path``, for reading only (a count's second
     half): it never creates, migrates or writes the file, so an index deleted meanwhile is an
@@ -393,10 +407,10 @@ def connect_reader(path: Path, identity: tuple[int, int] | None = None) -> sqlit
             isolation_level=None,
         )  # fmt: skip
         try:
+            check_same_file(path, identity)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            replaced = identity is not None and file_identity(path) != identity
-            if replaced or app_id != APPLICATION_ID or version != SCHEMA_VERSION:
+            if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
                 raise IndexStoreError(f"{path}: no longer the index opened (replaced meanwhile)")
             conn.execute("PRAGMA cell_size_check = ON")
             conn.execute("PRAGMA temp_store = MEMORY")

@@ -609,20 +609,15 @@ def ranking_stored(
     internal source, first seen in them, is found only by classifying them, and is not."""
     key = stored_results.result_key(config, {}, since, until)
     with lock:
-        now = stored_results.data_state(conn)
-        if now is None or not stored_results.serves(conn, key, now):
+        found = stored_results.serving(conn, key, stored_results.data_state(conn))
+        if found is None:
             return False
-        row = conn.execute(
-            "SELECT generation, max_pk, summary FROM triage_results WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:  # another process dropped it just now
-            return False
-        generation, max_pk, summary = row
-        if generation == now.generation:
+        after, summary = found
+        if after is None:
             return True
         added = conn.execute(
             f"SELECT DISTINCT r.domain FROM reports r WHERE r.pk > :after AND {_PERIOD}",
-            {"since": since, "until": until, "after": max_pk},
+            {"since": since, "until": until, "after": after},
         ).fetchall()
     counted = set(json.loads(summary)["policy_domains"])
     return all(domain in counted for (domain,) in added)

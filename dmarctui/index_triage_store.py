@@ -113,15 +113,26 @@ def result_key(
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def serves(conn: sqlite3.Connection, key: str, now: DataState | None) -> bool:
-    """Whether :func:`load` would return a result for ``key``, without reading its texts (a
-    few MB on a large folder) or renewing its age."""
+def serving(
+    conn: sqlite3.Connection, key: str, now: DataState | None
+) -> tuple[int | None, str] | None:
+    """Whether :func:`load` would return a result for ``key``, read without the findings and
+    failing days (a few MB on a large folder) and without renewing its age: None when it would
+    not; else the id after which reports were added since it was counted and its summary
+    text, or ``(None, "")`` when nothing was added (the summary is then not read)."""
     if now is None:
-        return False
+        return None
     row = conn.execute(
-        "SELECT generation, max_pk, change_seq FROM triage_results WHERE key = ?", (key,)
+        "SELECT generation, max_pk, change_seq,"
+        " CASE WHEN generation = ? THEN '' ELSE summary END FROM triage_results WHERE key = ?",
+        (now.generation, key),
     ).fetchone()
-    return row is not None and (row[0] == now.generation or not _changed_since(conn, *row[1:]))
+    if row is None:
+        return None
+    generation, max_pk, change_seq, summary = row
+    if generation == now.generation:
+        return None, ""
+    return None if _changed_since(conn, max_pk, change_seq) else (max_pk, summary)
 
 
 def _changed_since(conn: sqlite3.Connection, max_pk: int, change_seq: int) -> bool:
