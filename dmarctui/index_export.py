@@ -18,8 +18,8 @@ from dmarctui.model import FailureReport, TlsReport
 
 _HEAD_COLUMNS = ", ".join(f"r.{name}" for name in ReportHead._fields)
 _RECORD_COLUMNS = (
-    "x.idx, x.source_ip, x.count, x.disposition, x.dkim, x.spf, x.reasons, x.header_from,"
-    " x.envelope_from, x.envelope_to, x.auth_dkim, x.auth_spf"
+    "x.idx, c.source_ip, x.count, c.disposition, c.dkim, c.spf, c.reasons, c.header_from,"
+    " x.envelope_from, x.envelope_to, c.auth_dkim, c.auth_spf"
 )
 _HEAD_WIDTH = len(ReportHead._fields) + 1
 
@@ -30,7 +30,7 @@ def aggregate_sql(flt: ReportFilter) -> tuple[str, list[object]]:
     sql = (
         f"SELECT r.pk, {_HEAD_COLUMNS}, {_RECORD_COLUMNS} FROM reports r"
         " JOIN messages m ON m.id = r.message_id"
-        " LEFT JOIN records x ON x.report_pk = r.pk"
+        " LEFT JOIN records x ON x.report_pk = r.pk LEFT JOIN combos c ON c.id = x.combo_id"
         f"{where} AND r.counted ORDER BY r.pk, x.idx"
     )
     return sql, params

@@ -11,8 +11,8 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from dmarctui.index_rows import (
-    RECORD_COLUMNS,
-    RECORD_SELECT,
+    RECORD_X,
+    RECORDS_X,
     REPORT_SELECT,
     failure_from_json,
     record_from_row,
@@ -104,7 +104,6 @@ assert list(_ROW_SQL) == [f.name for f in fields(ReportRow)]
 SORT_COLUMNS = tuple(_ROW_SQL)
 _ROW_COLUMNS = ", ".join(_ROW_SQL.values())
 _FROM = " FROM reports r JOIN messages m ON m.id = r.message_id"
-_RECORD_X = ", ".join(f"x.{column}" for column in RECORD_COLUMNS[:-1])
 
 
 def _row(values: tuple[Any, ...]) -> ReportRow:
@@ -145,7 +144,8 @@ def _where(flt: ReportFilter) -> tuple[str, list[Any]]:
     if flt.source:
         low, high = network_range(flt.source)
         clauses.append(
-            "EXISTS (SELECT 1 FROM records x WHERE x.report_pk = r.pk AND x.ip_key BETWEEN ? AND ?)"
+            f"EXISTS (SELECT 1 FROM {RECORDS_X} WHERE x.report_pk = r.pk"
+            " AND c.ip_key BETWEEN ? AND ?)"
         )
         params += [low, high]
     if flt.result == "pass":
@@ -154,7 +154,7 @@ def _where(flt: ReportFilter) -> tuple[str, list[Any]]:
         clauses.append("r.failed > 0")
     if flt.disposition:
         clauses.append(
-            "EXISTS (SELECT 1 FROM records x WHERE x.report_pk = r.pk AND x.disposition = ?)"
+            f"EXISTS (SELECT 1 FROM {RECORDS_X} WHERE x.report_pk = r.pk AND c.disposition = ?)"
         )
         params.append(flt.disposition.strip().lower())
     return " WHERE " + " AND ".join(clauses), params
@@ -204,7 +204,7 @@ def report_row(conn: sqlite3.Connection, pk: int) -> ReportRow:
 
 def records_of(conn: sqlite3.Connection, pk: int) -> tuple[Record, ...]:
     rows = conn.execute(
-        f"SELECT {RECORD_SELECT} FROM records WHERE report_pk = ? ORDER BY idx", (pk,)
+        f"SELECT {RECORD_X} FROM {RECORDS_X} WHERE x.report_pk = ? ORDER BY x.idx", (pk,)
     )
     return tuple(record_from_row(r) for r in rows)
 
@@ -234,15 +234,21 @@ def report_detail(conn: sqlite3.Connection, pk: int) -> ReportDetail:
     return ReportDetail(row, aggregate_report(conn, pk), ref, summary)
 
 
+_SOURCE_RECORDS = (
+    "combos c CROSS JOIN records x ON x.combo_id = c.id JOIN reports r ON r.pk = x.report_pk"
+)
+"""The records of a source or network: its combinations by ``combos_ip_key`` first, then their
+records by ``records_combo`` (CROSS JOIN keeps that order), each with its report."""
+
+
 def records_for_source(conn: sqlite3.Connection, ip: str) -> list[tuple[ReportRow, Record]]:
     """Every record of a distinct report sent from ``ip`` (an address or a CIDR), oldest first."""
     low, high = network_range(ip)
     rows: dict[int, ReportRow] = {}
     out = []
     for values in conn.execute(
-        f"SELECT x.report_pk, {_RECORD_X} FROM records x"
-        " JOIN reports r ON r.pk = x.report_pk"
-        " WHERE x.ip_key BETWEEN ? AND ? AND r.is_first ORDER BY r.begin, r.pk, x.idx",
+        f"SELECT x.report_pk, {RECORD_X} FROM {_SOURCE_RECORDS}"
+        " WHERE c.ip_key BETWEEN ? AND ? AND r.is_first ORDER BY r.begin, r.pk, x.idx",
         (low, high),
     ).fetchall():
         pk = values[0]
@@ -256,8 +262,8 @@ def source_totals(conn: sqlite3.Connection, ip: str) -> tuple[int, int, int]:
     """(records, reports, messages) of distinct reports sent from ``ip`` (address or CIDR)."""
     low, high = network_range(ip)
     records, reports, messages = conn.execute(
-        "SELECT count(*), count(DISTINCT x.report_pk), coalesce(sum(x.count), 0) FROM records x"
-        " JOIN reports r ON r.pk = x.report_pk WHERE x.ip_key BETWEEN ? AND ? AND r.is_first",
+        "SELECT count(*), count(DISTINCT x.report_pk), coalesce(sum(x.count), 0)"
+        f" FROM {_SOURCE_RECORDS} WHERE c.ip_key BETWEEN ? AND ? AND r.is_first",
         (low, high),
     ).fetchone()
     return int(records), int(reports), int(messages)
@@ -271,9 +277,8 @@ def source_records_page(
     rows: dict[int, ReportRow] = {}
     out = []
     for values in conn.execute(
-        f"SELECT x.report_pk, {_RECORD_X} FROM records x"
-        " JOIN reports r ON r.pk = x.report_pk"
-        " WHERE x.ip_key BETWEEN ? AND ? AND r.is_first ORDER BY r.begin DESC, r.pk, x.idx"
+        f"SELECT x.report_pk, {RECORD_X} FROM {_SOURCE_RECORDS}"
+        " WHERE c.ip_key BETWEEN ? AND ? AND r.is_first ORDER BY r.begin DESC, r.pk, x.idx"
         " LIMIT ? OFFSET ?",
         (low, high, max(0, limit), max(0, offset)),
     ).fetchall():
@@ -318,7 +323,10 @@ def daily_totals(conn: sqlite3.Connection, source_ip: str | None = None) -> list
     params: list[Any] = []
     if source_ip:
         low, high = network_range(source_ip)
-        sql += " AND x.ip_key BETWEEN ? AND ?"
+        sql = (
+            f"SELECT date(r.begin, 'unixepoch') AS day, sum(x.count) FROM {_SOURCE_RECORDS}"
+            " WHERE r.counted AND c.ip_key BETWEEN ? AND ?"
+        )
         params += [low, high]
     sql += " GROUP BY day ORDER BY day"
     return [(day, int(total)) for day, total in conn.execute(sql, params)]

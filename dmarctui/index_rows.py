@@ -199,7 +199,12 @@ def _auth_columns(
 # --------------------------------------------------------------------------- rows to objects
 
 REPORT_SELECT = ", ".join(f"r.{c}" for c in REPORT_COLUMNS)
-RECORD_SELECT = ", ".join(RECORD_COLUMNS[:-1])
+RECORD_OWN_COLUMNS = ("idx", "count", "envelope_from", "envelope_to")
+"""What a ``records`` row stores of its own; the rest is its combination's (``combos``)."""
+RECORD_X = ", ".join(f"x.{c}" if c in RECORD_OWN_COLUMNS else f"c.{c}" for c in RECORD_COLUMNS[:-1])
+"""A record's columns for :func:`record_from_row`, read from :data:`RECORDS_X`."""
+RECORDS_X = "records x CROSS JOIN combos c ON c.id = x.combo_id"
+"""Records (``x``) with their combinations (``c``), each looked up by its id."""
 
 
 def record_from_row(row: tuple[Any, ...]) -> Record:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import sqlite3
@@ -318,6 +319,72 @@ def _migrate_5_to_6(conn: sqlite3.Connection) -> None:
     _script(_V6)(conn)
 
 
+_V7 = f"""
+INSERT OR IGNORE INTO combos ({", ".join(COMBO_COLUMNS)})
+    SELECT {", ".join(COMBO_COLUMNS)} FROM records WHERE combo_id IS NULL ORDER BY id;
+UPDATE records SET combo_id = (SELECT c.id FROM combos c WHERE
+    {" AND ".join(f"c.{c} = records.{c}" for c in COMBO_COLUMNS)}) WHERE combo_id IS NULL;
+ALTER TABLE combos ADD COLUMN ip_key TEXT;
+UPDATE combos SET ip_key = dmarctui_ip_key(source_ip);
+CREATE INDEX combos_ip_key ON combos(ip_key);
+CREATE TABLE records_v7 (
+    id INTEGER PRIMARY KEY,
+    report_pk INTEGER NOT NULL REFERENCES reports(pk) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    envelope_from TEXT,
+    envelope_to TEXT,
+    combo_id INTEGER NOT NULL REFERENCES combos(id)
+);
+INSERT INTO records_v7 (id, report_pk, idx, count, envelope_from, envelope_to, combo_id)
+    SELECT id, report_pk, idx, count, envelope_from, envelope_to, combo_id FROM records
+    ORDER BY id;
+DROP TABLE records;
+ALTER TABLE records_v7 RENAME TO records;
+CREATE INDEX records_combo ON records(combo_id, report_pk);
+CREATE INDEX records_report ON records(report_pk, idx, combo_id, count)
+"""
+"""Version 7: a record keeps only what is its own (report, position, count, envelope) and its
+combination; what it shares with the other records of that combination (source, From,
+evaluation, auth results) and the source's ``ip_key`` are read from ``combos``. Records repeat
+a few thousand combinations: the index of the synthetic 10,000 messages went from 102 MB to
+57 MB, and a cold scan writes that much less."""
+
+
+def _migrate_6_to_7(conn: sqlite3.Connection) -> None:
+    """Narrow records, after making the indexes a killed first build left dropped: theirs are
+    the wide table's (``records_ip_key`` has no column to index any more)."""
+    restore_deferred_indexes(conn)
+    _script(_V7)(conn)
+
+
+def _give_back_space(conn: sqlite3.Connection) -> None:
+    """After narrowing the records (version 7), shrink the file when more than a third of it
+    is free pages: the wide table's pages stay in the file otherwise, which then holds both
+    tables' worth until new mail fills them."""
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    if pages and free * 3 > pages:
+        conn.execute("VACUUM")
+
+
+DEFERRED_KEY = "deferred_indexes"
+"""Meta key holding the indexes a first build dropped, until they are made again: a build that
+is killed leaves them there, and the next update makes them before anything else."""
+
+
+def restore_deferred_indexes(conn: sqlite3.Connection) -> None:
+    """Make the indexes a first build dropped (:data:`DEFERRED_KEY`) that are not there."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (DEFERRED_KEY,)).fetchone()
+    if row is None:
+        return
+    existing = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    for name, sql in json.loads(row[0]):
+        if name not in existing:
+            conn.execute(sql)
+    conn.execute("DELETE FROM meta WHERE key = ?", (DEFERRED_KEY,))
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -332,6 +399,7 @@ def _script(sql: str) -> Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     _script(_V1), _script(_V2), _script(_V3), _script(_V4), _script(_V5), _migrate_5_to_6,
+    _migrate_6_to_7,
 )  # fmt: skip
 """``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -452,7 +520,6 @@ def _check_and_migrate(
     conn.create_function("dmarctui_ip_key", 1, ip_key, deterministic=True)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA cell_size_check = ON")  # damaged pages raise as soon as they are read
-    conn.execute("PRAGMA temp_store = MEMORY")  # triage's working tables
     try:
         if version == 0 and not tables:
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes on an empty file
@@ -474,5 +541,11 @@ def _check_and_migrate(
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        if version < 7 <= target and version and where != ":memory:":
+            _give_back_space(conn)
+        # Triage's working tables; set after migrating, whose index builds then sort in
+        # temporary files past the page cache (in memory they held every key: 290 MB at 1M
+        # records).
+        conn.execute("PRAGMA temp_store = MEMORY")
     except sqlite3.DatabaseError as exc:
         raise IndexStoreError(f"{where}: cannot use the index ({exc})") from None

@@ -1312,9 +1312,10 @@ class IndexTriage:
             return []
         marks = ", ".join("?" * len(ids))
         sql = (
-            f"SELECT {_REPORTER}, r.report_id, r.begin, r.end, x.count, x.header_from,"
-            " x.disposition, x.dkim, x.spf, x.auth_dkim, x.auth_spf, x.reasons"
-            " FROM records x JOIN reports r ON r.pk = x.report_pk"
+            f"SELECT {_REPORTER}, r.report_id, r.begin, r.end, x.count, c.header_from,"
+            " c.disposition, c.dkim, c.spf, c.auth_dkim, c.auth_spf, c.reasons"
+            " FROM records x CROSS JOIN combos c ON c.id = x.combo_id"
+            " JOIN reports r ON r.pk = x.report_pk"
             " JOIN messages m ON m.id = r.message_id"
             f" WHERE x.combo_id IN ({marks}) AND {_PERIOD_POSITIONAL}"
             f" ORDER BY r.begin, {_REPORTER}, r.report_id, m.seq, r.pk, x.idx"

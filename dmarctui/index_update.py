@@ -31,12 +31,13 @@ from dmarctui.index_replay import Replayer, replay
 from dmarctui.index_rows import (
     FAILURE_COLUMNS,
     RECORD_COLUMNS,
+    RECORD_OWN_COLUMNS,
     REPORT_COLUMNS,
     TLS_COLUMNS,
     MessageRows,
     message_rows,
 )
-from dmarctui.index_schema import COMBO_COLUMNS
+from dmarctui.index_schema import COMBO_COLUMNS, DEFERRED_KEY, restore_deferred_indexes
 from dmarctui.mailstore import (
     Listed,
     MaildirStore,
@@ -74,9 +75,6 @@ difference to its speed, only to its memory."""
 BULK_FROM = 1000
 """A first build of at least this many messages creates the reports' and records' secondary
 indexes once the rows are in, not row by row (a third of the writer's SQLite time)."""
-_DEFERRED = "deferred_indexes"
-"""Meta key holding the indexes a first build dropped, until they are made again: a build that
-is killed leaves them there, and the next update makes them before anything else."""
 WINDOW_HEAD = 4096
 WINDOW_TAIL = 65536
 """Bytes of an mbox hashed to tell "appended to" from "rewritten"."""
@@ -260,8 +258,8 @@ def update(
 # --------------------------------------------------------------------------- planning
 
 _BAD_SOURCES = (
-    "SELECT DISTINCT r.message_id FROM records c JOIN reports r ON r.pk = c.report_pk"
-    " WHERE c.ip_key IS NULL"
+    "SELECT DISTINCT r.message_id FROM combos c CROSS JOIN records x ON x.combo_id = c.id"
+    " CROSS JOIN reports r ON r.pk = x.report_pk WHERE c.ip_key IS NULL"
 )
 
 
@@ -770,14 +768,16 @@ _INSERT_REPORT = (
     f" VALUES (?{', ?' * len(REPORT_COLUMNS)})"
 )
 _INSERT_RECORD = (
-    f"INSERT INTO records (report_pk, {', '.join(RECORD_COLUMNS)}, combo_id)"
-    f" VALUES (?{', ?' * len(RECORD_COLUMNS)}, ?)"
+    f"INSERT INTO records (report_pk, {', '.join(RECORD_OWN_COLUMNS)}, combo_id)"
+    f" VALUES (?{', ?' * len(RECORD_OWN_COLUMNS)}, ?)"
 )
+_OWN = operator.itemgetter(*(RECORD_COLUMNS.index(c) for c in RECORD_OWN_COLUMNS))
 _COMBO_AT = tuple(RECORD_COLUMNS.index(c) for c in COMBO_COLUMNS)
+_IP_KEY_AT = RECORD_COLUMNS.index("ip_key")
 _FIND_COMBO = f"SELECT id FROM combos WHERE {' AND '.join(f'{c} = ?' for c in COMBO_COLUMNS)}"
 _ADD_COMBO = (
-    f"INSERT INTO combos ({', '.join(COMBO_COLUMNS)}) VALUES (?{', ?' * (len(COMBO_COLUMNS) - 1)})"
-    " ON CONFLICT DO NOTHING"
+    f"INSERT INTO combos ({', '.join(COMBO_COLUMNS)}, ip_key)"
+    f" VALUES (?{', ?' * len(COMBO_COLUMNS)}) ON CONFLICT DO NOTHING"
 )
 _COMBO_KEY = operator.itemgetter(*_COMBO_AT)
 """A record's combination (a C call: this runs once per record written)."""
@@ -809,16 +809,16 @@ class ComboIds:
         if found is None:
             found = self._old.get(key)
             if found is None:
-                found = self._stored(key)
+                found = self._stored(key, record[_IP_KEY_AT])
             if len(self._ids) >= COMBO_CACHE:
                 self._old, self._ids = self._ids, {}
             self._ids[key] = found
         return found
 
-    def _stored(self, key: tuple[Any, ...]) -> int:
+    def _stored(self, key: tuple[Any, ...], ip_key: str | None) -> int:
         """The id of a combination not in the cache: added (one statement, the usual case on a
         first build, where most are new), or found when it is there already."""
-        cursor = self._conn.execute(_ADD_COMBO, key)
+        cursor = self._conn.execute(_ADD_COMBO, (*key, ip_key))
         if cursor.rowcount == 1:
             return _rowid(cursor)
         row = self._conn.execute(_FIND_COMBO, key).fetchone()
@@ -857,9 +857,7 @@ def _write(
         pks = []
         for report, records in rows.reports:
             pk = _rowid(conn.execute(_INSERT_REPORT, (message_id, *report)))
-            conn.executemany(
-                _INSERT_RECORD, [(pk, *record, combos.of(record)) for record in records]
-            )
+            write_records(conn, pk, records, combos)
             pks.append(pk)
         failure_ids = [_rowid(conn.execute(_INSERT_FAILURE, (message_id, *f)))
                        for f in rows.failures]  # fmt: skip
@@ -871,6 +869,14 @@ def _write(
             )
         if replayer is not None:
             replayer.written(message_id, rows, pks, failure_ids, tls_ids)
+
+
+def write_records(
+    conn: sqlite3.Connection, pk: int, records: list[tuple[Any, ...]], combos: ComboIds
+) -> None:
+    """Insert the records of report ``pk``, given as :data:`RECORD_COLUMNS` rows: each row
+    stores its own columns and the id of its combination."""
+    conn.executemany(_INSERT_RECORD, [(pk, *_OWN(record), combos.of(record)) for record in records])
 
 
 def _rowid(cursor: sqlite3.Cursor) -> int:
@@ -923,7 +929,7 @@ def _defer_indexes(conn: sqlite3.Connection) -> None:
         "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
         " AND tbl_name IN ('reports', 'records') AND sql IS NOT NULL ORDER BY name"
     ).fetchall()
-    _set_meta(conn, _DEFERRED, json.dumps(indexes))
+    _set_meta(conn, DEFERRED_KEY, json.dumps(indexes))
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
 
@@ -938,7 +944,7 @@ def _make_deferred_indexes(conn: sqlite3.Connection, lock: AbstractContextManage
     faster). An index in memory has no file to share: it sorts on its own connection.
     """
     with lock:
-        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (_DEFERRED,)).fetchone() is None:
+        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (DEFERRED_KEY,)).fetchone() is None:
             return
         path = conn.execute("PRAGMA database_list").fetchone()[2]
         if not path:
@@ -956,14 +962,7 @@ def _make_deferred_indexes(conn: sqlite3.Connection, lock: AbstractContextManage
 
 
 def _restore_indexes(conn: sqlite3.Connection) -> None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_DEFERRED,)).fetchone()
-    if row is None:
-        return
-    existing = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
-    for name, sql in json.loads(row[0]):
-        if name not in existing:
-            conn.execute(sql)
-    conn.execute("DELETE FROM meta WHERE key = ?", (_DEFERRED,))
+    restore_deferred_indexes(conn)
 
 
 def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:

@@ -29,6 +29,7 @@ def build(folder: Path, db: Path, reports: int) -> None:
     sys.path.insert(0, str(REPO))
     from dmarctui.index import Index
     from dmarctui.index_schema import ip_key
+    from dmarctui.index_update import ComboIds, write_records
 
     for sub in ("cur", "new", "tmp"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -41,6 +42,7 @@ def build(folder: Path, db: Path, reports: int) -> None:
     auth_spf = ['[["example.ac.jp","pass","mfrom",null]]', '[["other.example","fail",null,null]]']
     with Index.open(folder, db=db) as index:
         conn = index._conn
+        combos = ComboIds(conn)
         conn.execute("BEGIN")
         conn.execute(
             "INSERT INTO messages (key, seq, location, size, mtime, scanned_at, bucket)"
@@ -60,16 +62,11 @@ def build(folder: Path, db: Path, reports: int) -> None:
             rows = []
             for idx in range(RECORDS_PER_REPORT):
                 ip = f"192.0.{rng.randrange(256)}.{rng.randrange(256)}"
-                rows.append((pk, idx, ip, rng.randrange(1, 50), "none",
+                rows.append((idx, ip, rng.randrange(1, 50), "none",
                              rng.choice(("pass", "fail")), rng.choice(("pass", "fail")), "[]",
                              "example.ac.jp", None, None, rng.choice(auth_dkim),
                              rng.choice(auth_spf), ip_key(ip)))  # fmt: skip
-            conn.executemany(
-                "INSERT INTO records (report_pk, idx, source_ip, count, disposition, dkim, spf,"
-                " reasons, header_from, envelope_from, envelope_to, auth_dkim, auth_spf, ip_key)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            write_records(conn, pk, rows, combos)
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('updated_at', '0')")
         conn.execute("COMMIT")
 

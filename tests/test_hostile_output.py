@@ -134,7 +134,7 @@ def test_a_bad_source_ip_stored_by_an_older_version_is_read_again(tmp_path: Path
     with Index.open(folder, db=db) as index:
         drain(index.update(workers=1))
         index._conn.execute(  # what an index written before the check holds
-            "UPDATE records SET source_ip = '192.0.2.10\nBcc: x@evil.example', ip_key = NULL"
+            "UPDATE combos SET source_ip = '192.0.2.10\nBcc: x@evil.example', ip_key = NULL"
         )
     with Index.open(folder, db=db) as index:
         stats = drain(index.update(workers=1))

@@ -3,6 +3,7 @@ touch (foreign, corrupt, newer, another folder's)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from mailbuild import Rec, aggregate_xml, report_mail, write_maildir
 
 from dmarctui.index import Index, IndexStoreError, default_db_path
-from dmarctui.index_schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION, connect
+from dmarctui.index_schema import COMBO_COLUMNS, MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION, connect
 from dmarctui.scan import drain
 
 
@@ -50,8 +51,10 @@ def test_migration_from_the_first_schema_keeps_data(folder: Path, tmp_path: Path
     for table in ("meta", "messages", "reports", "failures", "tls", "problems", "duplicates"):
         conn.execute(f"INSERT INTO {table} SELECT * FROM new.{table}")
     columns = [r[1] for r in conn.execute("PRAGMA table_info(records)")]
-    conn.execute(
-        f"INSERT INTO records ({', '.join(columns)}) SELECT {', '.join(columns)} FROM new.records"
+    conn.execute(  # schema 1's wide records: a current record joined to its combination
+        f"INSERT INTO records ({', '.join(columns)}) SELECT"
+        f" {', '.join(('c.' if c in COMBO_COLUMNS else 'x.') + c for c in columns)}"
+        " FROM new.records x JOIN new.combos c ON c.id = x.combo_id"
     )
     conn.commit()
     conn.execute("DETACH DATABASE new")
@@ -131,3 +134,67 @@ def test_new_indexes_get_large_pages_and_old_ones_keep_theirs(folder: Path, tmp_
         drain(index.update())
         assert index._conn.execute("PRAGMA page_size").fetchone() == (4096,)
         assert index.count_reports() > 0
+
+
+def test_an_index_of_schema_6_is_narrowed_and_answers_the_same(tmp_path: Path) -> None:
+    """Schema 7 keeps in a record only what is its own; an index written before gets the narrow
+    table once, with every answer as before, and the space the wide one held given back."""
+    from old_schemas import back_to_schema_6
+    from test_index_triage import PTRS, assert_same, write_reports
+    from triage_scenarios import campus_config, campus_reports
+
+    from dmarctui.index_export import aggregate_reports
+    from dmarctui.index_queries import ReportFilter
+
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    db = tmp_path / "index.sqlite3"
+
+    def answers(index: Index) -> tuple[object, ...]:
+        return (
+            index.reports_page(),
+            index.records_for_source("2001:db8::/32"),
+            index.records_for_source("192.0.2.0/24"),
+            index.source_records_page("192.0.2.0/24", offset=1, limit=3),
+            index.source_totals("192.0.2.0/24"),
+            index.daily_totals("192.0.2.70"),
+            index.reports_page(ReportFilter(source="2001:db8::/32", disposition="none")),
+            list(aggregate_reports(index._conn, ReportFilter())),
+            index.triage(campus_config(), PTRS).findings(),
+        )
+
+    with Index.open(folder, db=db) as index:
+        drain(index.update(workers=1))
+        expected = answers(index)
+    conn = sqlite3.connect(db)
+    back_to_schema_6(conn)
+    # and as a first build killed after dropping its indexes left it
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'reports_content'").fetchone()
+    conn.execute("DROP INDEX reports_content")
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('deferred_indexes', ?)",
+        (json.dumps([["reports_content", sql[0]]]),),
+    )
+    conn.commit()
+    wide = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+    conn.close()
+    assert {"source_ip", "header_from", "auth_dkim", "ip_key"} <= wide
+
+    with Index.open(folder, db=db) as index:
+        assert index.notices == [
+            f"upgrading the index {db} from schema 6 to {SCHEMA_VERSION}"
+            " (once; large indexes take a while)"
+        ]
+        assert answers(index) == expected
+        assert assert_same(index, campus_config(), PTRS) == 12
+        assert drain(index.update(workers=1)).bodies_read == 0
+        conn = index._conn
+        narrow = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+        assert narrow == {"id", "report_pk", "idx", "count", "envelope_from", "envelope_to",
+                          "combo_id"}  # fmt: skip
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"reports_content", "records_report", "records_combo", "combos_ip_key"} <= names
+        assert (
+            conn.execute("SELECT count(*) FROM meta WHERE key = 'deferred_indexes'").fetchone()[0]
+            == 0
+        )
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

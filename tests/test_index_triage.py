@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from old_schemas import SCHEMA_6_ADDED, back_to_schema_6
 from triage_scenarios import (
     DAY,
     DAY0,
@@ -267,15 +268,6 @@ def test_new_mail_updates_combinations_incrementally(tmp_path: Path) -> None:
         assert index.triage(campus_config(), PTRS).findings() != before
 
 
-SCHEMA_6_ADDED = (
-    "DROP TRIGGER reports_insert_generation; DROP TRIGGER reports_delete_generation;"
-    " DROP TRIGGER reports_update_generation; DROP TABLE data_generation;"
-    " DROP TRIGGER reports_delete_change; DROP TRIGGER reports_update_change;"
-    " DROP TABLE report_changes; DROP TABLE triage_results;"
-)
-"""What schema 6 added to a schema 5 index."""
-
-
 def test_an_index_of_schema_3_is_upgraded_in_place_with_a_message(tmp_path: Path) -> None:
     import sqlite3
 
@@ -287,6 +279,7 @@ def test_an_index_of_schema_3_is_upgraded_in_place_with_a_message(tmp_path: Path
         expected = index.triage(campus_config(), PTRS).findings()
     # Take the file back to what schema 3 wrote: no combinations, no confirmation column.
     conn = sqlite3.connect(db)
+    back_to_schema_6(conn)
     conn.executescript(
         SCHEMA_6_ADDED + "DROP INDEX records_combo; DROP INDEX records_report;"
         " CREATE INDEX records_report ON records(report_pk, idx);"

@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from old_schemas import SCHEMA_6_ADDED, back_to_schema_6
 from test_index_triage import (
-    SCHEMA_6_ADDED,
     assert_answers,
     assert_same,
     indexed,
@@ -38,6 +38,7 @@ from dmarctui import index_triage, index_triage_store
 from dmarctui.config import Config, Sender, load_config
 from dmarctui.demo import build_demo
 from dmarctui.index import Index
+from dmarctui.index_schema import SCHEMA_VERSION
 from dmarctui.model import PolicyPublished
 
 
@@ -240,11 +241,13 @@ def test_an_index_of_schema_5_is_upgraded_in_place(tmp_path: Path) -> None:
         update(index)
         expected = index.triage(campus_config(), PTRS).findings()
     conn = sqlite3.connect(db)
+    back_to_schema_6(conn)
     conn.executescript(SCHEMA_6_ADDED + "PRAGMA user_version = 5;")
     conn.close()
     with Index.open(folder, db=db) as index:
         assert index.notices == [
-            f"upgrading the index {db} from schema 5 to 6 (once; large indexes take a while)"
+            f"upgrading the index {db} from schema 5 to {SCHEMA_VERSION}"
+            " (once; large indexes take a while)"
         ]
         run = index.triage(campus_config(), PTRS)
         assert not run.stored and run.findings() == expected

@@ -231,7 +231,7 @@ def test_a_bulk_first_build_equals_a_row_by_row_one(
     monkeypatch.setattr(index_update, "BULK_FROM", 1)
     bulk = _build(folder, tmp_path / "bulk.sqlite3")
     assert len(bulk["reports"]) == 49  # the reports of the corpus Maildir
-    assert {"records_ip_key", "reports_content"} <= {name for name, _ in bulk["indexes"]}
+    assert {"records_combo", "reports_content"} <= {name for name, _ in bulk["indexes"]}
     assert bulk["meta"] == []
     assert bulk == row_by_row
 
@@ -281,7 +281,7 @@ def test_a_bulk_first_build_of_an_index_in_memory_makes_its_indexes(
         drain(index.update(workers=1))
         conn = index._conn
         names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
-        assert {"records_ip_key", "reports_content", "records_report"} <= names
+        assert {"records_combo", "reports_content", "records_report"} <= names
         assert (
             conn.execute("SELECT count(*) FROM meta WHERE key = 'deferred_indexes'").fetchone()[0]
             == 0
@@ -301,11 +301,11 @@ def test_indexes_dropped_by_a_killed_first_build_come_back_on_the_next_update(
     conn = sqlite3.connect(db)
     names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
-    assert "records_ip_key" not in names
+    assert "records_combo" not in names
     monkeypatch.setattr(index_update, "_restore_indexes", restore)
     monkeypatch.setattr(index_update, "BULK_FROM", 10**9)
     after = _build(folder, db)
-    assert {"records_ip_key", "reports_content"} <= {name for name, _ in after["indexes"]}
+    assert {"records_combo", "reports_content"} <= {name for name, _ in after["indexes"]}
     assert after["meta"] == []
 
 

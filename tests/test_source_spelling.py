@@ -123,8 +123,7 @@ def test_an_index_that_kept_the_spellings_reads_those_messages_again(
         drain(index.update(trust_stamps=True))
     conn = sqlite3.connect(db)
     with conn:  # as an older dmarctui stored the lab's address
-        for table in ("records", "combos"):
-            conn.execute(f"UPDATE {table} SET source_ip = ? WHERE source_ip = ?", (ODD, LAB_V6))
+        conn.execute("UPDATE combos SET source_ip = ? WHERE source_ip = ?", (ODD, LAB_V6))
         conn.execute("DELETE FROM meta WHERE key = ?", (CANONICAL_SOURCES_KEY,))
     conn.close()
     with Index.open(folder, db=db) as index:
