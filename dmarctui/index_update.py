@@ -924,10 +924,11 @@ def _no_reports(conn: sqlite3.Connection, lock: AbstractContextManager[object]) 
 
 
 def _defer_indexes(conn: sqlite3.Connection) -> None:
-    """Drop the secondary indexes of reports and records, remembering how to make them."""
+    """Drop the secondary indexes of reports, records and combos (but the unique one, which
+    finds a combination again), remembering how to make them."""
     indexes = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
-        " AND tbl_name IN ('reports', 'records') AND sql IS NOT NULL ORDER BY name"
+        " AND tbl_name IN ('reports', 'records', 'combos') AND sql IS NOT NULL ORDER BY name"
     ).fetchall()
     _set_meta(conn, DEFERRED_KEY, json.dumps(indexes))
     for name, _ in indexes:

@@ -231,7 +231,9 @@ def test_a_bulk_first_build_equals_a_row_by_row_one(
     monkeypatch.setattr(index_update, "BULK_FROM", 1)
     bulk = _build(folder, tmp_path / "bulk.sqlite3")
     assert len(bulk["reports"]) == 49  # the reports of the corpus Maildir
-    assert {"records_combo", "reports_content"} <= {name for name, _ in bulk["indexes"]}
+    assert {"records_combo", "reports_content", "combos_ip_key"} <= {
+        name for name, _ in bulk["indexes"]
+    }
     assert bulk["meta"] == []
     assert bulk == row_by_row
 
