@@ -46,7 +46,7 @@ from typing import Any
 from dmarctui import index_triage_store as stored_results
 from dmarctui.config import Config, Sender, own_domains_mismatch
 from dmarctui.index_rows import record_from_row
-from dmarctui.index_schema import COMBO_COLUMNS
+from dmarctui.index_schema import COMBO_COLUMNS, SOURCE_COMBOS, ip_key
 from dmarctui.model import (
     DkimAuthResult,
     Evidence,
@@ -1266,16 +1266,16 @@ class IndexTriage:
         return list(self._source_combos(source_ip).get(kind, ()))
 
     def _source_combos(self, ip: str) -> dict[FindingKind, list[int]]:
-        """The combinations of one source per finding kind, read by the ``combos`` unique
-        index (it starts with the source) and classified with the verdicts of the count."""
+        """The combinations of one source per finding kind, read by ``combos_ip_key`` and
+        classified with the verdicts of the count."""
         found = self._by_source.get(ip)
         if found is not None:
             return found
-        sql = f"SELECT id, {', '.join(_PATTERN)} FROM combos WHERE source_ip = ?"
-        params: tuple[Any, ...] = (ip,)
+        sql = f"SELECT id, {', '.join(_PATTERN)} FROM combos WHERE {SOURCE_COMBOS.format(alias='')}"
+        params: tuple[Any, ...] = (ip_key(ip), ip)
         if self._max_combo is not None:
             sql += " AND id <= ?"
-            params = (ip, self._max_combo)
+            params = (*params, self._max_combo)
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY id", params).fetchall()
         cls = self._source_class(ip)

@@ -37,7 +37,14 @@ from dmarctui.index_rows import (
     MessageRows,
     message_rows,
 )
-from dmarctui.index_schema import COMBO_COLUMNS, DEFERRED_KEY, restore_deferred_indexes
+from dmarctui.index_schema import (
+    COMBO_COLUMNS,
+    DEFERRED_KEY,
+    SOURCE_COMBOS,
+    combo_digest,
+    ip_key,
+    restore_deferred_indexes,
+)
 from dmarctui.mailstore import (
     Listed,
     MaildirStore,
@@ -279,14 +286,15 @@ def _forget_uncanonical_sources(conn: sqlite3.Connection) -> bool:
         if canonical_address(ip) != ip
     ]  # fmt: skip
     messages: set[int] = set()
-    for ip in odd:  # by the combos' unique index (it starts with the source) and records_combo
+    for ip in odd:  # by combos_ip_key (both spellings have the address's key), records_combo
         messages.update(
             id_
             for (id_,) in conn.execute(
                 "SELECT DISTINCT r.message_id FROM combos c"
                 " CROSS JOIN records x ON x.combo_id = c.id"
-                " CROSS JOIN reports r ON r.pk = x.report_pk WHERE c.source_ip = ?",
-                (ip,),
+                " CROSS JOIN reports r ON r.pk = x.report_pk"
+                f" WHERE {SOURCE_COMBOS.format(alias='c.')}",
+                (ip_key(ip), ip),
             )
         )
     messages.update(
@@ -774,10 +782,10 @@ _INSERT_RECORD = (
 _OWN = operator.itemgetter(*(RECORD_COLUMNS.index(c) for c in RECORD_OWN_COLUMNS))
 _COMBO_AT = tuple(RECORD_COLUMNS.index(c) for c in COMBO_COLUMNS)
 _IP_KEY_AT = RECORD_COLUMNS.index("ip_key")
-_FIND_COMBO = f"SELECT id FROM combos WHERE {' AND '.join(f'{c} = ?' for c in COMBO_COLUMNS)}"
+_FIND_COMBO = f"SELECT id, {', '.join(COMBO_COLUMNS)} FROM combos WHERE digest = ?"
 _ADD_COMBO = (
-    f"INSERT INTO combos ({', '.join(COMBO_COLUMNS)}, ip_key)"
-    f" VALUES (?{', ?' * len(COMBO_COLUMNS)}) ON CONFLICT DO NOTHING"
+    f"INSERT INTO combos ({', '.join(COMBO_COLUMNS)}, ip_key, digest)"
+    f" VALUES (?{', ?' * (len(COMBO_COLUMNS) + 1)})"
 )
 _COMBO_KEY = operator.itemgetter(*_COMBO_AT)
 """A record's combination (a C call: this runs once per record written)."""
@@ -815,16 +823,14 @@ class ComboIds:
             self._ids[key] = found
         return found
 
-    def _stored(self, key: tuple[Any, ...], ip_key: str | None) -> int:
-        """The id of a combination not in the cache: added (one statement, the usual case on a
-        first build, where most are new), or found when it is there already."""
-        cursor = self._conn.execute(_ADD_COMBO, (*key, ip_key))
-        if cursor.rowcount == 1:
-            return _rowid(cursor)
-        row = self._conn.execute(_FIND_COMBO, key).fetchone()
-        if row is None:
-            raise sqlite3.IntegrityError("a combination was neither added nor found")
-        return int(row[0])
+    def _stored(self, key: tuple[Any, ...], address_key: str | None) -> int:
+        """The id of a combination not in the cache: found by its digest (two combinations
+        may share one: their columns tell them apart), or added."""
+        digest = combo_digest(*key)
+        for found, *columns in self._conn.execute(_FIND_COMBO, (digest,)):
+            if tuple(columns) == key:
+                return int(found)
+        return _rowid(self._conn.execute(_ADD_COMBO, (*key, address_key, digest)))
 
 
 _INSERT_FAILURE = (
@@ -924,11 +930,12 @@ def _no_reports(conn: sqlite3.Connection, lock: AbstractContextManager[object]) 
 
 
 def _defer_indexes(conn: sqlite3.Connection) -> None:
-    """Drop the secondary indexes of reports, records and combos (but the unique one, which
-    finds a combination again), remembering how to make them."""
+    """Drop the secondary indexes of reports, records and combos (but ``combos_digest``, which
+    finds a combination again as it is written), remembering how to make them."""
     indexes = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
-        " AND tbl_name IN ('reports', 'records', 'combos') AND sql IS NOT NULL ORDER BY name"
+        " AND tbl_name IN ('reports', 'records', 'combos') AND name != 'combos_digest'"
+        " AND sql IS NOT NULL ORDER BY name"
     ).fetchall()
     _set_meta(conn, DEFERRED_KEY, json.dumps(indexes))
     for name, _ in indexes:

@@ -32,10 +32,25 @@ DROP TABLE records_v7;
 CREATE INDEX records_ip_key ON records(ip_key);
 CREATE INDEX records_combo ON records(combo_id, report_pk);
 CREATE INDEX records_report ON records(report_pk, idx, combo_id, count);
-DROP INDEX combos_ip_key;
-ALTER TABLE combos DROP COLUMN ip_key;
+CREATE TABLE combos_v6 (
+    id INTEGER PRIMARY KEY,
+    source_ip TEXT NOT NULL,
+    header_from TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    dkim TEXT NOT NULL,
+    spf TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    auth_dkim TEXT NOT NULL,
+    auth_spf TEXT NOT NULL,
+    UNIQUE (source_ip, header_from, disposition, dkim, spf, reasons, auth_dkim, auth_spf)
+);
+INSERT INTO combos_v6 SELECT id, source_ip, header_from, disposition, dkim, spf, reasons,
+    auth_dkim, auth_spf FROM combos ORDER BY id;
+DROP TABLE combos;
+ALTER TABLE combos_v6 RENAME TO combos;
 """
-"""Schema 7 narrowed the records: this makes them wide again, as schema 6 held them."""
+"""Schema 7 narrowed the records and found combinations by digest: this makes the records wide
+again and the combinations unique by their columns, as schema 6 held them."""
 
 SCHEMA_6_ADDED = (
     "DROP TRIGGER reports_insert_generation; DROP TRIGGER reports_delete_generation;"

@@ -273,6 +273,31 @@ def test_a_small_combination_cache_gives_the_same_index(
     assert combos[0] == combos[1]
 
 
+def test_combinations_sharing_a_digest_stay_apart(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A combination is found again by a 64-bit digest and then its columns: with every digest
+    the same (and a cache too small to answer), each record still gets its own combination, and
+    the index answers as one whose digests differ."""
+    folder = corpus / "mail" / "Maildir"
+    whole = _build(folder, tmp_path / "whole.sqlite3")
+    monkeypatch.setattr(index_update, "COMBO_CACHE", 1)
+    monkeypatch.setattr(index_update, "combo_digest", lambda *columns: 7)
+    clash = _build(folder, tmp_path / "clash.sqlite3")
+    assert clash == whole
+    columns = "id, source_ip, header_from, disposition, dkim, spf, reasons, auth_dkim, auth_spf"
+    conns = [sqlite3.connect(tmp_path / name) for name in ("whole.sqlite3", "clash.sqlite3")]
+    try:
+        combos = [c.execute(f"SELECT {columns} FROM combos ORDER BY id").fetchall() for c in conns]
+        digests = conns[1].execute("SELECT DISTINCT digest FROM combos").fetchall()
+    finally:
+        for conn in conns:
+            conn.close()
+    assert len(combos[0]) > 10 and len(set(c[1:] for c in combos[0])) == len(combos[0])
+    assert combos[0] == combos[1]
+    assert digests == [(7,)]
+
+
 def test_a_bulk_first_build_of_an_index_in_memory_makes_its_indexes(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
