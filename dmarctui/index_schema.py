@@ -493,11 +493,14 @@ def check_same_file(path: Path, identity: tuple[int, int] | None) -> None:
         )
 
 
-def connect_reader(path: Path, identity: tuple[int, int] | None = None) -> sqlite3.Connection:
+def connect_reader(
+    path: Path, identity: tuple[int, int] | None = None, spill: bool = False
+) -> sqlite3.Connection:
     """Another connection to the open index at ``path``, for reading only (a count's second
     half): it never creates, migrates or writes the file, so an index deleted meanwhile is an
     error rather than an empty new one counted as if it were the index; and with ``identity``
     (:func:`file_identity` of the file first opened), so is another index put in its place.
+    ``spill`` keeps its temporary tables in files rather than in memory.
 
     Raises:
         IndexStoreError: the file is gone or replaced, or is not this version's dmarctui index.
@@ -514,7 +517,7 @@ def connect_reader(path: Path, identity: tuple[int, int] | None = None) -> sqlit
             if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
                 raise IndexStoreError(f"{path}: no longer the index opened (replaced meanwhile)")
             conn.execute("PRAGMA cell_size_check = ON")
-            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute(f"PRAGMA temp_store = {'FILE' if spill else 'MEMORY'}")
         except BaseException:
             conn.close()
             raise

@@ -356,6 +356,39 @@ def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return threads
 
 
+def test_a_ranking_counted_in_temporary_files_is_the_one_counted_in_memory(
+    tmp_path: Path, split_counts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scan`` ranks a large index with the working tables in temporary files (both halves):
+    the stored ranking is the same, and the connection keeps its tables in memory again."""
+    import dmarctui.index as index_module
+
+    demo = build_demo(tmp_path / "demo")
+    config, _ = load_config(demo.config_path)
+    stored = []
+    connect = index_module.connect_reader
+    for name, spill in (("memory", 10**12), ("files", 1)):
+        monkeypatch.setattr(index_module, "SPILL_RECORDS", spill)
+        split_counts.clear()
+        with indexed(demo.maildir, db=tmp_path / f"{name}.db") as index:
+            temp_stores = []
+
+            def spying(*args: object, _seen: list[object] = temp_stores) -> object:
+                conn = connect(*args)  # type: ignore[arg-type]
+                _seen.append(conn.execute("PRAGMA temp_store").fetchone()[0])
+                return conn
+
+            monkeypatch.setattr(index_module, "connect_reader", spying)
+            assert index.prepare_ranking(config)
+            assert temp_stores == [1 if spill == 1 else 2]  # FILE in the second half too
+            assert index._conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+            run = index.triage(config)
+            assert run.stored
+            stored.append((run.findings(), run.readiness(), run.failing_by_source()))
+        assert set(split_counts) == {"MainThread", "dmarctui-count"}
+    assert stored[0] == stored[1] and stored[0][0]
+
+
 def test_counts_split_over_two_connections_give_the_same_answers(
     tmp_path: Path, split_counts: list[str]
 ) -> None:
