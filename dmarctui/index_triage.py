@@ -364,59 +364,44 @@ def _count_part(
 ) -> _Part | None:
     """Count the records of the reports ``pks`` (ascending, in ``tables["reports"]``) by the
     groups of ``tables["groups"]``. ``tick(0)`` is asked before each batch whether to go on
-    (None when not), ``tick(n)`` told after it that ``n`` more reports are counted.
-
-    Each batch's records (a row each in the days table) are added into the group totals, the
-    sums per day of each grouping and the reporters of each finding, then dropped: every one of
-    these is a sum or a union, and the days table held every record of the count otherwise (in
-    memory, 100 MB at two million records).
-    """
+    (None when not), ``tick(n)`` told after it that ``n`` more reports are counted."""
     t, width, span, first_day = tables, shape.width, shape.span, shape.first_day
-    reporters = shape.reporters
     with lock:
         conn.execute(
             f"CREATE TEMP TABLE {t['days']} (gid INTEGER, cause INTEGER, enforced INTEGER,"
             " readiness INTEGER, failing INTEGER, day INTEGER, reporter INTEGER, n INTEGER,"
             " begin INTEGER, end INTEGER)"
         )
-        conn.execute(
-            f"CREATE TEMP TABLE {t['totals']} (gid INTEGER PRIMARY KEY, n INTEGER,"
-            " first INTEGER, last INTEGER)"
-        )
-        for name in (*(f"sums_{key}" for key in _DAY_KEYS), "sums"):
-            conn.execute(f"CREATE TEMP TABLE {t[name]} (k INTEGER PRIMARY KEY, n INTEGER)")
-    long_rows: dict[str, list[tuple[int, ...]]] = {key: [] for key in _DAY_KEYS}
     for i in range(0, len(pks), BATCH):
         if not tick(0):
             return None
         batch = pks[i : i + BATCH]
         with lock:
             conn.execute(t.sql(_FILL_DAYS), {"low": batch[0], "high": batch[-1]})
-            conn.execute(t.sql(_GROUP_TOTALS))
-            for key in _DAY_KEYS:
-                conn.execute(
-                    t.sql(_KEY_DAYS, key=key, span=span, first_day=first_day,
-                          sums=t[f"sums_{key}"])
-                )  # fmt: skip
-                if shape.long:
-                    long_rows[key] += conn.execute(t.sql(_KEY_LONG, key=key))
-            for key in ("cause", "enforced"):
-                conn.execute(t.sql(_FINDING_REPORTERS, key=key, span=reporters))
-            conn.execute(f"DELETE FROM temp.{t['days']}")
         tick(len(batch))
     days: dict[str, dict[int, Counter[str]]] = {}
     findings: list[tuple[int, ...]] = []
     with lock:  # rows are taken as they come: none is held longer than needed
+        conn.execute(
+            f"CREATE TEMP TABLE {t['totals']} (gid INTEGER PRIMARY KEY, n INTEGER,"
+            " first INTEGER, last INTEGER)"
+        )
+        conn.execute(t.sql(_GROUP_TOTALS))
         facts = conn.execute(t.sql(_FACT_TOTALS, width=width)).fetchall()
         for name in ("cause", "enforced"):
             key = f"d.gid / {width} * 8 + f.{name}"
             findings += conn.execute(t.sql(_FINDING_TOTALS, key=key, width=width))
+        conn.execute(f"CREATE TEMP TABLE {t['sums']} (k INTEGER PRIMARY KEY, n INTEGER)")
         for key in _DAY_KEYS:
-            rows = conn.execute(
-                t.sql(_KEY_DAY_ROWS, span=span, first_day=first_day, sums=t[f"sums_{key}"])
-            )
+            conn.execute(t.sql(_KEY_DAYS, key=key, span=span, first_day=first_day))
+            rows = conn.execute(t.sql(_KEY_DAY_ROWS, span=span, first_day=first_day))
             per_key = days[key] = _days(rows)
-            _spread(per_key, long_rows.pop(key))
+            conn.execute(f"DELETE FROM temp.{t['sums']}")
+            if shape.long:
+                _spread(per_key, conn.execute(t.sql(_KEY_LONG, key=key)))
+        reporters = shape.reporters
+        for key in ("cause", "enforced"):
+            conn.execute(t.sql(_FINDING_REPORTERS, key=key, span=reporters))
         pairs = conn.execute(
             f"SELECT k / {reporters}, k % {reporters} FROM temp.{t['sums']}"
         ).fetchall()
@@ -593,8 +578,7 @@ class _Tables:
     connection (TUI panes)."""
 
     NAMES = ("reports", "days", "groups", "sources", "patterns", "combos", "verdicts", "facts",
-             "signs", "added", "reporters", "totals", "sums", "sums_cause", "sums_enforced",
-             "sums_readiness", "sums_failing")  # fmt: skip
+             "signs", "added", "reporters", "totals", "sums")  # fmt: skip
 
     def __init__(self) -> None:
         n = next(_TABLES)
@@ -602,7 +586,7 @@ class _Tables:
         self.reports_loaded = False
 
     def sql(self, template: str, **extra: object) -> str:
-        return template.format_map({**self.names, **extra})
+        return template.format(**self.names, **extra)
 
     def __getitem__(self, name: str) -> str:
         return self.names[name]
