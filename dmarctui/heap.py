@@ -8,19 +8,19 @@ the process: the ranking then grew on top of them, and the scan's peak was the s
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 
 
 def release_freed_memory() -> None:
-    """Collect garbage, then ask glibc to return its free pages (nothing elsewhere)."""
+    """Collect garbage, then ask glibc to return its free pages (nothing elsewhere).
+
+    The C library is reached through the process's own symbols (``CDLL(None)``):
+    ``ctypes.util.find_library`` runs ``ldconfig`` in a subprocess.
+    """
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
     try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to ask
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
         return
     trim.argtypes = [ctypes.c_size_t]
     trim(0)
