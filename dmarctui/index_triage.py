@@ -554,6 +554,8 @@ class _Helper:
             self._thread.join(0.1)
             if not self._progress.waiting():
                 self.stop()
+        if not self._stop.is_set() and not self._progress.waiting():
+            self.stop()  # asked once more, as the second part may have ended before any wait
         if self._stop.is_set():
             return None
         if self._error is not None:

@@ -13,6 +13,7 @@ import ipaddress
 import random
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -424,6 +425,31 @@ def test_a_split_count_reports_progress_and_stops_when_cancelled(
         assert not stopped.complete
         assert not index.triage(Config()).stored, "an incomplete count is not stored"
         assert not counting_threads()
+
+
+def test_a_cancel_asked_after_the_second_half_ended_stops_the_count(
+    tmp_path: Path, split_counts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calling thread's part is one batch (one poll before it) and ends after the second
+    half did, so no wait polls again: the cancel asked meanwhile is still honoured."""
+    monkeypatch.setattr(index_triage, "CALLER_SHARE", 0.01)
+    count_part = index_triage._count_part  # the spy of ``split_counts``
+
+    def slow_here(*args: object) -> object:
+        part = count_part(*args)  # type: ignore[arg-type]
+        if threading.current_thread() is threading.main_thread():
+            while counting_threads():
+                time.sleep(0.01)
+        return part
+
+    monkeypatch.setattr(index_triage, "_count_part", slow_here)
+    folder = write_reports(tmp_path / "Maildir", campus_reports())
+    with indexed(folder, db=tmp_path / "campus.db") as index:
+        asked: list[int] = []
+        stopped = index.triage(Config(), cancelled=lambda: bool(asked.append(1)) or len(asked) > 1)
+        assert set(split_counts) == {"MainThread", "dmarctui-count"}
+        assert not stopped.complete and len(asked) == 2
+        assert not index.triage(Config()).stored
 
 
 def test_a_failure_in_the_second_half_is_the_counts_failure(
