@@ -339,16 +339,15 @@ class Index:
         with self._lock:
             records = self._conn.execute("SELECT max(id) FROM records").fetchone()[0] or 0
         spill = self.db_path is not None and records >= SPILL_RECORDS
-        if not spill:
-            self.triage(config, progress=progress)
-            return True
-        with self._lock:  # no other triage uses this connection: `scan` runs nothing else
-            self._conn.execute("PRAGMA temp_store = FILE")
-        try:
-            self.triage(config, progress=progress, spill=True)
-        finally:
+        if spill:  # no other triage uses this connection: `scan` runs nothing else meanwhile
             with self._lock:
-                self._conn.execute("PRAGMA temp_store = MEMORY")
+                self._conn.execute("PRAGMA temp_store = FILE")
+        try:
+            self.triage(config, progress=progress, spill=spill)
+        finally:
+            if spill:
+                with self._lock:
+                    self._conn.execute("PRAGMA temp_store = MEMORY")
         return True
 
     def _read_connection(self) -> tuple[sqlite3.Connection, Any]:

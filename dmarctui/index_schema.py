@@ -365,7 +365,7 @@ CREATE INDEX records_report ON records(report_pk, idx, combo_id, count)
 combination; what it shares with the other records of that combination (source, From,
 evaluation, auth results) is read from ``combos``, which also holds the source's ``ip_key``.
 Records repeat a few thousand combinations: the index of the synthetic 10,000 messages went
-from 102 MB to about 57 MB. A combination is found again by a 64-bit digest of its columns
+from 102-107 MB to 53 MB. A combination is found again by a 64-bit digest of its columns
 (:func:`combo_digest`, then its columns compared), no longer by a unique index over all eight:
 at 192,343 combinations that index outgrew the writer's page cache and its inserts took a sixth
 of a cold scan of 100,000 messages. Rebuilt with foreign keys off, as SQLite documents for a

@@ -957,20 +957,16 @@ def _make_deferred_indexes(conn: sqlite3.Connection, lock: AbstractContextManage
         path = conn.execute("PRAGMA database_list").fetchone()[2]
         if not path:
             with _transaction(conn):
-                _restore_indexes(conn)
+                restore_deferred_indexes(conn)
             return
         side = sqlite3.connect(path, isolation_level=None)
         try:
             side.execute("PRAGMA synchronous = NORMAL")
             side.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
             with _transaction(side):
-                _restore_indexes(side)
+                restore_deferred_indexes(side)
         finally:
             side.close()
-
-
-def _restore_indexes(conn: sqlite3.Connection) -> None:
-    restore_deferred_indexes(conn)
 
 
 def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:

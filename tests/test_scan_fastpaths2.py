@@ -321,15 +321,15 @@ def test_indexes_dropped_by_a_killed_first_build_come_back_on_the_next_update(
 ) -> None:
     folder, db = corpus / "mail" / "Maildir", tmp_path / "index.sqlite3"
     monkeypatch.setattr(index_update, "BULK_FROM", 1)
-    restore = index_update._restore_indexes
-    monkeypatch.setattr(index_update, "_restore_indexes", lambda conn: None)  # killed: no cleanup
+    restore = index_update.restore_deferred_indexes
+    monkeypatch.setattr(index_update, "restore_deferred_indexes", lambda conn: None)  # killed
     with Index.open(folder, db=db) as index:
         drain(index.update(workers=1))
     conn = sqlite3.connect(db)
     names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     assert "records_combo" not in names
-    monkeypatch.setattr(index_update, "_restore_indexes", restore)
+    monkeypatch.setattr(index_update, "restore_deferred_indexes", restore)
     monkeypatch.setattr(index_update, "BULK_FROM", 10**9)
     after = _build(folder, db)
     assert {"records_combo", "reports_content"} <= {name for name, _ in after["indexes"]}
